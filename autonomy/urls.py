@@ -1,0 +1,3 @@
+"""Pages of the autonomy app."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Pages of the execution app."""
+
+urlpatterns: list = []

@@ -1,0 +1,8 @@
+"""REST endpoints of the ledger app, mounted under /api/v1/."""
+from ledger import api
+from torghut_site.api import slashless
+
+urlpatterns = [
+    *slashless("research/runs", api.RunListCreate.as_view(), name="api-run-list"),
+    *slashless("research/runs/<str:run_id>", api.RunDetail.as_view(), name="api-run-detail"),
+]

@@ -1,0 +1,212 @@
+"""The strict, versioned schema of run artifacts (``torghut.research-run/v1``).
+
+Validation happens here, at the edge, before anything touches the database. Errors carry
+field paths such as ``candidates[0].folds[2].test_start``.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from ledger.choices import StressCase
+
+SCHEMA_V1 = "torghut.research-run/v1"
+
+RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+CandidateId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+Fingerprint = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9.\-/]{1,32}$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+_DECIMAL_RE = re.compile(r"^-?\d{1,16}(\.\d{1,8})?$")
+
+
+def _check_decimal(value: str) -> str:
+    """Decimals travel as JSON strings: finite, at most 16 integer and 8 fractional digits."""
+    if not _DECIMAL_RE.match(value):
+        raise ValueError(f"{value!r} is not a finite decimal string (at most 16 integer and 8 fractional digits)")
+    return value
+
+
+def _check_non_negative(value: str) -> str:
+    if Decimal(value) < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _check_ratio(value: str) -> str:
+    if not (0 <= Decimal(value) <= 1):
+        raise ValueError("must be between 0 and 1")
+    return value
+
+
+DecimalStr = Annotated[str, AfterValidator(_check_decimal)]
+NonNegativeDecimalStr = Annotated[str, AfterValidator(_check_decimal), AfterValidator(_check_non_negative)]
+RatioStr = Annotated[str, AfterValidator(_check_decimal), AfterValidator(_check_ratio)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StrategyV1(_Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
+    version: ShortText
+    type: ShortText
+
+
+class DatasetV1(_Strict):
+    version: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    fingerprint: Fingerprint
+    from_: AwareDatetime = Field(alias="from")
+    to: AwareDatetime
+    snapshot_ref: Annotated[str, StringConstraints(max_length=500)] = ""
+    symbols: list[Symbol] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.from_ > self.to:
+            raise ValueError("dataset.from must not be after dataset.to")
+        return self
+
+
+class FeaturesV1(_Strict):
+    schema_version: ShortText
+    spec_hash: Fingerprint
+    snapshot_fingerprint: Fingerprint
+    null_rate: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], RatioStr]
+    staleness_ms_p95: NonNegativeInt
+
+
+class FoldV1(_Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    order: NonNegativeInt
+    train_start: AwareDatetime
+    train_end: AwareDatetime
+    test_start: AwareDatetime
+    test_end: AwareDatetime
+    decision_count: NonNegativeInt
+    trade_count: NonNegativeInt
+    gross_pnl: DecimalStr
+    net_pnl: DecimalStr
+    max_drawdown: NonNegativeDecimalStr
+    turnover_ratio: NonNegativeDecimalStr
+    cost_bps: NonNegativeDecimalStr
+    sharpe: DecimalStr | None = None
+    regime_label: Annotated[str, StringConstraints(
+        pattern=r"^(vol=(low|mid|high)\|trend=(up|down|flat)\|liq=(liquid|illiquid))?$")] = ""
+
+    @model_validator(mode="after")
+    def _windows(self):
+        if self.train_start > self.train_end:
+            raise ValueError("train_start must not be after train_end")
+        if not self.train_end < self.test_start:
+            raise ValueError("the train window must end before the test window starts")
+        if self.test_start > self.test_end:
+            raise ValueError("test_start must not be after test_end")
+        if self.trade_count > self.decision_count:
+            raise ValueError("trade_count cannot exceed decision_count")
+        return self
+
+
+class StressV1(_Strict):
+    case: StressCase
+    net_pnl: DecimalStr
+    max_drawdown: NonNegativeDecimalStr
+    pessimistic_pnl_delta: DecimalStr
+
+
+class CandidateV1(_Strict):
+    candidate_id: CandidateId
+    parameter_set: dict[str, Any]
+    decision_count: NonNegativeInt
+    trade_count: NonNegativeInt
+    symbols: list[Symbol]
+    folds: list[FoldV1]
+    stress: list[StressV1] = []
+
+    @model_validator(mode="after")
+    def _consistency(self):
+        names = [f.name for f in self.folds]
+        if len(set(names)) != len(names):
+            raise ValueError("fold names must be unique within a candidate")
+        orders = [f.order for f in self.folds]
+        if len(set(orders)) != len(orders):
+            raise ValueError("fold orders must be unique within a candidate")
+        ordered = sorted(self.folds, key=lambda f: f.test_start)
+        for earlier, later in zip(ordered, ordered[1:], strict=False):
+            if later.test_start <= earlier.test_end:
+                raise ValueError(f"test windows of folds {earlier.name!r} and {later.name!r} overlap")
+        cases = [s.case for s in self.stress]
+        if len(set(cases)) != len(cases):
+            raise ValueError("each stress case may appear once per candidate")
+        if self.trade_count > self.decision_count:
+            raise ValueError("trade_count cannot exceed decision_count")
+        return self
+
+
+class ResearchRunV1(_Strict):
+    schema_version: Literal["torghut.research-run/v1"]
+    run_id: RunId
+    status: Literal["passed", "failed", "skipped"]
+    strategy: StrategyV1
+    code_commit: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    runner_version: ShortText
+    dataset: DatasetV1
+    features: FeaturesV1
+    candidates: list[CandidateV1]
+
+    @model_validator(mode="after")
+    def _unique_candidates(self):
+        ids = [c.candidate_id for c in self.candidates]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"candidate ids must be unique within the run: {', '.join(duplicates)}")
+        return self
+
+
+SCHEMAS: dict[str, type[BaseModel]] = {SCHEMA_V1: ResearchRunV1}
+
+
+def error_path(loc: tuple[Any, ...]) -> str:
+    """``("candidates", 0, "folds", 1, "x")`` -> ``candidates[0].folds[1].x``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"function-after", "function-before"} or str(part).startswith(("function-", "constrained-")):
+            continue
+        else:
+            out += ("." if out else "") + ("from" if part == "from_" else str(part))
+    return out or "(root)"
+
+
+def validation_details(exc: ValidationError) -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False):
+        message = err["msg"].removeprefix("Value error, ")
+        fields.setdefault(error_path(tuple(err["loc"])), []).append(message)
+    return fields
+
+
+def parse_artifact(body: Any) -> BaseModel:
+    """Validate an artifact against the schema its ``schema_version`` names."""
+    if not isinstance(body, dict):
+        raise ValueError("the artifact must be a JSON object")
+    version = body.get("schema_version")
+    schema = SCHEMAS.get(version) if isinstance(version, str) else None
+    if schema is None:
+        raise KeyError(version)
+    return schema.model_validate(body)

@@ -1,0 +1,3 @@
+"""Pages of the promotions app."""
+
+urlpatterns: list = []

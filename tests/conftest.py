@@ -1,0 +1,28 @@
+"""Shared fixtures: API clients authenticated as a principal holding given roles."""
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from access.services import principal_create
+
+
+@pytest.fixture
+def make_client(db):
+    """``make_client("researcher", "agent", name="bob")`` -> an APIClient using a real token."""
+    counter = {"n": 0}
+
+    def _make(*roles: str, name: str | None = None) -> APIClient:
+        counter["n"] += 1
+        result = principal_create(name=name or f"{'-'.join(roles) or 'nobody'}-{counter['n']}", roles=list(roles))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {result.token}")
+        client.principal = result
+        return client
+
+    return _make
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()

@@ -1,0 +1,179 @@
+"""API conventions shared by every app: the error envelope, pagination and URL helpers.
+
+Errors always look like ``{"error": {"code", "message", "details"}}`` (see the agent
+contract). Services raise :class:`ApiError` subclasses (or Django/DRF exceptions) and the
+handler below renders them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from django.urls import path
+from rest_framework import exceptions, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """An error with a stable snake_case ``code`` that agents can branch on."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+    default_detail = "Invalid request."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None,
+                 details: dict[str, Any] | None = None, status_code: int | None = None):
+        self.code = code or self.default_code
+        self.message = message or str(self.default_detail)
+        self.details = details or {}
+        if status_code is not None:
+            self.status_code = status_code
+        super().__init__(self.message, self.code)
+
+
+class InvalidInput(ApiError):
+    status_code = 400
+    default_code = "invalid"
+    default_detail = "The request is not valid."
+
+
+class NotFoundError(ApiError):
+    status_code = 404
+    default_code = "not_found"
+    default_detail = "Not found."
+
+
+class Conflict(ApiError):
+    status_code = 409
+    default_code = "conflict"
+    default_detail = "The request conflicts with stored state."
+
+
+class PolicyRefused(ApiError):
+    status_code = 422
+    default_code = "policy_refused"
+    default_detail = "Refused by policy."
+
+
+class Blocked(ApiError):
+    status_code = 423
+    default_code = "blocked"
+    default_detail = "Blocked by a control flag."
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn DRF's nested error structure into ``{"field.path": [messages]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            key = str(key)
+            child = f"{prefix}.{key}" if prefix and key != "non_field_errors" else (prefix or key)
+            out.update(_flatten(value, child))
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            out.setdefault(prefix or "non_field_errors", []).extend(str(item) for item in detail)
+        else:
+            for index, item in enumerate(detail):
+                if item:
+                    out.update(_flatten(item, f"{prefix}[{index}]"))
+    else:
+        out.setdefault(prefix or "non_field_errors", []).append(str(detail))
+    return out
+
+
+_DEFAULT_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    415: "unsupported_media_type",
+    422: "policy_refused",
+    423: "blocked",
+    429: "throttled",
+}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, ApiError):
+        response.data = error_body(exc.code, exc.message, exc.details)
+        return response
+    code = _DEFAULT_CODES.get(response.status_code, "error")
+    if isinstance(exc, exceptions.ValidationError):
+        details = _flatten(exc.detail)
+        message = "Invalid input: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in list(details.items())[:5])
+        response.data = error_body("invalid", message, {"fields": details})
+        return response
+    if isinstance(exc, exceptions.AuthenticationFailed):
+        code = "authentication_failed"
+    elif isinstance(exc, exceptions.Throttled):
+        response.data = error_body("throttled", str(exc.detail), {"wait_seconds": exc.wait})
+        return response
+    message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
+    response.data = error_body(code, message)
+    return response
+
+
+class LimitCursorPagination(CursorPagination):
+    """``?limit=`` (at most 500) and ``{"results": [...], "next": url|null}``.
+
+    Cursor (keyset) pagination: each page costs the same few queries however deep it is.
+    """
+
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 500
+    ordering = "-id"
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidInput("limit must be a whole number from 1 to 500.",
+                               details={"fields": {"limit": ["Not a whole number."]}}) from None
+        if value < 1 or value > self.max_page_size:
+            raise InvalidInput("limit must be a whole number from 1 to 500.",
+                               details={"fields": {"limit": ["Out of range 1..500."]}})
+        return value
+
+    def get_paginated_response(self, data):
+        return Response({"results": data, "next": self.get_next_link()})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["results", "next"],
+            "properties": {
+                "results": schema,
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+            },
+        }
+
+
+def slashless(route: str, view, name: str | None = None) -> list:
+    """Serve ``route`` exactly as written and with a trailing slash, never redirecting."""
+    return [path(route, view, name=name), path(route + "/", view)]
+
+
+def schema_drop_slash_aliases(endpoints):
+    """drf-spectacular hook: document each path once, without the trailing-slash alias."""
+    return [(p, pr, m, c) for (p, pr, m, c) in endpoints if not p.endswith("/") or p == "/"]

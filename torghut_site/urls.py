@@ -1,0 +1,29 @@
+"""Top-level routes: pages, the admin, and the versioned REST API."""
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from torghut_site import views
+from torghut_site.api import slashless
+
+api_v1 = [
+    *slashless("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("ledger.api_urls")),
+    path("", include("promotions.api_urls")),
+    path("", include("execution.api_urls")),
+    path("", include("autonomy.api_urls")),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("research/", include("ledger.urls")),
+    path("promotions/", include("promotions.urls")),
+    path("executions/", include("execution.urls")),
+    path("autonomy/", include("autonomy.urls")),
+]
