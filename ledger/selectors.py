@@ -1,6 +1,8 @@
 """Reads of the research ledger."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from ledger.models import CandidateLifecycleEvent, FoldMetric, ResearchCandidate, ResearchRun, StressMetric
@@ -25,3 +27,34 @@ def candidate_queryset() -> QuerySet[ResearchCandidate]:
 
 def run_get(*, run_id: str) -> ResearchRun:
     return run_list().get(run_id=run_id)
+
+
+def run_page(*, filters: dict, before: int | None, size: int = 50):
+    """One page of the runs list (keyset on id) with per-run summary columns."""
+    from django.db.models import Count
+
+    from ledger.filters import RunFilter
+
+    filterset = RunFilter(filters, queryset=ResearchRun.objects.order_by("-id"))
+    qs = filterset.qs if filterset.is_valid() else ResearchRun.objects.none()
+    if before:
+        qs = qs.filter(id__lt=before)
+    rows = list(
+        qs.select_related("dataset")
+        .annotate(candidate_count=Count("candidates"))[: size + 1]
+    )
+    has_more = len(rows) > size
+    return filterset, rows[:size], (rows[size - 1].id if has_more else None)
+
+
+def run_figure_points(run: ResearchRun):
+    from ledger.figures import FoldPoint, StressPoint
+
+    folds, stress = [], []
+    for cand in run.candidates.all():
+        base_net = sum((f.net_pnl for f in cand.folds.all()), Decimal(0))
+        for f in cand.folds.all():
+            folds.append(FoldPoint(cand.candidate_id, f.fold_name, f.net_pnl, f.max_drawdown))
+        for s in cand.stress.all():
+            stress.append(StressPoint(cand.candidate_id, s.stress_case, base_net, s.net_pnl))
+    return folds, stress

@@ -1,3 +1,10 @@
-"""Pages of the ledger app."""
+"""Pages of the ledger app (mounted at /research/)."""
+from django.urls import path
 
-urlpatterns: list = []
+from ledger import views
+
+app_name = "ledger"
+urlpatterns = [
+    path("", views.run_list, name="run-list"),
+    path("runs/<str:run_id>/", views.run_detail, name="run-detail"),
+]
