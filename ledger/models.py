@@ -45,7 +45,7 @@ class Dataset(models.Model):
     timeframe = models.CharField(max_length=16, default="1Min")
     first_ts = models.DateTimeField(null=True, blank=True)
     last_ts = models.DateTimeField(null=True, blank=True)
-    bar_count = models.PositiveIntegerField(default=0)
+    bar_count = models.PositiveIntegerField(default=0, help_text="Bars stored for this dataset (0: external).")
     snapshot_ref = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -72,8 +72,8 @@ class Bar(models.Model):
     high = models.DecimalField(max_digits=18, decimal_places=6)
     low = models.DecimalField(max_digits=18, decimal_places=6)
     close = models.DecimalField(max_digits=18, decimal_places=6)
-    volume = models.BigIntegerField()
-    spread_bps = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    volume = models.DecimalField(max_digits=20, decimal_places=4)
+    spread_bps = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
 
     class Meta:
         db_table = "research_bars"

@@ -58,3 +58,45 @@ def run_figure_points(run: ResearchRun):
         for s in cand.stress.all():
             stress.append(StressPoint(cand.candidate_id, s.stress_case, base_net, s.net_pnl))
     return folds, stress
+
+
+def dataset_get(*, ref: str):
+    """A dataset by fingerprint, or the newest with that version name."""
+    from ledger.models import Dataset
+
+    if ref.startswith("sha256:"):
+        return Dataset.objects.get(fingerprint=ref)
+    found = Dataset.objects.filter(version=ref).order_by("-id").first()
+    if found is None:
+        raise Dataset.DoesNotExist(ref)
+    return found
+
+
+def dataset_bars(*, dataset):
+    """Load a stored dataset's bars as the engine's BarSet (one query; floats cast in SQL)."""
+    import numpy as np
+    from django.db import connection
+
+    from ledger.walkforward.bars import SymbolBars
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT symbol, extract(epoch FROM ts)::bigint, open::float8, high::float8, low::float8, "
+            "close::float8, volume::float8, spread_bps::float8 FROM research_bars "
+            "WHERE dataset_id = %s ORDER BY symbol, ts", [dataset.id])
+        rows = cursor.fetchall()
+    out = {}
+    if not rows:
+        return out
+    symbols = np.array([r[0] for r in rows])
+    cols = np.array([r[1:7] for r in rows], dtype=np.float64)
+    spreads = [r[7] for r in rows]
+    boundaries = np.flatnonzero(symbols[1:] != symbols[:-1]) + 1
+    starts = [0, *boundaries.tolist()]
+    ends = [*boundaries.tolist(), len(rows)]
+    for a, b in zip(starts, ends, strict=True):
+        spread = spreads[a:b]
+        out[str(symbols[a])] = SymbolBars.from_arrays(
+            str(symbols[a]), cols[a:b, 0].astype(np.int64), cols[a:b, 1], cols[a:b, 2], cols[a:b, 3],
+            cols[a:b, 4], cols[a:b, 5], None if any(s is None for s in spread) else np.array(spread, dtype=float))
+    return out

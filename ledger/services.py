@@ -194,3 +194,91 @@ def candidate_lifecycle_set(*, candidate: ResearchCandidate, role: str, reason: 
     if role not in LifecycleRole.values:
         raise InvalidInput(f"unknown lifecycle role {role!r}", details={"fields": {"role": ["unknown role"]}})
     CandidateLifecycleEvent.objects.create(candidate=candidate, role=role, reason=reason, actor=actor)
+
+
+# --- Datasets and the walk-forward runner ----------------------------------------------------
+
+def dataset_store_bars(*, bars, version: str, source: str, snapshot_ref: str = "",
+                       actor: str = "") -> tuple[Dataset, bool]:
+    """Store a BarSet as a dataset keyed by its fingerprint. Idempotent: the same rows give the
+    same fingerprint and the stored dataset is returned unchanged.
+
+    Rows go in with COPY through a staging table, written from the same canonical rows the
+    fingerprint is computed over, so what is stored hashes to the fingerprint exactly.
+    """
+    from ledger.walkforward.bars import validate_barset
+    from ledger.walkforward.fingerprint import canonical_rows, dataset_fingerprint
+
+    if not bars:
+        raise InvalidInput("a dataset needs at least one symbol with bars",
+                           details={"fields": {"bars": ["empty"]}})
+    try:
+        validate_barset(bars)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid bars: {exc}", details={"fields": {"bars": [str(exc)]}}) from None
+    fingerprint = dataset_fingerprint(bars)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"dataset:{fingerprint}"])
+        existing = Dataset.objects.filter(fingerprint=fingerprint).first()
+        if existing is not None and existing.bar_count:
+            return existing, False
+        if existing is not None:
+            raise Conflict("this dataset is known only by fingerprint (named by a run artifact); "
+                           "its rows cannot be attached afterwards because datasets are append-only.",
+                           code="dataset_conflict", details={"fingerprint": fingerprint})
+        first = min(int(sb.ts[0]) for sb in bars.values())
+        last = max(int(sb.ts[-1]) for sb in bars.values())
+        from datetime import UTC, datetime
+        dataset = Dataset.objects.create(
+            fingerprint=fingerprint, version=version, source=source, symbols=sorted(bars),
+            first_ts=datetime.fromtimestamp(first, UTC), last_ts=datetime.fromtimestamp(last, UTC),
+            bar_count=sum(len(sb) for sb in bars.values()), snapshot_ref=snapshot_ref,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE research_bars_stage (symbol text, ts bigint, open numeric, high numeric, "
+                "low numeric, close numeric, volume numeric, spread_bps numeric) ON COMMIT DROP")
+            raw = cursor.cursor
+            with raw.copy("COPY research_bars_stage FROM STDIN (FORMAT csv)") as copy:
+                for block in canonical_rows(bars):
+                    copy.write(block)
+            cursor.execute(
+                "INSERT INTO research_bars (dataset_id, symbol, ts, open, high, low, close, volume, spread_bps) "
+                "SELECT %s, symbol, to_timestamp(ts), open, high, low, close, volume, spread_bps "
+                "FROM research_bars_stage", [dataset.id])
+    return dataset, True
+
+
+@dataclass(frozen=True)
+class WalkforwardOutcome:
+    strategy: str
+    result: IngestResult
+
+
+def walkforward_run(*, dataset: Dataset, strategies: list[str], code_commit: str, fold_spec=None,
+                    costs=None, actor: str = "", progress=None) -> list[WalkforwardOutcome]:
+    """Run the walk-forward engine on a stored dataset for each strategy and store each run
+    through :func:`run_ingest`. Same dataset, parameters and commit give the same run_id and
+    artifact_sha256, so re-running is a no-op."""
+    from ledger.selectors import dataset_bars
+    from ledger.walkforward import run_walkforward
+    from ledger.walkforward.strategies import strategy_names
+
+    unknown = sorted(set(strategies) - set(strategy_names()))
+    if unknown:
+        raise InvalidInput(f"unknown strategy {', '.join(unknown)}; known: {', '.join(strategy_names())}",
+                           details={"fields": {"strategy": unknown}})
+    if not dataset.bar_count:
+        raise InvalidInput(f"dataset {dataset.version} has no stored bars to run on",
+                           details={"fields": {"dataset": ["no bars"]}})
+    bars = dataset_bars(dataset=dataset)
+    outcomes = []
+    for name in strategies:
+        if progress:
+            progress(f"running {name} on {dataset.version} ({dataset.bar_count} bars)…")
+        artifact = run_walkforward(bars, strategy_name=name, dataset_version=dataset.version,
+                                   snapshot_ref=dataset.snapshot_ref or f"db:research_datasets/{dataset.id}",
+                                   code_commit=code_commit, fold_spec=fold_spec, costs=costs)
+        outcomes.append(WalkforwardOutcome(strategy=name, result=run_ingest(body=artifact, actor=actor)))
+    return outcomes
