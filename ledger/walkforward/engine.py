@@ -558,6 +558,10 @@ def run_walkforward(
     feature_spec = feature_spec or FeatureSpec()
     strategy = get_strategy(strategy_name)
     validate_barset(bars)
+    for name, value in (("dataset_version", dataset_version), ("snapshot_ref", snapshot_ref),
+                        ("code_commit", code_commit), ("runner_version", runner_version)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name} must be a non-empty string")
     if run_id is not None and not RUN_ID_RE.match(run_id):
         raise ValueError("run_id must be 1-64 characters of [A-Za-z0-9._-]")
 

@@ -49,7 +49,7 @@ def _fixed(values: np.ndarray, decimals: int) -> list[str]:
 
 
 def canonical_rows(bars: BarSet) -> list[bytes]:
-    """One canonical row per symbol (a bytes block of that symbol's sorted rows)."""
+    """Canonical rows as UTF-8 bytes, one block per symbol in sorted symbol order."""
     blocks: list[bytes] = []
     for symbol in sorted(bars):
         sb = bars[symbol]

@@ -12,7 +12,9 @@ A strategy maps one symbol's bars and features to a :class:`Signals` pair:
 Bars whose inputs are still warming up (NaN features, too little history) are flat and
 never decisions. Register new strategies with :func:`register`; each has a name matching
 ``[A-Za-z0-9._-]+``, a version, the type ``plugin_v3`` and a small, ordered parameter grid
-(the grid order is the deterministic tie-break of parameter selection).
+(the grid order is the deterministic tie-break of parameter selection). Grid values are
+``str``, ``int`` or ``bool`` only, decimals written as strings (``"0.002"``), because
+parameter sets go verbatim into the artifact, which never carries floats.
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ def register(strategy: Strategy) -> Strategy:
         raise ValueError(f"strategy {strategy.name!r} is already registered")
     if not strategy.grid:
         raise ValueError("a strategy needs a non-empty parameter grid")
+    for params in strategy.grid:
+        for key, value in params.items():
+            if not isinstance(value, str | int | bool):
+                raise TypeError(
+                    f"grid value {key}={value!r}: use str, int or bool (decimals as strings)"
+                )
     _REGISTRY[strategy.name] = strategy
     return strategy
 
@@ -150,7 +158,7 @@ TSMOM = register(
         name="tsmom",
         version="1.0.0",
         grid=tuple(
-            {"lookback": lb, "threshold": 0.002, "allow_short": False} for lb in (60, 240, 390)
+            {"lookback": lb, "threshold": "0.002", "allow_short": False} for lb in (60, 240, 390)
         ),
         signals=tsmom_signals,
     )
