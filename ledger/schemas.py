@@ -116,8 +116,6 @@ class FoldV1(_Strict):
             raise ValueError("the train window must end before the test window starts")
         if self.test_start > self.test_end:
             raise ValueError("test_start must not be after test_end")
-        if self.trade_count > self.decision_count:
-            raise ValueError("trade_count cannot exceed decision_count")
         return self
 
 
@@ -152,8 +150,6 @@ class CandidateV1(_Strict):
         cases = [s.case for s in self.stress]
         if len(set(cases)) != len(cases):
             raise ValueError("each stress case may appear once per candidate")
-        if self.trade_count > self.decision_count:
-            raise ValueError("trade_count cannot exceed decision_count")
         return self
 
 

@@ -247,6 +247,7 @@ def dataset_store_bars(*, bars, version: str, source: str, snapshot_ref: str = "
                 "INSERT INTO research_bars (dataset_id, symbol, ts, open, high, low, close, volume, spread_bps) "
                 "SELECT %s, symbol, to_timestamp(ts), open, high, low, close, volume, spread_bps "
                 "FROM research_bars_stage", [dataset.id])
+            cursor.execute("DROP TABLE research_bars_stage")
     return dataset, True
 
 

@@ -69,7 +69,7 @@ def test_runner_refuses_unknown_strategies(small_bars):
 
 def test_commands_generate_import_and_run(tmp_path):
     out = io.StringIO()
-    call_command("generate_bars", "--version", "syn-cmd", "--symbols", "AAPL", "--days", "8", stdout=out)
+    call_command("generate_bars", "--dataset-version", "syn-cmd", "--symbols", "AAPL", "--days", "8", stdout=out)
     assert "stored: dataset syn-cmd" in out.getvalue()
     out = io.StringIO()
     call_command("run_walkforward", "--dataset", "syn-cmd", "--strategy", "tsmom", "--train-days", "4",
@@ -80,11 +80,11 @@ def test_commands_generate_import_and_run(tmp_path):
     csv_path = tmp_path / "bars.csv"
     write_bars_csv(generate_bars(["SPY"], n_days=2, seed=1), csv_path)
     out = io.StringIO()
-    call_command("import_bars", str(csv_path), "--version", "csv-1", stdout=out)
+    call_command("import_bars", str(csv_path), "--dataset-version", "csv-1", stdout=out)
     assert Dataset.objects.get(version="csv-1").source == "csv"
     bad = tmp_path / "bad.csv"
     bad.write_text("symbol,timestamp,open,high,low,close,volume\nSPY,2025-01-02T14:30:00Z,1,1,1,abc,10\n")
     with pytest.raises(CommandError, match="line 2"):
-        call_command("import_bars", str(bad), "--version", "csv-bad")
+        call_command("import_bars", str(bad), "--dataset-version", "csv-bad")
     with pytest.raises(CommandError, match="no dataset"):
         call_command("run_walkforward", "--dataset", "missing")

@@ -12,7 +12,7 @@ class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser):
-        parser.add_argument("--version", required=True)
+        parser.add_argument("--dataset-version", "--label", dest="version", required=True)
         parser.add_argument("--symbols", default="AAPL,MSFT,NVDA,AMZN,SPY")
         parser.add_argument("--days", type=int, default=60, help="Trading days of 1-minute bars")
         parser.add_argument("--start", default="2025-01-02", help="First calendar day (YYYY-MM-DD)")
