@@ -53,7 +53,9 @@ Stress (real re-runs of every fold's test window, per candidate)
       ``halt_bars`` bars mid-session: no prints (price held at the last close, volume 0),
       positions frozen; on resume the price gaps by ``halt_gap`` against the position the
       base run held when the halt began (down when flat) for the rest of the session.
-      Features and signals are recomputed on the halted bars and re-simulated.
+      Features and signals are recomputed on the halted bars and re-simulated. A halt can
+      also *help* (trading that would have cost money is prevented), so its delta may be
+      positive; it is reported as computed.
     Each case reports ``net_pnl`` summed over the test folds, ``max_drawdown`` of the
     concatenated out-of-sample net P&L path, and ``pessimistic_pnl_delta`` = stressed net
     minus base net. The walk-forward candidate uses each fold's train-chosen parameters.
@@ -128,7 +130,12 @@ class FoldSpec:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Simulation settings."""
+    """Simulation settings.
+
+    With ``flat_at_close=False`` positions are held overnight (earning the gap), windows
+    no longer start flat, and the walk-forward candidate's per-fold stitching is only an
+    approximation of one continuous run.
+    """
 
     notional_per_symbol: float = 10_000.0
     flat_at_close: bool = True
