@@ -29,20 +29,30 @@ def main() -> int:
     started = time.perf_counter()
     bars = generate_bars(DEFAULT_SYMBOLS, n_days=args.days, seed=args.seed)
     generated = time.perf_counter()
-    print(f"generated {len(bars)} symbols x {args.days} sessions "
-          f"({sum(len(b) for b in bars.values())} bars) in {generated - started:.2f} s")
+    print(
+        f"generated {len(bars)} symbols x {args.days} sessions "
+        f"({sum(len(b) for b in bars.values())} bars) in {generated - started:.2f} s"
+    )
     for name in ("macd_rsi", "tsmom"):
         t0 = time.perf_counter()
         artifact = run_walkforward(
-            bars, strategy_name=name, dataset_version=f"synthetic-{args.seed}",
-            snapshot_ref="synthetic://bench", code_commit="bench",
-            fold_spec=FoldSpec(train_days=60, test_days=21), raise_errors=True,
+            bars,
+            strategy_name=name,
+            dataset_version=f"synthetic-{args.seed}",
+            snapshot_ref="synthetic://bench",
+            code_commit="bench",
+            fold_spec=FoldSpec(train_days=60, test_days=21),
+            raise_errors=True,
         )
         folds = len(artifact["candidates"][0]["folds"]) if artifact["candidates"] else 0
-        print(f"{name}: status={artifact['status']} candidates={len(artifact['candidates'])} "
-              f"folds={folds} in {time.perf_counter() - t0:.2f} s")
+        print(
+            f"{name}: status={artifact['status']} candidates={len(artifact['candidates'])} "
+            f"folds={folds} in {time.perf_counter() - t0:.2f} s"
+        )
     total = time.perf_counter() - started
-    print(f"total {total:.2f} s; target {TARGET_SECONDS:.0f} s; ratio {total / TARGET_SECONDS:.3f}")
+    print(
+        f"total {total:.2f} s; target {TARGET_SECONDS:.0f} s; ratio {total / TARGET_SECONDS:.3f}"
+    )
     return 0 if total < TARGET_SECONDS else 1
 
 

@@ -55,7 +55,9 @@ class SymbolBars:
         ts_arr = np.asarray(ts, dtype=np.int64)
         if ts_unit == "ns":
             if np.any(ts_arr % 1_000_000_000):
-                raise ValueError(f"{symbol}: nanosecond timestamps must fall on whole seconds")
+                raise ValueError(
+                    f"{symbol}: nanosecond timestamps must fall on whole seconds"
+                )
             ts_arr = ts_arr // 1_000_000_000
         elif ts_unit != "s":
             raise ValueError(f"unknown ts_unit {ts_unit!r}")
@@ -67,7 +69,9 @@ class SymbolBars:
             low=np.asarray(low, dtype=np.float64),
             close=np.asarray(close, dtype=np.float64),
             volume=np.asarray(volume, dtype=np.float64),
-            spread_bps=None if spread_bps is None else np.asarray(spread_bps, dtype=np.float64),
+            spread_bps=None
+            if spread_bps is None
+            else np.asarray(spread_bps, dtype=np.float64),
         )
         bars.validate()
         return bars
@@ -91,7 +95,9 @@ class SymbolBars:
             columns["spread_bps"] = self.spread_bps
         for name, arr in columns.items():
             if arr.shape != (n,):
-                raise ValueError(f"{self.symbol}: column {name} has shape {arr.shape}, expected ({n},)")
+                raise ValueError(
+                    f"{self.symbol}: column {name} has shape {arr.shape}, expected ({n},)"
+                )
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"{self.symbol}: column {name} has non-finite values")
         if self.ts.dtype != np.int64 or self.ts.ndim != 1:

@@ -23,18 +23,56 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _SHA = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
-_REGIME = re.compile(r"^vol=(low|mid|high)\|trend=(up|down|flat)\|liq=(liquid|illiquid)$")
+_REGIME = re.compile(
+    r"^vol=(low|mid|high)\|trend=(up|down|flat)\|liq=(liquid|illiquid)$"
+)
 
-_TOP = {"schema_version", "run_id", "status", "strategy", "code_commit", "runner_version",
-        "dataset", "features", "candidates"}
+_TOP = {
+    "schema_version",
+    "run_id",
+    "status",
+    "strategy",
+    "code_commit",
+    "runner_version",
+    "dataset",
+    "features",
+    "candidates",
+}
 _STRATEGY = {"name", "version", "type"}
 _DATASET = {"version", "fingerprint", "from", "to", "snapshot_ref", "symbols"}
-_FEATURES = {"schema_version", "spec_hash", "snapshot_fingerprint", "null_rate", "staleness_ms_p95"}
-_CANDIDATE = {"candidate_id", "parameter_set", "decision_count", "trade_count", "symbols",
-              "folds", "stress"}
-_FOLD = {"name", "order", "train_start", "train_end", "test_start", "test_end",
-         "decision_count", "trade_count", "gross_pnl", "net_pnl", "max_drawdown",
-         "turnover_ratio", "cost_bps", "sharpe", "regime_label"}
+_FEATURES = {
+    "schema_version",
+    "spec_hash",
+    "snapshot_fingerprint",
+    "null_rate",
+    "staleness_ms_p95",
+}
+_CANDIDATE = {
+    "candidate_id",
+    "parameter_set",
+    "decision_count",
+    "trade_count",
+    "symbols",
+    "folds",
+    "stress",
+}
+_FOLD = {
+    "name",
+    "order",
+    "train_start",
+    "train_end",
+    "test_start",
+    "test_end",
+    "decision_count",
+    "trade_count",
+    "gross_pnl",
+    "net_pnl",
+    "max_drawdown",
+    "turnover_ratio",
+    "cost_bps",
+    "sharpe",
+    "regime_label",
+}
 _STRESS = {"case", "net_pnl", "max_drawdown", "pessimistic_pnl_delta"}
 _NON_NEGATIVE = ("max_drawdown", "turnover_ratio", "cost_bps")
 
@@ -61,7 +99,9 @@ def _count(value: Any, path: str, errors: list[str]) -> None:
         errors.append(f"{path}: expected a non-negative integer")
 
 
-def _decimal(value: Any, path: str, errors: list[str], non_negative: bool = False) -> None:
+def _decimal(
+    value: Any, path: str, errors: list[str], non_negative: bool = False
+) -> None:
     if not isinstance(value, str) or not _DECIMAL.match(value):
         errors.append(f"{path}: expected a decimal string, got {value!r}")
     elif non_negative and value.startswith("-"):
@@ -80,26 +120,40 @@ def _symbols(value: Any, path: str, errors: list[str]) -> None:
         errors.append(f"{path}: expected a list of symbols")
 
 
-def _fold(fold: Any, path: str, errors: list[str]) -> tuple[dt.datetime, dt.datetime] | None:
+def _fold(
+    fold: Any, path: str, errors: list[str]
+) -> tuple[dt.datetime, dt.datetime] | None:
     if not _keys(fold, _FOLD, path, errors):
         return None
     _text(fold["name"], f"{path}.name", errors)
-    if not isinstance(fold["order"], int) or isinstance(fold["order"], bool) or fold["order"] < 1:
+    if (
+        not isinstance(fold["order"], int)
+        or isinstance(fold["order"], bool)
+        or fold["order"] < 1
+    ):
         errors.append(f"{path}.order: expected a positive integer")
-    times = {k: _time(fold[k], f"{path}.{k}", errors)
-             for k in ("train_start", "train_end", "test_start", "test_end")}
+    times = {
+        k: _time(fold[k], f"{path}.{k}", errors)
+        for k in ("train_start", "train_end", "test_start", "test_end")
+    }
     for k in ("decision_count", "trade_count"):
         _count(fold[k], f"{path}.{k}", errors)
     for k in ("gross_pnl", "net_pnl", "sharpe", *_NON_NEGATIVE):
         _decimal(fold[k], f"{path}.{k}", errors, non_negative=k in _NON_NEGATIVE)
-    if not isinstance(fold["regime_label"], str) or not _REGIME.match(fold["regime_label"]):
+    if not isinstance(fold["regime_label"], str) or not _REGIME.match(
+        fold["regime_label"]
+    ):
         errors.append(f"{path}.regime_label: bad format {fold['regime_label']!r}")
-    ts, te, xs, xe = (times[k] for k in ("train_start", "train_end", "test_start", "test_end"))
+    ts, te, xs, xe = (
+        times[k] for k in ("train_start", "train_end", "test_start", "test_end")
+    )
     if None in (ts, te, xs, xe):
         return None
     assert ts and te and xs and xe
     if not ts <= te < xs <= xe:
-        errors.append(f"{path}: windows must satisfy train_start <= train_end < test_start <= test_end")
+        errors.append(
+            f"{path}: windows must satisfy train_start <= train_end < test_start <= test_end"
+        )
     return xs, xe
 
 
@@ -136,10 +190,14 @@ def _candidate(cand: Any, path: str, errors: list[str]) -> None:
         if _keys(row, _STRESS, p, errors):
             cases.append(row["case"])
             _decimal(row["net_pnl"], f"{p}.net_pnl", errors)
-            _decimal(row["max_drawdown"], f"{p}.max_drawdown", errors, non_negative=True)
+            _decimal(
+                row["max_drawdown"], f"{p}.max_drawdown", errors, non_negative=True
+            )
             _decimal(row["pessimistic_pnl_delta"], f"{p}.pessimistic_pnl_delta", errors)
     if sorted(cases) != sorted(STRESS_CASES):
-        errors.append(f"{path}.stress: cases must be exactly {list(STRESS_CASES)}, got {cases}")
+        errors.append(
+            f"{path}.stress: cases must be exactly {list(STRESS_CASES)}, got {cases}"
+        )
 
 
 def validate_artifact(artifact: Any) -> list[str]:
@@ -164,7 +222,10 @@ def validate_artifact(artifact: Any) -> list[str]:
         _text(ds["snapshot_ref"], "$.dataset.snapshot_ref", errors)
         if not isinstance(ds["fingerprint"], str) or not _SHA.match(ds["fingerprint"]):
             errors.append("$.dataset.fingerprint: expected sha256:<64 hex>")
-        start, end = _time(ds["from"], "$.dataset.from", errors), _time(ds["to"], "$.dataset.to", errors)
+        start, end = (
+            _time(ds["from"], "$.dataset.from", errors),
+            _time(ds["to"], "$.dataset.to", errors),
+        )
         if start and end and start > end:
             errors.append("$.dataset: from is after to")
         _symbols(ds["symbols"], "$.dataset.symbols", errors)
@@ -178,7 +239,9 @@ def validate_artifact(artifact: Any) -> list[str]:
             errors.append("$.features.null_rate: expected an object")
         else:
             for name, rate in ft["null_rate"].items():
-                _decimal(rate, f"$.features.null_rate.{name}", errors, non_negative=True)
+                _decimal(
+                    rate, f"$.features.null_rate.{name}", errors, non_negative=True
+                )
         _count(ft["staleness_ms_p95"], "$.features.staleness_ms_p95", errors)
     cands = artifact["candidates"]
     if not isinstance(cands, list):

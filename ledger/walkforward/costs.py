@@ -36,7 +36,9 @@ class CostAssumptions:
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if not (value >= 0.0 and np.isfinite(value)):
-                raise ValueError(f"CostAssumptions.{name} must be finite and non-negative")
+                raise ValueError(
+                    f"CostAssumptions.{name} must be finite and non-negative"
+                )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON data for hashing and reporting."""
@@ -67,11 +69,23 @@ def trade_costs(
     notional = np.abs(np.asarray(traded_notional, dtype=np.float64))
     price = np.asarray(price, dtype=np.float64)
     volume = np.asarray(volume, dtype=np.float64)
-    spread = notional * np.asarray(spread_bps, dtype=np.float64) * assumptions.spread_multiplier / 2e4
+    spread = (
+        notional
+        * np.asarray(spread_bps, dtype=np.float64)
+        * assumptions.spread_multiplier
+        / 2e4
+    )
     shares = notional / price
-    commission = assumptions.commission_per_share * shares + notional * assumptions.commission_bps / 1e4
+    commission = (
+        assumptions.commission_per_share * shares
+        + notional * assumptions.commission_bps / 1e4
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        participation = np.where(volume > 0, shares / volume, assumptions.max_participation)
+        participation = np.where(
+            volume > 0, shares / volume, assumptions.max_participation
+        )
     participation = np.minimum(participation, assumptions.max_participation)
-    impact = notional * assumptions.impact_coefficient_bps * np.sqrt(participation) / 1e4
+    impact = (
+        notional * assumptions.impact_coefficient_bps * np.sqrt(participation) / 1e4
+    )
     return CostBreakdown(spread=spread, commission=commission, impact=impact)

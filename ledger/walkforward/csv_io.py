@@ -69,7 +69,8 @@ def parse_bars_csv(lines: Iterable[str]) -> BarSet:
     has_spread = header == [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]
     if header != list(REQUIRED_COLUMNS) and not has_spread:
         raise BarsCsvError(
-            1, f"header must be {','.join(REQUIRED_COLUMNS)}[,spread_bps], got {','.join(header)}"
+            1,
+            f"header must be {','.join(REQUIRED_COLUMNS)}[,spread_bps], got {','.join(header)}",
         )
     width = len(header)
     rows: dict[str, list[tuple[int, int, tuple[float, ...]]]] = {}
@@ -84,7 +85,9 @@ def parse_bars_csv(lines: Iterable[str]) -> BarSet:
             raise BarsCsvError(line, "empty symbol")
         try:
             ts = _parse_ts(row[1])
-            values = tuple(_parse_float(n, c) for n, c in zip(header[2:], row[2:], strict=True))
+            values = tuple(
+                _parse_float(n, c) for n, c in zip(header[2:], row[2:], strict=True)
+            )
         except ValueError as exc:
             raise BarsCsvError(line, str(exc)) from None
         o, h, lo, c, v = values[:5]
@@ -104,12 +107,19 @@ def parse_bars_csv(lines: Iterable[str]) -> BarSet:
         for prev, cur in itertools.pairwise(items):
             if prev[0] == cur[0]:
                 raise BarsCsvError(
-                    cur[1], f"duplicate timestamp {cur[0]} for {symbol} (also line {prev[1]})"
+                    cur[1],
+                    f"duplicate timestamp {cur[0]} for {symbol} (also line {prev[1]})",
                 )
         ts_arr = np.array([r[0] for r in items], dtype=np.int64)
         vals = np.array([r[2] for r in items], dtype=np.float64)
         out[symbol] = SymbolBars.from_arrays(
-            symbol, ts_arr, vals[:, 0], vals[:, 1], vals[:, 2], vals[:, 3], vals[:, 4],
+            symbol,
+            ts_arr,
+            vals[:, 0],
+            vals[:, 1],
+            vals[:, 2],
+            vals[:, 3],
+            vals[:, 4],
             vals[:, 5] if has_spread else None,
         )
     return out
@@ -130,16 +140,26 @@ def format_bars_csv(bars: BarSet) -> str:
     p, q = PRICE_DECIMALS, QTY_DECIMALS
     for symbol in sorted(bars):
         sb = bars[symbol]
-        cols = [sb.ts.tolist(), sb.open.tolist(), sb.high.tolist(), sb.low.tolist(),
-                sb.close.tolist(), sb.volume.tolist()]
+        cols = [
+            sb.ts.tolist(),
+            sb.open.tolist(),
+            sb.high.tolist(),
+            sb.low.tolist(),
+            sb.close.tolist(),
+            sb.volume.tolist(),
+        ]
         if has_spread:
             assert sb.spread_bps is not None
             cols.append(sb.spread_bps.tolist())
             for t, o, h, lo, c, v, s in zip(*cols, strict=True):
-                buf.write(f"{symbol},{t},{o:.{p}f},{h:.{p}f},{lo:.{p}f},{c:.{p}f},{v:.{q}f},{s:.{q}f}\n")
+                buf.write(
+                    f"{symbol},{t},{o:.{p}f},{h:.{p}f},{lo:.{p}f},{c:.{p}f},{v:.{q}f},{s:.{q}f}\n"
+                )
         else:
             for t, o, h, lo, c, v in zip(*cols, strict=True):
-                buf.write(f"{symbol},{t},{o:.{p}f},{h:.{p}f},{lo:.{p}f},{c:.{p}f},{v:.{q}f}\n")
+                buf.write(
+                    f"{symbol},{t},{o:.{p}f},{h:.{p}f},{lo:.{p}f},{c:.{p}f},{v:.{q}f}\n"
+                )
     return buf.getvalue()
 
 

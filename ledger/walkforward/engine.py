@@ -53,7 +53,9 @@ Stress (real re-runs of every fold's test window, per candidate)
       ``halt_bars`` bars mid-session: no prints (price held at the last close, volume 0),
       positions frozen; on resume the price gaps by ``halt_gap`` against the position the
       base run held when the halt began (down when flat) for the rest of the session.
-      Features and signals are recomputed on the halted bars and re-simulated.
+      Features and signals are recomputed on the halted bars and re-simulated. A halt can
+      also *help* (trading that would have cost money is prevented), so its delta may be
+      positive; it is reported as computed.
     Each case reports ``net_pnl`` summed over the test folds, ``max_drawdown`` of the
     concatenated out-of-sample net P&L path, and ``pessimistic_pnl_delta`` = stressed net
     minus base net. The walk-forward candidate uses each fold's train-chosen parameters.
@@ -117,7 +119,9 @@ class FoldSpec:
         if self.train_days < 1 or self.test_days < 1:
             raise ValueError("train_days and test_days must be at least 1")
         if self.step_days is not None and self.step_days < self.test_days:
-            raise ValueError("step_days must be >= test_days (test windows must not overlap)")
+            raise ValueError(
+                "step_days must be >= test_days (test windows must not overlap)"
+            )
 
     @property
     def step(self) -> int:
@@ -126,13 +130,20 @@ class FoldSpec:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Simulation settings."""
+    """Simulation settings.
+
+    With ``flat_at_close=False`` positions are held overnight (earning the gap), windows
+    no longer start flat, and the walk-forward candidate's per-fold stitching is only an
+    approximation of one continuous run.
+    """
 
     notional_per_symbol: float = 10_000.0
     flat_at_close: bool = True
 
     def __post_init__(self) -> None:
-        if not (self.notional_per_symbol > 0 and math.isfinite(self.notional_per_symbol)):
+        if not (
+            self.notional_per_symbol > 0 and math.isfinite(self.notional_per_symbol)
+        ):
             raise ValueError("notional_per_symbol must be positive and finite")
 
 
@@ -147,7 +158,11 @@ class StressConfig:
     halt_gap: float = 0.02
 
     def __post_init__(self) -> None:
-        if self.spread_multiplier < 1 or self.impact_multiplier < 1 or self.volatility_multiplier < 1:
+        if (
+            self.spread_multiplier < 1
+            or self.impact_multiplier < 1
+            or self.volatility_multiplier < 1
+        ):
             raise ValueError("stress multipliers must be >= 1")
         if self.halt_bars < 1 or not 0 < self.halt_gap < 1:
             raise ValueError("halt_bars must be >= 1 and halt_gap in (0, 1)")
@@ -247,8 +262,12 @@ class SimResult:
         return self.day_gross - self.day_cost
 
 
-def positions(signals: Signals, session_last: np.ndarray, cfg: EngineConfig,
-              frozen: np.ndarray | None = None) -> np.ndarray:
+def positions(
+    signals: Signals,
+    session_last: np.ndarray,
+    cfg: EngineConfig,
+    frozen: np.ndarray | None = None,
+) -> np.ndarray:
     """Held position per bar: targets, frozen during halts, flat at each session close."""
     pos = signals.target.astype(np.float64, copy=True)
     if frozen is not None and frozen.any():
@@ -261,8 +280,12 @@ def positions(signals: Signals, session_last: np.ndarray, cfg: EngineConfig,
     return pos
 
 
-def simulate(market: Market, per_symbol: dict[str, tuple[SymbolBars, np.ndarray, np.ndarray]],
-             costs: CostAssumptions, cfg: EngineConfig) -> SimResult:
+def simulate(
+    market: Market,
+    per_symbol: dict[str, tuple[SymbolBars, np.ndarray, np.ndarray]],
+    costs: CostAssumptions,
+    cfg: EngineConfig,
+) -> SimResult:
     """Simulate held positions ``{symbol: (bars, position, decision mask)}``."""
     n_days, n_grid = market.days.size, market.grid_ts.size
     out = SimResult(*(np.zeros(n_days) for _ in range(5)), grid_net=np.zeros(n_grid))
@@ -273,7 +296,9 @@ def simulate(market: Market, per_symbol: dict[str, tuple[SymbolBars, np.ndarray,
         gross = notional * np.r_[0.0, pos[:-1]] * ret
         dpos = np.abs(np.diff(pos, prepend=0.0))
         traded = notional * dpos
-        spread = sb.spread_bps if sb.spread_bps is not None else costs.default_spread_bps
+        spread = (
+            sb.spread_bps if sb.spread_bps is not None else costs.default_spread_bps
+        )
         cost = trade_costs(traded, sb.close, sb.volume, spread, costs).total
         d = market.day_pos[s]
         out.day_gross += np.bincount(d, gross, n_days)
@@ -301,11 +326,18 @@ def shock_volatility(sb: SymbolBars, k: float) -> SymbolBars:
     def shock(x: np.ndarray) -> np.ndarray:
         return np.exp(base + k * (np.log(x) - base))
 
-    return replace(sb, open=shock(sb.open), high=shock(sb.high), low=shock(sb.low),
-                   close=shock(sb.close))
+    return replace(
+        sb,
+        open=shock(sb.open),
+        high=shock(sb.high),
+        low=shock(sb.low),
+        close=shock(sb.close),
+    )
 
 
-def halt_windows(market: Market, symbol: str, folds: list[Fold], halt_bars: int) -> list[tuple[int, int, int]]:
+def halt_windows(
+    market: Market, symbol: str, folds: list[Fold], halt_bars: int
+) -> list[tuple[int, int, int]]:
     """Per fold, the halted bar range ``(h0, h1, session_end)`` of ``symbol`` (if it fits)."""
     out = []
     dpos = market.day_pos[symbol]
@@ -318,8 +350,9 @@ def halt_windows(market: Market, symbol: str, folds: list[Fold], halt_bars: int)
     return out
 
 
-def apply_halt(sb: SymbolBars, windows: list[tuple[int, int, int]], held: np.ndarray,
-               gap: float) -> tuple[SymbolBars, np.ndarray]:
+def apply_halt(
+    sb: SymbolBars, windows: list[tuple[int, int, int]], held: np.ndarray, gap: float
+) -> tuple[SymbolBars, np.ndarray]:
     """Halted copy of ``sb`` and the mask of frozen bars (see module docstring)."""
     o, h, lo, c, v = (a.copy() for a in (sb.open, sb.high, sb.low, sb.close, sb.volume))
     frozen = np.zeros(len(sb), dtype=bool)
@@ -376,7 +409,11 @@ def regime_label(market: Market, days: tuple[int, int], costs: CostAssumptions) 
         vols.append(sd * math.sqrt(bars_per_day * TRADING_DAYS_PER_YEAR))
         total = math.log(close[-1] / sb.open[lo])
         zs.append(total / (sd * math.sqrt(hi - lo)) if sd > 0 else 0.0)
-        spread = sb.spread_bps[lo:hi] if sb.spread_bps is not None else np.array([costs.default_spread_bps])
+        spread = (
+            sb.spread_bps[lo:hi]
+            if sb.spread_bps is not None
+            else np.array([costs.default_spread_bps])
+        )
         spreads.append(float(np.median(spread)))
         dollar_vols.append(float(np.median(close * sb.volume[lo:hi])))
     if not vols:
@@ -384,8 +421,12 @@ def regime_label(market: Market, days: tuple[int, int], costs: CostAssumptions) 
     vol, z = float(np.median(vols)), float(np.median(zs))
     vol_label = "low" if vol < 0.30 else "high" if vol > 0.60 else "mid"
     trend_label = "up" if z > 0.5 else "down" if z < -0.5 else "flat"
-    liquid = float(np.median(spreads)) <= 5.0 and float(np.median(dollar_vols)) >= 100_000.0
-    return f"vol={vol_label}|trend={trend_label}|liq={'liquid' if liquid else 'illiquid'}"
+    liquid = (
+        float(np.median(spreads)) <= 5.0 and float(np.median(dollar_vols)) >= 100_000.0
+    )
+    return (
+        f"vol={vol_label}|trend={trend_label}|liq={'liquid' if liquid else 'illiquid'}"
+    )
 
 
 def _dec(x: float, places: int) -> str:
@@ -412,38 +453,78 @@ class _GridRuns:
     stress: dict[str, list[SimResult]] = field(default_factory=dict)
 
 
-def _signals_for(strategy: Strategy, bars: BarSet, feats: dict[str, Features],
-                 params: dict[str, Any]) -> dict[str, Signals]:
-    return {s: strategy.signals(sb, feats[s], params) for s, sb in bars.items() if len(sb)}
+def _signals_for(
+    strategy: Strategy, bars: BarSet, feats: dict[str, Features], params: dict[str, Any]
+) -> dict[str, Signals]:
+    return {
+        s: strategy.signals(sb, feats[s], params) for s, sb in bars.items() if len(sb)
+    }
 
 
-def _run_grid(market: Market, strategy: Strategy, feats: dict[str, Features], folds: list[Fold],
-              fspec: FeatureSpec, costs: CostAssumptions, cfg: EngineConfig,
-              stress: StressConfig) -> _GridRuns:
+def _run_grid(
+    market: Market,
+    strategy: Strategy,
+    feats: dict[str, Features],
+    folds: list[Fold],
+    fspec: FeatureSpec,
+    costs: CostAssumptions,
+    cfg: EngineConfig,
+    stress: StressConfig,
+) -> _GridRuns:
     runs = _GridRuns(stress={c: [] for c in STRESS_CASES})
-    spread_costs = replace(costs, spread_multiplier=costs.spread_multiplier * stress.spread_multiplier)
-    impact_costs = replace(costs, impact_coefficient_bps=costs.impact_coefficient_bps * stress.impact_multiplier)
-    vol_bars = {s: shock_volatility(market.bars[s], stress.volatility_multiplier) for s in market.symbols}
+    spread_costs = replace(
+        costs, spread_multiplier=costs.spread_multiplier * stress.spread_multiplier
+    )
+    impact_costs = replace(
+        costs,
+        impact_coefficient_bps=costs.impact_coefficient_bps * stress.impact_multiplier,
+    )
+    vol_bars = {
+        s: shock_volatility(market.bars[s], stress.volatility_multiplier)
+        for s in market.symbols
+    }
     vol_feats = compute_features(vol_bars, fspec)
-    halts = {s: halt_windows(market, s, folds, stress.halt_bars) for s in market.symbols}
+    halts = {
+        s: halt_windows(market, s, folds, stress.halt_bars) for s in market.symbols
+    }
     for params in strategy.grid:
         sig = _signals_for(strategy, market.bars, feats, params)
-        held = {s: (market.bars[s], positions(sig[s], market.session_last[s], cfg), sig[s].decision)
-                for s in market.symbols}
+        held = {
+            s: (
+                market.bars[s],
+                positions(sig[s], market.session_last[s], cfg),
+                sig[s].decision,
+            )
+            for s in market.symbols
+        }
         runs.base.append(simulate(market, held, costs, cfg))
         runs.stress["spread"].append(simulate(market, held, spread_costs, cfg))
         runs.stress["liquidity"].append(simulate(market, held, impact_costs, cfg))
 
         vsig = _signals_for(strategy, vol_bars, vol_feats, params)
-        vheld = {s: (vol_bars[s], positions(vsig[s], market.session_last[s], cfg), vsig[s].decision)
-                 for s in market.symbols}
+        vheld = {
+            s: (
+                vol_bars[s],
+                positions(vsig[s], market.session_last[s], cfg),
+                vsig[s].decision,
+            )
+            for s in market.symbols
+        }
         runs.stress["volatility"].append(simulate(market, vheld, costs, cfg))
 
         hheld = {}
         for s in market.symbols:
-            hb, frozen = apply_halt(market.bars[s], halts[s], held[s][1], stress.halt_gap)
-            hsig = strategy.signals(hb, compute_symbol_features(hb.close, fspec), params)
-            hheld[s] = (hb, positions(hsig, market.session_last[s], cfg, frozen), hsig.decision & ~frozen)
+            hb, frozen = apply_halt(
+                market.bars[s], halts[s], held[s][1], stress.halt_gap
+            )
+            hsig = strategy.signals(
+                hb, compute_symbol_features(hb.close, fspec), params
+            )
+            hheld[s] = (
+                hb,
+                positions(hsig, market.session_last[s], cfg, frozen),
+                hsig.decision & ~frozen,
+            )
         runs.stress["halt"].append(simulate(market, hheld, costs, cfg))
     return runs
 
@@ -452,13 +533,17 @@ def _select(runs: _GridRuns, folds: list[Fold]) -> list[int]:
     """Per fold, the grid index with the best train net P&L (cents; first wins ties)."""
     chosen = []
     for fold in folds:
-        scores = [round(float(r.day_net[fold.train[0]:fold.train[1]].sum()), 2) for r in runs.base]
+        scores = [
+            round(float(r.day_net[fold.train[0] : fold.train[1]].sum()), 2)
+            for r in runs.base
+        ]
         chosen.append(int(np.argmax(scores)))
     return chosen
 
 
-def _fold_record(market: Market, fold: Fold, res: SimResult, label: str,
-                 capital: float) -> dict[str, Any]:
+def _fold_record(
+    market: Market, fold: Fold, res: SimResult, label: str, capital: float
+) -> dict[str, Any]:
     """The artifact row of one fold: ``res`` judged on the fold's test window."""
     a, b = fold.test
     gross = float(res.day_gross[a:b].sum())
@@ -485,29 +570,52 @@ def _fold_record(market: Market, fold: Fold, res: SimResult, label: str,
     }
 
 
-def _candidate(market: Market, folds: list[Fold], runs: _GridRuns, choice: list[int],
-               labels: list[str], cfg: EngineConfig, candidate_id: str,
-               parameter_set: dict[str, Any]) -> dict[str, Any]:
+def _candidate(
+    market: Market,
+    folds: list[Fold],
+    runs: _GridRuns,
+    choice: list[int],
+    labels: list[str],
+    cfg: EngineConfig,
+    candidate_id: str,
+    parameter_set: dict[str, Any],
+) -> dict[str, Any]:
     """One candidate: fold ``i`` is judged with grid entry ``choice[i]``."""
     capital = cfg.notional_per_symbol * len(market.symbols)
     pairs = list(zip(folds, choice, strict=True))
-    fold_rows = [_fold_record(market, f, runs.base[g], label, capital)
-                 for (f, g), label in zip(pairs, labels, strict=True)]
-    base_net = sum(float(runs.base[g].day_net[f.test[0]:f.test[1]].sum()) for f, g in pairs)
+    fold_rows = [
+        _fold_record(market, f, runs.base[g], label, capital)
+        for (f, g), label in zip(pairs, labels, strict=True)
+    ]
+    base_net = sum(
+        float(runs.base[g].day_net[f.test[0] : f.test[1]].sum()) for f, g in pairs
+    )
     stress_rows = []
     for case in STRESS_CASES:
         results = runs.stress[case]
-        net = sum(float(results[g].day_net[f.test[0]:f.test[1]].sum()) for f, g in pairs)
-        path = np.concatenate([_window_net(results[g], market, f.test) for f, g in pairs])
-        stress_rows.append({
-            "case": case,
-            "net_pnl": _dec(net, 2),
-            "max_drawdown": _dec(max_drawdown(path), 2),
-            "pessimistic_pnl_delta": _dec(net - base_net, 2),
-        })
-    covered = [s for s in market.symbols
-               if any(np.searchsorted(market.day_pos[s], f.test[1]) > np.searchsorted(market.day_pos[s], f.test[0])
-                      for f in folds)]
+        net = sum(
+            float(results[g].day_net[f.test[0] : f.test[1]].sum()) for f, g in pairs
+        )
+        path = np.concatenate(
+            [_window_net(results[g], market, f.test) for f, g in pairs]
+        )
+        stress_rows.append(
+            {
+                "case": case,
+                "net_pnl": _dec(net, 2),
+                "max_drawdown": _dec(max_drawdown(path), 2),
+                "pessimistic_pnl_delta": _dec(net - base_net, 2),
+            }
+        )
+    covered = [
+        s
+        for s in market.symbols
+        if any(
+            np.searchsorted(market.day_pos[s], f.test[1])
+            > np.searchsorted(market.day_pos[s], f.test[0])
+            for f in folds
+        )
+    ]
     return {
         "candidate_id": candidate_id,
         "parameter_set": parameter_set,
@@ -558,8 +666,12 @@ def run_walkforward(
     feature_spec = feature_spec or FeatureSpec()
     strategy = get_strategy(strategy_name)
     validate_barset(bars)
-    for name, value in (("dataset_version", dataset_version), ("snapshot_ref", snapshot_ref),
-                        ("code_commit", code_commit), ("runner_version", runner_version)):
+    for name, value in (
+        ("dataset_version", dataset_version),
+        ("snapshot_ref", snapshot_ref),
+        ("code_commit", code_commit),
+        ("runner_version", runner_version),
+    ):
         if not isinstance(value, str) or not value:
             raise ValueError(f"{name} must be a non-empty string")
     if run_id is not None and not RUN_ID_RE.match(run_id):
@@ -569,11 +681,20 @@ def run_walkforward(
     fingerprint = dataset_fingerprint(bars)
     if run_id is None:
         inputs = {
-            "dataset": {"fingerprint": fingerprint, "version": dataset_version, "snapshot_ref": snapshot_ref},
-            "strategy": strategy.describe(), "grid": list(strategy.grid),
-            "fold_spec": asdict(fold_spec), "costs": costs.as_dict(), "engine": asdict(engine),
-            "stress": asdict(stress), "feature_spec": feature_spec.as_dict(),
-            "code_commit": code_commit, "runner_version": runner_version,
+            "dataset": {
+                "fingerprint": fingerprint,
+                "version": dataset_version,
+                "snapshot_ref": snapshot_ref,
+            },
+            "strategy": strategy.describe(),
+            "grid": list(strategy.grid),
+            "fold_spec": asdict(fold_spec),
+            "costs": costs.as_dict(),
+            "engine": asdict(engine),
+            "stress": asdict(stress),
+            "feature_spec": feature_spec.as_dict(),
+            "code_commit": code_commit,
+            "runner_version": runner_version,
         }
         run_id = f"wf-{strategy.name[:47]}-{sha256_hex(canonical_json(inputs))[:12]}"
 
@@ -601,8 +722,9 @@ def run_walkforward(
         artifact["status"] = "skipped"
         return artifact
     try:
-        artifact["candidates"] = _build_candidates(market, strategy, feats, folds, feature_spec,
-                                                   costs, engine, stress, run_id)
+        artifact["candidates"] = _build_candidates(
+            market, strategy, feats, folds, feature_spec, costs, engine, stress, run_id
+        )
     except Exception:
         if raise_errors:
             raise
@@ -612,9 +734,17 @@ def run_walkforward(
     return artifact
 
 
-def _build_candidates(market: Market, strategy: Strategy, feats: dict[str, Features],
-                      folds: list[Fold], fspec: FeatureSpec, costs: CostAssumptions,
-                      cfg: EngineConfig, stress: StressConfig, run_id: str) -> list[dict[str, Any]]:
+def _build_candidates(
+    market: Market,
+    strategy: Strategy,
+    feats: dict[str, Features],
+    folds: list[Fold],
+    fspec: FeatureSpec,
+    costs: CostAssumptions,
+    cfg: EngineConfig,
+    stress: StressConfig,
+    run_id: str,
+) -> list[dict[str, Any]]:
     runs = _run_grid(market, strategy, feats, folds, fspec, costs, cfg, stress)
     labels = [regime_label(market, f.test, costs) for f in folds]
     chosen = _select(runs, folds)
@@ -623,11 +753,33 @@ def _build_candidates(market: Market, strategy: Strategy, feats: dict[str, Featu
         "objective": "max_train_net_pnl",
         "tie_break": "grid_order",
         "grid": [dict(p) for p in strategy.grid],
-        "chosen": {f.name: dict(strategy.grid[g]) for f, g in zip(folds, chosen, strict=True)},
+        "chosen": {
+            f.name: dict(strategy.grid[g]) for f, g in zip(folds, chosen, strict=True)
+        },
     }
-    out = [_candidate(market, folds, runs, chosen, labels, cfg,
-                      f"cand-{run_id}-{candidate_suffix(0)}", wf_params)]
+    out = [
+        _candidate(
+            market,
+            folds,
+            runs,
+            chosen,
+            labels,
+            cfg,
+            f"cand-{run_id}-{candidate_suffix(0)}",
+            wf_params,
+        )
+    ]
     for i, params in enumerate(strategy.grid):
-        out.append(_candidate(market, folds, runs, [i] * len(folds), labels, cfg,
-                              f"cand-{run_id}-{candidate_suffix(i + 1)}", dict(params)))
+        out.append(
+            _candidate(
+                market,
+                folds,
+                runs,
+                [i] * len(folds),
+                labels,
+                cfg,
+                f"cand-{run_id}-{candidate_suffix(i + 1)}",
+                dict(params),
+            )
+        )
     return out

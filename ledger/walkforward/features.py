@@ -59,11 +59,22 @@ class FeatureSpec:
         return {
             "schema_version": self.schema_version,
             "features": {
-                "macd": {"source": "close", "fast_span": self.macd_fast, "slow_span": self.macd_slow,
-                         "ema": "span_adjust_false"},
-                "macd_signal": {"source": "macd", "span": self.macd_signal,
-                                "ema": "span_adjust_false"},
-                "rsi": {"source": "close", "period": self.rsi_period, "smoothing": "wilder"},
+                "macd": {
+                    "source": "close",
+                    "fast_span": self.macd_fast,
+                    "slow_span": self.macd_slow,
+                    "ema": "span_adjust_false",
+                },
+                "macd_signal": {
+                    "source": "macd",
+                    "span": self.macd_signal,
+                    "ema": "span_adjust_false",
+                },
+                "rsi": {
+                    "source": "close",
+                    "period": self.rsi_period,
+                    "smoothing": "wilder",
+                },
             },
         }
 
@@ -83,12 +94,16 @@ def ema_recursive(x: np.ndarray, alpha: float, y_prev: float) -> np.ndarray:
     beta = 1.0 - alpha
     if beta == 0.0:
         return x.copy()
-    block = max(1, min(n, int(30.0 / -math.log(beta))))  # keeps beta ** -block <= e ** 30
+    block = max(
+        1, min(n, int(30.0 / -math.log(beta)))
+    )  # keeps beta ** -block <= e ** 30
     pad = (-n) % block
     xb = np.concatenate([x, np.zeros(pad)]).reshape(-1, block)
     k = np.arange(1, block + 1, dtype=np.float64)
     decay = beta**k
-    local = decay * np.cumsum(alpha * xb / decay, axis=1)  # zero initial state per block
+    local = decay * np.cumsum(
+        alpha * xb / decay, axis=1
+    )  # zero initial state per block
     ends = local[:, -1].tolist()
     carry_factor = beta**block
     carry = np.empty(len(ends))
@@ -107,7 +122,9 @@ def ema(x: np.ndarray, span: int) -> np.ndarray:
     return ema_recursive(x, 2.0 / (span + 1.0), float(x[0]))
 
 
-def macd(close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9) -> tuple[np.ndarray, np.ndarray]:
+def macd(
+    close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9
+) -> tuple[np.ndarray, np.ndarray]:
     """MACD line and its signal line, with NaN warm-up (see module docstring)."""
     close = np.asarray(close, dtype=np.float64)
     n = close.size
@@ -187,14 +204,18 @@ def snapshot_fingerprint(bars: BarSet, features: dict[str, Features]) -> str:
         h.update(sb.ts.astype("<i8").tobytes())
         for name in sorted(features[symbol]):
             values = features[symbol][name]
-            fixed = np.where(np.isnan(values), 0.0, np.round(values * scale)).astype("<i8")
+            fixed = np.where(np.isnan(values), 0.0, np.round(values * scale)).astype(
+                "<i8"
+            )
             fixed[np.isnan(values)] = _NAN_SENTINEL
             h.update(name.encode("utf-8") + b"\0")
             h.update(fixed.tobytes())
     return "sha256:" + h.hexdigest()
 
 
-def feature_block(bars: BarSet, features: dict[str, Features], spec: FeatureSpec) -> dict[str, Any]:
+def feature_block(
+    bars: BarSet, features: dict[str, Features], spec: FeatureSpec
+) -> dict[str, Any]:
     """The artifact's ``features`` object."""
     return {
         "schema_version": spec.schema_version,

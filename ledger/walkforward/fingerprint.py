@@ -45,7 +45,10 @@ def sha256_hex(data: bytes) -> str:
 def _fixed(values: np.ndarray, decimals: int) -> list[str]:
     """Format floats with fixed decimals; ``-0.000`` is normalised to ``0.000``."""
     zero = "0." + "0" * decimals
-    return [zero if s == "-" + zero else s for s in (f"{x:.{decimals}f}" for x in values.tolist())]
+    return [
+        zero if s == "-" + zero else s
+        for s in (f"{x:.{decimals}f}" for x in values.tolist())
+    ]
 
 
 def canonical_rows(bars: BarSet) -> list[bytes]:

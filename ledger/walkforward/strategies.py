@@ -85,7 +85,9 @@ def get_strategy(name: str) -> Strategy:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown strategy {name!r}; known: {sorted(_REGISTRY)}") from None
+        raise KeyError(
+            f"unknown strategy {name!r}; known: {sorted(_REGISTRY)}"
+        ) from None
 
 
 def strategy_names() -> list[str]:
@@ -118,7 +120,9 @@ def macd_rsi_signals(bars: SymbolBars, features: Features, params: Params) -> Si
     valid = ~(np.isnan(line) | np.isnan(sig) | np.isnan(rsi))
     enter = valid & (line > sig) & (rsi < params["rsi_buy"])
     leave = valid & ((line < sig) | (rsi > params["rsi_sell"]))
-    return Signals(target=hold_state(enter, leave), decision=rising(enter) | rising(leave))
+    return Signals(
+        target=hold_state(enter, leave), decision=rising(enter) | rising(leave)
+    )
 
 
 def tsmom_signals(bars: SymbolBars, features: Features, params: Params) -> Signals:
@@ -158,7 +162,8 @@ TSMOM = register(
         name="tsmom",
         version="1.0.0",
         grid=tuple(
-            {"lookback": lb, "threshold": "0.002", "allow_short": False} for lb in (60, 240, 390)
+            {"lookback": lb, "threshold": "0.002", "allow_short": False}
+            for lb in (60, 240, 390)
         ),
         signals=tsmom_signals,
     )

@@ -31,12 +31,25 @@ from .bars import SECONDS_PER_DAY, BarSet, SymbolBars
 BARS_PER_SESSION = 390
 SESSION_OPEN_SECONDS = 14 * 3600 + 30 * 60
 REGIMES = ("trending", "mean_reverting", "volatile")
-DEFAULT_SYMBOLS = ("AAPL", "AMZN", "GOOG", "JPM", "META", "MSFT", "NVDA", "TSLA", "V", "XOM")
+DEFAULT_SYMBOLS = (
+    "AAPL",
+    "AMZN",
+    "GOOG",
+    "JPM",
+    "META",
+    "MSFT",
+    "NVDA",
+    "TSLA",
+    "V",
+    "XOM",
+)
 
 
 def symbol_seed(seed: int, symbol: str) -> int:
     """Per-symbol seed derived from the master seed and the symbol name."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{symbol}".encode()).digest()[:8], "little")
+    return int.from_bytes(
+        hashlib.sha256(f"{seed}:{symbol}".encode()).digest()[:8], "little"
+    )
 
 
 def weekdays(start: dt.date, n_days: int) -> list[dt.date]:
@@ -73,7 +86,9 @@ def generate_symbol(
     sigma_bar = sigma_day / np.sqrt(m)
     start_price = float(rng.uniform(20.0, 400.0))
     illiquid = rng.random() < 0.2
-    base_volume = rng.uniform(2_000, 8_000) if illiquid else rng.uniform(20_000, 150_000)
+    base_volume = (
+        rng.uniform(2_000, 8_000) if illiquid else rng.uniform(20_000, 150_000)
+    )
     base_spread = rng.uniform(8.0, 20.0) if illiquid else rng.uniform(0.8, 4.0)
 
     regime = _regime_path(rng, n_days, regime_stay)
@@ -82,7 +97,9 @@ def generate_symbol(
     direction = np.where(rng.random(n_days) < 0.5, -1.0, 1.0)
     # Trend direction persists within a spell of consecutive trending days.
     spell_start = np.r_[True, regime[1:] != regime[:-1]]
-    direction = direction[np.maximum.accumulate(np.where(spell_start, np.arange(n_days), 0))]
+    direction = direction[
+        np.maximum.accumulate(np.where(spell_start, np.arange(n_days), 0))
+    ]
     drift = direction * rng.uniform(0.3, 1.0, n_days) * sigma_day / m
 
     trend = np.cumsum(drift[:, None] + sigma_bar * eps, axis=1)
@@ -92,7 +109,9 @@ def generate_symbol(
     ar = phi ** (k + 1) * np.cumsum(innov * phi ** (-(k + 1)), axis=1)  # AR(1) from 0
     mean_rev = ar + np.cumsum(0.3 * sigma_bar * t_eps, axis=1)
     volatile = np.cumsum(2.5 * sigma_bar * t_eps, axis=1)
-    path = np.select([regime[:, None] == 0, regime[:, None] == 1], [trend, mean_rev], volatile)
+    path = np.select(
+        [regime[:, None] == 0, regime[:, None] == 1], [trend, mean_rev], volatile
+    )
 
     gap = rng.normal(0.0, 0.3 * sigma_day, n_days)
     gap[0] = 0.0
@@ -116,13 +135,21 @@ def generate_symbol(
     regime_vol = np.where(regime == 2, 1.8, np.where(regime == 0, 1.2, 1.0))[:, None]
     noise = rng.lognormal(0.0, 0.4, (n_days, m))
     volume = np.round(base_volume * u_shape * regime_vol * noise).ravel()
-    spread = base_spread * np.where(regime == 2, 1.6, 1.0)[:, None] * rng.lognormal(0, 0.2, (n_days, m))
+    spread = (
+        base_spread
+        * np.where(regime == 2, 1.6, 1.0)[:, None]
+        * rng.lognormal(0, 0.2, (n_days, m))
+    )
     spread = np.round(spread, 2).ravel()
 
     day_epoch = np.array(
         [(d - dt.date(1970, 1, 1)).days * SECONDS_PER_DAY for d in days], dtype=np.int64
     )
-    ts = (day_epoch[:, None] + SESSION_OPEN_SECONDS + 60 * k[None, :]).ravel().astype(np.int64)
+    ts = (
+        (day_epoch[:, None] + SESSION_OPEN_SECONDS + 60 * k[None, :])
+        .ravel()
+        .astype(np.int64)
+    )
     return SymbolBars.from_arrays(symbol, ts, open_, high, low, close, volume, spread)
 
 

@@ -46,11 +46,18 @@ SYMBOLS = ("AAPL", "MSFT", "TSLA")
 FOLDS = FoldSpec(train_days=6, test_days=3)
 
 
-def _run(bars: dict[str, SymbolBars], strategy: str = "macd_rsi", **kw: Any) -> dict[str, Any]:
+def _run(
+    bars: dict[str, SymbolBars], strategy: str = "macd_rsi", **kw: Any
+) -> dict[str, Any]:
     return run_walkforward(
-        bars, strategy_name=strategy, dataset_version="synthetic-test",
-        snapshot_ref="datasets/synthetic.csv", code_commit="abc1234",
-        fold_spec=kw.pop("fold_spec", FOLDS), raise_errors=kw.pop("raise_errors", True), **kw,
+        bars,
+        strategy_name=strategy,
+        dataset_version="synthetic-test",
+        snapshot_ref="datasets/synthetic.csv",
+        code_commit="abc1234",
+        fold_spec=kw.pop("fold_spec", FOLDS),
+        raise_errors=kw.pop("raise_errors", True),
+        **kw,
     )
 
 
@@ -95,7 +102,11 @@ def test_synthetic_bars_are_market_hours_minutes_on_weekdays() -> None:
     minutes = {s.hour * 60 + s.minute for s in stamps}
     assert min(minutes) == 14 * 60 + 30 and max(minutes) == 20 * 60 + 59
     assert sorted({s.date() for s in stamps}) == [
-        dt.date(2026, 1, 2), dt.date(2026, 1, 5), dt.date(2026, 1, 6), dt.date(2026, 1, 7)]
+        dt.date(2026, 1, 2),
+        dt.date(2026, 1, 5),
+        dt.date(2026, 1, 6),
+        dt.date(2026, 1, 7),
+    ]
     assert np.all(sb.high >= np.maximum(sb.open, sb.close))
     assert np.all(sb.low <= np.minimum(sb.open, sb.close))
 
@@ -106,10 +117,13 @@ def test_synthetic_bars_are_market_hours_minutes_on_weekdays() -> None:
 def test_canonical_json_and_sha256_helpers() -> None:
     assert canonical_json({"b": 1, "a": ["é", 2]}) == '{"a":["é",2],"b":1}'.encode()
     assert sha256_prefixed(b"abc") == (
-        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
 
 
-def test_dataset_fingerprint_depends_on_seed_and_values(bars: dict[str, SymbolBars]) -> None:
+def test_dataset_fingerprint_depends_on_seed_and_values(
+    bars: dict[str, SymbolBars],
+) -> None:
     again = generate_bars(SYMBOLS, n_days=15, seed=11)
     other = generate_bars(SYMBOLS, n_days=15, seed=12)
     assert dataset_fingerprint(bars) == dataset_fingerprint(again)
@@ -137,8 +151,9 @@ def test_ema_hand_computed() -> None:
 @pytest.mark.parametrize("alpha", [2 / 13, 2 / 27, 2 / 10, 1 / 14, 0.9, 0.002])
 def test_blocked_ema_matches_the_recursion(alpha: float) -> None:
     x = 100 + np.cumsum(np.random.default_rng(3).standard_normal(20_000))
-    np.testing.assert_allclose(ema_recursive(x, alpha, 50.0), _naive_ema(x, alpha, 50.0),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        ema_recursive(x, alpha, 50.0), _naive_ema(x, alpha, 50.0), rtol=0, atol=1e-9
+    )
 
 
 def test_macd_warm_up_and_reference() -> None:
@@ -179,8 +194,11 @@ def test_features_are_causal() -> None:
     close = 30 + np.cumsum(np.random.default_rng(6).standard_normal(400)) * 0.2
     changed = close.copy()
     changed[300:] *= 1.5
-    for a, b in zip(macd(close) + (rsi_wilder(close),), macd(changed) + (rsi_wilder(changed),),
-                    strict=True):
+    for a, b in zip(
+        macd(close) + (rsi_wilder(close),),
+        macd(changed) + (rsi_wilder(changed),),
+        strict=True,
+    ):
         np.testing.assert_array_equal(a[:300], b[:300])
 
 
@@ -190,9 +208,16 @@ def test_feature_block(bars: dict[str, SymbolBars]) -> None:
     assert block["schema_version"] == "3.0.0"
     assert block["staleness_ms_p95"] == 60_000
     n = 15 * 390
-    assert block["null_rate"] == {"macd": f"{25 / n:.3f}", "macd_signal": f"{33 / n:.3f}",
-                                  "rsi": f"{14 / n:.3f}"}
-    assert block["spec_hash"] == FeatureSpec().spec_hash() != FeatureSpec(rsi_period=10).spec_hash()
+    assert block["null_rate"] == {
+        "macd": f"{25 / n:.3f}",
+        "macd_signal": f"{33 / n:.3f}",
+        "rsi": f"{14 / n:.3f}",
+    }
+    assert (
+        block["spec_hash"]
+        == FeatureSpec().spec_hash()
+        != FeatureSpec(rsi_period=10).spec_hash()
+    )
 
 
 # --------------------------------------------------------------------------- strategies, costs
@@ -206,7 +231,9 @@ def test_hold_state_enters_and_exits() -> None:
 
 def test_tsmom_goes_long_after_a_rise() -> None:
     close = np.r_[np.full(5, 10.0), np.linspace(10, 12, 10)]
-    sb = SymbolBars.from_arrays("X", np.arange(15) * 60, close, close, close, close, np.ones(15))
+    sb = SymbolBars.from_arrays(
+        "X", np.arange(15) * 60, close, close, close, close, np.ones(15)
+    )
     sig = get_strategy("tsmom").signals(sb, {}, {"lookback": 3, "threshold": "0.01"})
     assert sig.target[:3].tolist() == [0, 0, 0]
     assert sig.target[-1] == 1.0
@@ -214,16 +241,32 @@ def test_tsmom_goes_long_after_a_rise() -> None:
 
 
 def test_cost_model_arithmetic() -> None:
-    a = CostAssumptions(commission_per_share=0.005, commission_bps=1.0,
-                        impact_coefficient_bps=10.0, spread_multiplier=1.0)
-    c = trade_costs(np.array([10_000.0, 10_000.0, 0.0]), np.array([100.0, 100.0, 100.0]),
-                    np.array([10_000.0, 0.0, 10_000.0]), np.array([4.0, 4.0, 4.0]), a)
+    a = CostAssumptions(
+        commission_per_share=0.005,
+        commission_bps=1.0,
+        impact_coefficient_bps=10.0,
+        spread_multiplier=1.0,
+    )
+    c = trade_costs(
+        np.array([10_000.0, 10_000.0, 0.0]),
+        np.array([100.0, 100.0, 100.0]),
+        np.array([10_000.0, 0.0, 10_000.0]),
+        np.array([4.0, 4.0, 4.0]),
+        a,
+    )
     np.testing.assert_allclose(c.spread, [2.0, 2.0, 0.0])  # half of 4 bps on 10,000
     np.testing.assert_allclose(c.commission, [1.5, 1.5, 0.0])  # 100 sh x 0.005 + 1 bps
-    np.testing.assert_allclose(c.impact, [1.0, 10.0, 0.0])  # 10 bps x sqrt(1 %); no volume -> cap
+    np.testing.assert_allclose(
+        c.impact, [1.0, 10.0, 0.0]
+    )  # 10 bps x sqrt(1 %); no volume -> cap
     np.testing.assert_allclose(c.total, [4.5, 13.5, 0.0])
-    doubled = trade_costs(np.array([10_000.0]), np.array([100.0]), np.array([10_000.0]), 4.0,
-                          CostAssumptions(spread_multiplier=2.0))
+    doubled = trade_costs(
+        np.array([10_000.0]),
+        np.array([100.0]),
+        np.array([10_000.0]),
+        4.0,
+        CostAssumptions(spread_multiplier=2.0),
+    )
     np.testing.assert_allclose(doubled.spread, [4.0])
     with pytest.raises(ValueError):
         CostAssumptions(commission_bps=-1.0)
@@ -250,9 +293,11 @@ def test_csv_round_trip_keeps_fingerprint(bars: dict[str, SymbolBars]) -> None:
 
 
 def test_csv_accepts_iso_timestamps_and_optional_spread() -> None:
-    text = ("symbol,timestamp,open,high,low,close,volume\n"
-            "AAPL,2026-01-02T14:31:00Z,10,11,9,10.5,100\n"
-            "AAPL,2026-01-02T14:30:00+00:00,10,10,10,10,50\n")
+    text = (
+        "symbol,timestamp,open,high,low,close,volume\n"
+        "AAPL,2026-01-02T14:31:00Z,10,11,9,10.5,100\n"
+        "AAPL,2026-01-02T14:30:00+00:00,10,10,10,10,50\n"
+    )
     parsed = parse_bars_csv(text.splitlines(keepends=True))["AAPL"]
     assert parsed.ts.tolist() == [1767364200, 1767364260]
     assert parsed.spread_bps is None
@@ -262,17 +307,41 @@ def test_csv_accepts_iso_timestamps_and_optional_spread() -> None:
     ("text", "line", "fragment"),
     [
         ("symbol,ts,open,high,low,close,volume\n", 1, "header"),
-        ("symbol,timestamp,open,high,low,close,volume\nA,60,1,1,1,1,1\nA,120,1,x,1,1,1\n", 3,
-         "high 'x' is not a number"),
-        ("symbol,timestamp,open,high,low,close,volume\nA,60,1,1,1,1\n", 2, "expected 7 columns"),
-        ("symbol,timestamp,open,high,low,close,volume\nA,60,1,1,1,1,1\nA,bad,1,1,1,1,1\n", 3, "bad"),
-        ("symbol,timestamp,open,high,low,close,volume\n\nA,60,2,1,1,1,1\n", 3, "high/low"),
-        ("symbol,timestamp,open,high,low,close,volume\nA,60,1,1,1,1,1\nA,60,1,1,1,1,1\n", 3,
-         "duplicate timestamp"),
-        ("symbol,timestamp,open,high,low,close,volume,spread_bps\nA,60,1,1,1,1,1,nan\n", 2,
-         "not finite"),
-        ("symbol,timestamp,open,high,low,close,volume\nA,2026-01-02T14:30:00+01:00,1,1,1,1,1\n",
-         2, "UTC"),
+        (
+            "symbol,timestamp,open,high,low,close,volume\nA,60,1,1,1,1,1\nA,120,1,x,1,1,1\n",
+            3,
+            "high 'x' is not a number",
+        ),
+        (
+            "symbol,timestamp,open,high,low,close,volume\nA,60,1,1,1,1\n",
+            2,
+            "expected 7 columns",
+        ),
+        (
+            "symbol,timestamp,open,high,low,close,volume\nA,60,1,1,1,1,1\nA,bad,1,1,1,1,1\n",
+            3,
+            "bad",
+        ),
+        (
+            "symbol,timestamp,open,high,low,close,volume\n\nA,60,2,1,1,1,1\n",
+            3,
+            "high/low",
+        ),
+        (
+            "symbol,timestamp,open,high,low,close,volume\nA,60,1,1,1,1,1\nA,60,1,1,1,1,1\n",
+            3,
+            "duplicate timestamp",
+        ),
+        (
+            "symbol,timestamp,open,high,low,close,volume,spread_bps\nA,60,1,1,1,1,1,nan\n",
+            2,
+            "not finite",
+        ),
+        (
+            "symbol,timestamp,open,high,low,close,volume\nA,2026-01-02T14:30:00+01:00,1,1,1,1,1\n",
+            2,
+            "UTC",
+        ),
     ],
 )
 def test_csv_errors_name_the_line(text: str, line: int, fragment: str) -> None:
@@ -294,34 +363,49 @@ def _walk(obj: Any) -> list[Any]:
     return [obj]
 
 
-def test_artifact_satisfies_the_contract(artifact: dict[str, Any],
-                                         tsmom_artifact: dict[str, Any]) -> None:
+def test_artifact_satisfies_the_contract(
+    artifact: dict[str, Any], tsmom_artifact: dict[str, Any]
+) -> None:
     for art in (artifact, tsmom_artifact):
         assert validate_artifact(art) == []
         assert art["status"] == "passed"
         assert not any(isinstance(v, float) for v in _walk(art))
-    assert artifact["strategy"] == {"name": "macd_rsi", "version": "3.0.1", "type": "plugin_v3"}
+    assert artifact["strategy"] == {
+        "name": "macd_rsi",
+        "version": "3.0.1",
+        "type": "plugin_v3",
+    }
     assert artifact["dataset"]["symbols"] == sorted(SYMBOLS)
     assert artifact["dataset"]["from"].endswith("T14:30:00Z")
     assert artifact["dataset"]["to"].endswith("T21:00:00Z")
 
 
 def test_decimal_fields_are_fixed_point_strings(artifact: dict[str, Any]) -> None:
-    places = {"gross_pnl": 2, "net_pnl": 2, "max_drawdown": 2, "cost_bps": 2,
-              "turnover_ratio": 4, "sharpe": 4}
+    places = {
+        "gross_pnl": 2,
+        "net_pnl": 2,
+        "max_drawdown": 2,
+        "cost_bps": 2,
+        "turnover_ratio": 4,
+        "sharpe": 4,
+    }
     for cand in artifact["candidates"]:
         for fold in cand["folds"]:
             for key, n in places.items():
                 assert isinstance(fold[key], str)
                 assert re.fullmatch(rf"-?\d+\.\d{{{n}}}", fold[key]), (key, fold[key])
-            assert isinstance(fold["decision_count"], int) and fold["decision_count"] >= 0
+            assert (
+                isinstance(fold["decision_count"], int) and fold["decision_count"] >= 0
+            )
             assert isinstance(fold["trade_count"], int) and fold["trade_count"] >= 0
         for row in cand["stress"]:
             for key in ("net_pnl", "max_drawdown", "pessimistic_pnl_delta"):
                 assert re.fullmatch(r"-?\d+\.\d{2}", row[key])
 
 
-def test_windows_train_before_test_and_tests_do_not_overlap(artifact: dict[str, Any]) -> None:
+def test_windows_train_before_test_and_tests_do_not_overlap(
+    artifact: dict[str, Any],
+) -> None:
     folds = artifact["candidates"][0]["folds"]
     assert [f["order"] for f in folds] == [1, 2, 3]  # 15 sessions: 6 + 3, stepping 3
     assert [f["name"] for f in folds] == ["fold_1", "fold_2", "fold_3"]
@@ -330,8 +414,10 @@ def test_windows_train_before_test_and_tests_do_not_overlap(artifact: dict[str, 
     for a, b in itertools.pairwise(folds):
         assert a["test_end"] <= b["test_start"]
     assert make_folds(10, FoldSpec(4, 2)) == [
-        engine_mod.Fold(1, (0, 4), (4, 6)), engine_mod.Fold(2, (2, 6), (6, 8)),
-        engine_mod.Fold(3, (4, 8), (8, 10))]
+        engine_mod.Fold(1, (0, 4), (4, 6)),
+        engine_mod.Fold(2, (2, 6), (6, 8)),
+        engine_mod.Fold(3, (4, 8), (8, 10)),
+    ]
     with pytest.raises(ValueError):
         FoldSpec(train_days=5, test_days=3, step_days=2)
 
@@ -342,8 +428,10 @@ def test_regime_labels_and_candidate_ids(artifact: dict[str, Any]) -> None:
     assert ids[0] == f"cand-{artifact['run_id']}-a"
     for cand in artifact["candidates"]:
         for fold in cand["folds"]:
-            assert re.fullmatch(r"vol=(low|mid|high)\|trend=(up|down|flat)\|liq=(liquid|illiquid)",
-                                fold["regime_label"])
+            assert re.fullmatch(
+                r"vol=(low|mid|high)\|trend=(up|down|flat)\|liq=(liquid|illiquid)",
+                fold["regime_label"],
+            )
 
 
 def test_walk_forward_candidate_uses_the_train_winner(artifact: dict[str, Any]) -> None:
@@ -357,7 +445,9 @@ def test_walk_forward_candidate_uses_the_train_winner(artifact: dict[str, Any]) 
     assert wf["decision_count"] == sum(f["decision_count"] for f in wf["folds"])
 
 
-def test_run_is_deterministic(bars: dict[str, SymbolBars], artifact: dict[str, Any]) -> None:
+def test_run_is_deterministic(
+    bars: dict[str, SymbolBars], artifact: dict[str, Any]
+) -> None:
     again = _run(generate_bars(SYMBOLS, n_days=15, seed=11))
     assert canonical_json(again) == canonical_json(artifact)
     assert re.fullmatch(r"wf-macd_rsi-[0-9a-f]{12}", artifact["run_id"])
@@ -371,8 +461,9 @@ def test_run_is_deterministic(bars: dict[str, SymbolBars], artifact: dict[str, A
         _run(bars, run_id="bad id!")
 
 
-def test_stress_cases_are_real_re_runs(artifact: dict[str, Any],
-                                       tsmom_artifact: dict[str, Any]) -> None:
+def test_stress_cases_are_real_re_runs(
+    artifact: dict[str, Any], tsmom_artifact: dict[str, Any]
+) -> None:
     for art in (artifact, tsmom_artifact):
         for cand in art["candidates"]:
             rows = {r["case"]: r for r in cand["stress"]}
@@ -380,7 +471,8 @@ def test_stress_cases_are_real_re_runs(artifact: dict[str, Any],
             base = sum(float(f["net_pnl"]) for f in cand["folds"])
             for row in rows.values():
                 assert float(row["pessimistic_pnl_delta"]) == pytest.approx(
-                    float(row["net_pnl"]) - base, abs=0.011)
+                    float(row["net_pnl"]) - base, abs=0.011
+                )
             if cand["trade_count"] > 0:
                 assert float(rows["spread"]["pessimistic_pnl_delta"]) < 0
                 assert float(rows["liquidity"]["pessimistic_pnl_delta"]) < 0
@@ -404,7 +496,9 @@ def test_halt_freezes_prices_and_gaps_against_the_position() -> None:
     held = np.ones(len(sb))
     halted, frozen = apply_halt(sb, [(100, 130, 390)], held, 0.02)
     assert frozen.sum() == 30 and frozen[100:130].all()
-    assert np.all(halted.close[100:130] == sb.close[99]) and np.all(halted.volume[100:130] == 0)
+    assert np.all(halted.close[100:130] == sb.close[99]) and np.all(
+        halted.volume[100:130] == 0
+    )
     np.testing.assert_allclose(halted.close[130:], sb.close[130:] * 0.98)
     short, _ = apply_halt(sb, [(100, 130, 390)], -held, 0.02)
     np.testing.assert_allclose(short.close[130:], sb.close[130:] * 1.02)
@@ -418,8 +512,9 @@ def test_too_little_data_is_skipped() -> None:
     assert validate_artifact(art) == []
 
 
-def test_computation_error_gives_a_failed_artifact(bars: dict[str, SymbolBars],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_computation_error_gives_a_failed_artifact(
+    bars: dict[str, SymbolBars], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
@@ -434,7 +529,9 @@ def test_computation_error_gives_a_failed_artifact(bars: dict[str, SymbolBars],
 
 def test_registry_refuses_float_grid_values() -> None:
     with pytest.raises(TypeError, match="decimals as strings"):
-        register(Strategy("float_grid", "0.1", ({"x": 0.5},), get_strategy("tsmom").signals))
+        register(
+            Strategy("float_grid", "0.1", ({"x": 0.5},), get_strategy("tsmom").signals)
+        )
 
 
 def test_unknown_strategy_is_refused(bars: dict[str, SymbolBars]) -> None:
