@@ -1,6 +1,6 @@
 """REST endpoints of the research ledger (agent contract: ``/api/v1/research/runs``)."""
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
@@ -9,43 +9,65 @@ from access.roles import ALL_ROLES, Role
 from ledger import selectors, services
 from ledger.filters import RunFilter
 from ledger.models import ResearchRun
-from ledger.schemas import ResearchRunV1
-from ledger.serializers import RunCreatedSerializer, RunSerializer
+from ledger.schemas import ResearchRunV1, RunCreatedV1, StoredRunV1
+from ledger.serializers import runs_representation
+
+PAGE_OF_RUNS = {
+    "type": "object",
+    "required": ["results", "next"],
+    "properties": {
+        "results": {"type": "array", "items": {"$ref": "#/components/schemas/StoredRunV1"}},
+        "next": {"type": "string", "format": "uri", "nullable": True},
+    },
+}
 
 
-class RunListCreate(generics.ListAPIView):
+class RunListCreate(generics.GenericAPIView):
     """List stored runs (filters shared with the runs page) or store one complete run."""
 
     permission_classes = [HasRole]
     required_roles = {"GET": ALL_ROLES, "POST": {Role.RESEARCHER, Role.AGENT}}
-    serializer_class = RunSerializer
     filterset_class = RunFilter
+    queryset = ResearchRun.objects.none()
 
     def get_queryset(self):
         return selectors.run_list()
 
     @extend_schema(
+        responses={200: PAGE_OF_RUNS},
+        parameters=[OpenApiParameter("limit", int, description="Page size, 1 to 500 (default 100)")],
+        operation_id="research_runs_list",
+        summary="List stored runs, newest first, candidates with folds and stress included",
+    )
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(runs_representation(page))
+
+    @extend_schema(
         request=ResearchRunV1,
-        responses={201: RunCreatedSerializer, 200: RunCreatedSerializer,
+        responses={201: RunCreatedV1, 200: RunCreatedV1,
                    400: OpenApiResponse(description="invalid artifact; details.fields names field paths"),
                    409: OpenApiResponse(description="run_conflict: same run_id, different body")},
+        operation_id="research_runs_create",
         summary="Store one complete research run (idempotent on identical bodies)",
     )
     def post(self, request):
         result = services.run_ingest(body=request.data, actor=request.user.get_username())
-        payload = RunCreatedSerializer({"run_id": result.run.run_id, "artifact_sha256": result.artifact_sha256,
-                                        "candidate_ids": result.candidate_ids}).data
+        payload = {"run_id": result.run.run_id, "artifact_sha256": result.artifact_sha256,
+                   "candidate_ids": result.candidate_ids}
         return Response(payload, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
-class RunDetail(generics.RetrieveAPIView):
+class RunDetail(generics.GenericAPIView):
     permission_classes = [HasRole]
     required_roles = {"GET": ALL_ROLES}
-    serializer_class = RunSerializer
-    lookup_field = "run_id"
+    queryset = ResearchRun.objects.none()
 
-    def get_object(self):
+    @extend_schema(responses={200: StoredRunV1}, operation_id="research_runs_retrieve",
+                   summary="One stored run, exactly as accepted")
+    def get(self, request, run_id: str):
         try:
-            return selectors.run_get(run_id=self.kwargs["run_id"])
+            run = selectors.run_get(run_id=run_id)
         except ResearchRun.DoesNotExist:
             raise Http404 from None
+        return Response(runs_representation([run])[0])

@@ -206,3 +206,25 @@ def parse_artifact(body: Any) -> BaseModel:
     if schema is None:
         raise KeyError(version)
     return schema.model_validate(body)
+
+
+class StoredCandidateV1(CandidateV1):
+    """A candidate as the API returns it: the submitted candidate plus ledger facts."""
+
+    candidate_hash: str
+    lifecycle_role: Literal["champion", "challenger", "demoted"]
+
+
+class StoredRunV1(ResearchRunV1):
+    """A stored run as the API returns it: the artifact exactly as accepted, plus ledger facts."""
+
+    candidates: list[StoredCandidateV1]
+    artifact_sha256: str
+    created_by: str
+    created_at: AwareDatetime
+
+
+class RunCreatedV1(_Strict):
+    run_id: str
+    artifact_sha256: str
+    candidate_ids: list[str]

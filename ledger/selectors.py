@@ -8,12 +8,20 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from ledger.models import CandidateLifecycleEvent, FoldMetric, ResearchCandidate, ResearchRun, StressMetric
 
 
-def run_list(*, with_candidates: bool = True) -> QuerySet[ResearchRun]:
-    """Runs, newest first, with everything the API/page renders fetched in constant queries."""
-    qs = ResearchRun.objects.select_related("dataset", "feature_snapshot").order_by("-id")
-    if with_candidates:
-        qs = qs.prefetch_related(Prefetch("candidates", queryset=candidate_queryset()))
-    return qs
+def run_list() -> QuerySet[ResearchRun]:
+    """Runs, newest first (the API renders each from its stored artifact: one query a page)."""
+    return ResearchRun.objects.order_by("-id")
+
+
+def candidate_facts(*, run_ids: list[int]) -> dict[str, tuple[str, str]]:
+    """candidate_id -> (candidate_hash, current lifecycle role) for the given runs, in one query."""
+    if not run_ids:
+        return {}
+    latest_role = (CandidateLifecycleEvent.objects.filter(candidate=OuterRef("pk"))
+                   .order_by("-id").values("role")[:1])
+    rows = (ResearchCandidate.objects.filter(run_id__in=run_ids)
+            .annotate(role=Subquery(latest_role)).values_list("candidate_id", "candidate_hash", "role"))
+    return {cid: (chash, role or "challenger") for cid, chash, role in rows}
 
 
 def candidate_queryset() -> QuerySet[ResearchCandidate]:
@@ -26,7 +34,13 @@ def candidate_queryset() -> QuerySet[ResearchCandidate]:
 
 
 def run_get(*, run_id: str) -> ResearchRun:
-    return run_list().get(run_id=run_id)
+    return ResearchRun.objects.get(run_id=run_id)
+
+
+def run_get_with_rows(*, run_id: str) -> ResearchRun:
+    """A run with its datasets, candidates, folds and stress rows prefetched (for the evidence page)."""
+    return (ResearchRun.objects.select_related("dataset", "feature_snapshot")
+            .prefetch_related(Prefetch("candidates", queryset=candidate_queryset())).get(run_id=run_id))
 
 
 def run_page(*, filters: dict, before: int | None, size: int = 50):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
@@ -163,29 +162,26 @@ def _write_run(artifact: ResearchRunV1, raw: dict[str, Any], digest: str, actor:
         )
         for i, c in enumerate(artifact.candidates)
     ])
-    folds: list[FoldMetric] = []
-    stress: list[StressMetric] = []
-    events: list[CandidateLifecycleEvent] = []
-    for row, c in zip(candidates, artifact.candidates, strict=True):
-        events.append(CandidateLifecycleEvent(candidate=row, role=LifecycleRole.CHALLENGER,
-                                              reason=f"recorded by run {artifact.run_id}", actor=actor))
-        for f in c.folds:
-            folds.append(FoldMetric(
-                candidate=row, fold_name=f.name, fold_order=f.order,
-                train_start=f.train_start, train_end=f.train_end, test_start=f.test_start, test_end=f.test_end,
-                decision_count=f.decision_count, trade_count=f.trade_count,
-                gross_pnl=Decimal(f.gross_pnl), net_pnl=Decimal(f.net_pnl), max_drawdown=Decimal(f.max_drawdown),
-                turnover_ratio=Decimal(f.turnover_ratio), cost_bps=Decimal(f.cost_bps),
-                sharpe=Decimal(f.sharpe) if f.sharpe is not None else None, regime_label=f.regime_label,
-            ))
-        for s in c.stress:
-            stress.append(StressMetric(
-                candidate=row, stress_case=s.case, net_pnl=Decimal(s.net_pnl),
-                max_drawdown=Decimal(s.max_drawdown), pessimistic_pnl_delta=Decimal(s.pessimistic_pnl_delta),
-            ))
-    FoldMetric.objects.bulk_create(folds, batch_size=2000)
-    StressMetric.objects.bulk_create(stress, batch_size=2000)
+    events = [CandidateLifecycleEvent(candidate=row, role=LifecycleRole.CHALLENGER,
+                                      reason=f"recorded by run {artifact.run_id}", actor=actor)
+              for row in candidates]
     CandidateLifecycleEvent.objects.bulk_create(events)
+    # Folds and stress rows (the bulk of a run) go in with COPY, inside the same transaction.
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY {FoldMetric._meta.db_table} (candidate_id, fold_name, fold_order, train_start, "
+                      "train_end, test_start, test_end, decision_count, trade_count, gross_pnl, net_pnl, "
+                      "max_drawdown, turnover_ratio, cost_bps, sharpe, regime_label) FROM STDIN") as copy:
+            for row, c in zip(candidates, artifact.candidates, strict=True):
+                for f in c.folds:
+                    copy.write_row((row.pk, f.name, f.order, f.train_start, f.train_end, f.test_start, f.test_end,
+                                    f.decision_count, f.trade_count, f.gross_pnl, f.net_pnl, f.max_drawdown,
+                                    f.turnover_ratio, f.cost_bps, f.sharpe, f.regime_label))
+        with raw.copy(f"COPY {StressMetric._meta.db_table} (candidate_id, stress_case, net_pnl, max_drawdown, "
+                      "pessimistic_pnl_delta) FROM STDIN") as copy:
+            for row, c in zip(candidates, artifact.candidates, strict=True):
+                for st in c.stress:
+                    copy.write_row((row.pk, str(st.case), st.net_pnl, st.max_drawdown, st.pessimistic_pnl_delta))
     return run
 
 

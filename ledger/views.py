@@ -25,7 +25,7 @@ def run_list(request):
 @login_required
 def run_detail(request, run_id: str):
     try:
-        run = selectors.run_get(run_id=run_id)
+        run = selectors.run_get_with_rows(run_id=run_id)
     except ResearchRun.DoesNotExist:
         raise Http404(f"No run {run_id}") from None
     fold_points, stress_points = selectors.run_figure_points(run)

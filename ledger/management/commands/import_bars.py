@@ -11,7 +11,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("csv_path")
-        parser.add_argument("--dataset-version", "--label", dest="version", required=True, help="Dataset version label, e.g. bars-2026-02")
+        parser.add_argument("--dataset-version", "--label", dest="version", required=True,
+                            help="Dataset version label, e.g. bars-2026-02")
         parser.add_argument("--snapshot-ref", default="", help="Where the source file lives (defaults to its path)")
 
     def handle(self, *args, csv_path, version, snapshot_ref, **options):
