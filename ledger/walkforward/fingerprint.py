@@ -14,32 +14,22 @@ UTF-8, no insignificant white space); ``sha256_prefixed`` gives ``"sha256:<64 he
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
 
 import numpy as np
 
+from ledger.canonical import canonical_json, sha256_hex
+
 from .bars import BarSet
+
+__all__ = ["canonical_json", "canonical_rows", "dataset_fingerprint", "sha256_hex", "sha256_prefixed"]
 
 PRICE_DECIMALS = 6
 QTY_DECIMALS = 4
 
 
-def canonical_json(obj: Any) -> bytes:
-    """Serialise ``obj`` as canonical JSON bytes (sorted keys, compact, UTF-8)."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
 def sha256_prefixed(data: bytes) -> str:
     """Return ``"sha256:" + hexdigest(data)``."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def sha256_hex(data: bytes) -> str:
-    """Return the plain sha256 hex digest of ``data``."""
-    return hashlib.sha256(data).hexdigest()
+    return "sha256:" + sha256_hex(data)
 
 
 def _fixed(values: np.ndarray, decimals: int) -> list[str]:
