@@ -1,3 +1,7 @@
-"""Pages of the promotions app."""
+"""Pages of the promotions app (mounted at /promotions/)."""
+from django.urls import path
 
-urlpatterns: list = []
+from promotions import views
+
+app_name = "promotions"
+urlpatterns = [path("", views.index, name="index")]

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "knox",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "pgtrigger",
     "django_q",
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "promotions",
     "execution",
     "autonomy",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +172,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "PREPROCESSING_HOOKS": ["torghut_site.api.schema_drop_slash_aliases"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI is served from the sidecar package's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Workers (django-q2) ---------------------------------------------------------------

@@ -1,0 +1,15 @@
+"""Load the demo: principals, walk-forward research runs, and routed executions. Idempotent."""
+from django.core.management.base import BaseCommand
+
+from demo import services
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def handle(self, *args, **options):
+        login = services.demo_principals()
+        runs = services.demo_research(progress=lambda m: self.stdout.write(f"  {m}"))
+        self.stdout.write(self.style.SUCCESS(f"research: {runs} walk-forward runs in the ledger"))
+        self.stdout.write(f"login: {login.username} / {login.password}")
+        self.stdout.write(f"agent API token (demo-agent): {login.agent_token}")

@@ -1,0 +1,8 @@
+"""Promotions pages."""
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+
+@login_required
+def index(request):
+    return render(request, "promotions/index.html")

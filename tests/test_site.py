@@ -1,0 +1,43 @@
+"""Site-wide behaviour: authentication everywhere, the schema and docs, navigation."""
+import pytest
+from django.contrib.auth import get_user_model
+
+pytestmark = pytest.mark.django_db
+
+
+def test_schema_and_docs_need_authentication(anon_client):
+    for path in ["/api/v1/schema", "/api/v1/schema/", "/api/v1/docs/"]:
+        assert anon_client.get(path).status_code in (401, 403), path
+
+
+def test_schema_lists_the_ledger_operations(make_client):
+    response = make_client("agent").get("/api/v1/schema", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    import json
+
+    paths = json.loads(response.content)["paths"]
+    assert {"get", "post"} <= set(paths["/api/v1/research/runs"])
+    assert "get" in paths["/api/v1/research/runs/{run_id}"]
+
+
+def test_docs_page_uses_local_assets(client):
+    client.force_login(get_user_model().objects.create_user("docs-reader", password="pw-12345678"))
+    html = client.get("/api/v1/docs/").content.decode()
+    assert "swagger-ui" in html
+    assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html
+
+
+def test_home_needs_login_and_shows_navigation(client):
+    assert client.get("/").status_code == 302
+    client.force_login(get_user_model().objects.create_user("nav", password="pw-12345678"))
+    html = client.get("/").content.decode()
+    for label in ["Research", "Promotions", "Executions", "Autonomy", "Log out"]:
+        assert label in html
+
+
+def test_login_page_has_csrf_and_logout_is_post_only(client):
+    html = client.get("/accounts/login/").content.decode()
+    assert "csrfmiddlewaretoken" in html
+    client.force_login(get_user_model().objects.create_user("leaver", password="pw-12345678"))
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.post("/accounts/logout/").status_code == 302
