@@ -10,6 +10,7 @@ def test_schema_and_docs_need_authentication(anon_client):
         assert anon_client.get(path).status_code in (401, 403), path
 
 
+@pytest.mark.smoke
 def test_schema_lists_the_ledger_operations(make_client):
     response = make_client("agent").get("/api/v1/schema", HTTP_ACCEPT="application/json")
     assert response.status_code == 200

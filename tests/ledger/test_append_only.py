@@ -31,6 +31,7 @@ def test_raw_sql_update_and_delete_are_refused(sql):
     assert ResearchRun.objects.get().status == "passed"
 
 
+@pytest.mark.smoke
 def test_orm_writes_are_refused_too():
     run = RunFactory()
     fold = FoldMetric.objects.first()

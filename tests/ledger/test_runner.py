@@ -37,6 +37,7 @@ def test_bars_are_append_only(small_bars):
         c.execute("UPDATE research_bars SET close = close + 1")
 
 
+@pytest.mark.smoke
 def test_runner_is_deterministic_and_stores_through_the_writer(small_bars):
     dataset, _ = services.dataset_store_bars(bars=small_bars, version="syn-1", source=DatasetSource.SYNTHETIC)
     from ledger.walkforward import FoldSpec

@@ -47,6 +47,7 @@ def test_key_order_does_not_change_the_hash():
     assert services.run_ingest(body=body).artifact_sha256 == services.run_ingest(body=reordered).artifact_sha256
 
 
+@pytest.mark.smoke
 def test_same_run_id_different_body_conflicts_and_writes_nothing():
     body = ArtifactFactory()
     services.run_ingest(body=body)
