@@ -40,9 +40,24 @@ def stale_pid_file(pgdata: Path) -> Path | None:
     return None if _pid_alive(pid) else pid_file
 
 
+def _private_runtime_dir(var_dir: Path) -> None:
+    """Give pgserver a per-user runtime folder (its lock file lives there).
+
+    Without one it falls back to a shared ``/tmp/.lockfile``, which the first user to create it
+    owns: root and an ordinary user on one machine would then lock each other out.
+    """
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    runtime = var_dir / f"run-{os.getuid()}"
+    (runtime / "python_PostgresServer").mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+
+
 def start(pgdata: Path) -> str:
     """Start (or attach to) the embedded server and return a libpq URL for it."""
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _private_runtime_dir(pgdata.parent)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
