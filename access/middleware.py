@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+from django.shortcuts import resolve_url
+
 from access.choices import Outcome, Via, outcome_for_status
 from access.context import new_request_id, reset_request_id, set_request_id
 from access.selectors import user_roles
@@ -71,6 +74,10 @@ class AuditMiddleware:
         object_ref = note.get("object_ref") or ",".join(f"{k}={v}" for k, v in sorted((match.kwargs if match else {})
                                                                                    .items()))
         details = dict(note["details"])
+        outcome = note.get("outcome") or outcome_for_status(response.status_code)
+        if outcome == Outcome.OK and _redirects_to_login(response):
+            outcome = Outcome.REFUSED
+            details.setdefault("reason", "login_required")
         if response.status_code >= 400 and response.get("Content-Type", "").startswith("application/json"):
             code = _error_code(response)
             if code:
@@ -81,12 +88,20 @@ class AuditMiddleware:
                 actor_roles=user_roles(user) if authenticated else (),
                 via=via_for(request.path), method=request.method, path=request.get_full_path()[:500],
                 action=action, object_ref=object_ref, request_id=request.request_id,
-                outcome=note.get("outcome") or outcome_for_status(response.status_code),
+                outcome=outcome,
                 status_code=response.status_code, client_ip=client_ip(request), details=details,
             )
         except Exception:  # the response is already decided; never turn it into a 500
             logger.exception("could not write the audit record of %s %s (request %s)",
                              request.method, request.path, request.request_id)
+
+
+def _redirects_to_login(response) -> bool:
+    if response.status_code not in (301, 302, 303, 307, 308):
+        return False
+    location = response.get("Location", "")
+    # login_required and the admin send refused visitors to the login page with ?next=
+    return location.startswith((resolve_url(settings.LOGIN_URL), "/admin/login/")) and "next=" in location
 
 
 def _error_code(response) -> str | None:

@@ -180,3 +180,11 @@ def test_audit_admin_is_read_only(client, events):
     response = client.post("/admin/access/auditevent/", {"action": "delete_selected", "_selected_action": [event.pk]})
     assert AuditEvent.objects.filter(pk=event.pk).exists()
     assert response.status_code in (200, 302)
+
+
+def test_logout_is_recorded_as_ok_and_login_required_redirects_as_refused(client):
+    client.force_login(UserFactory(username="lou", roles=["operator"]))
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.post("/admin/auth/group/add/", {"name": "x"}).status_code == 302
+    assert list(AuditEvent.objects.order_by("id").values_list("actor", "via", "outcome")) == [
+        ("lou", "page", "ok"), ("anonymous", "admin", "refused")]
