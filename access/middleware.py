@@ -56,6 +56,10 @@ class AuditMiddleware:
     def __call__(self, request):
         request.request_id = new_request_id(request.headers.get("X-Request-ID"))
         token = set_request_id(request.request_id)
+        if request.method not in SAFE_METHODS:
+            # Who came in: a logout ends the session before the response is built.
+            user = getattr(request, "user", None)
+            request._audit_user_before = user if user is not None and user.is_authenticated else None
         try:
             response = self.get_response(request)
         finally:
@@ -68,6 +72,8 @@ class AuditMiddleware:
     def record(self, request, response) -> None:
         note = request.__dict__.get("_audit", {"details": {}})
         user = getattr(request, "user", None)
+        if not (user is not None and user.is_authenticated):
+            user = getattr(request, "_audit_user_before", None)
         authenticated = bool(user is not None and user.is_authenticated)
         match = getattr(request, "resolver_match", None)
         action = note.get("action") or (match.view_name if match and match.view_name else "unresolved")
