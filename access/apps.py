@@ -31,6 +31,6 @@ class AccessConfig(AppConfig):
     verbose_name = "Access control"
 
     def ready(self):
-        from access import checks  # noqa: F401 - registers the system checks
+        from access import checks, schema  # noqa: F401 - registers the system checks and the OpenAPI scheme
 
         post_migrate.connect(grant_after_migrate, sender=self, dispatch_uid="access.grant_after_migrate")
