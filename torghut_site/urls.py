@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from access import views as access_views
 from torghut_site import views
 from torghut_site.api import slashless
 
@@ -14,11 +15,12 @@ api_v1 = [
     path("", include("promotions.api_urls")),
     path("", include("execution.api_urls")),
     path("", include("autonomy.api_urls")),
+    path("", include("access.api_urls")),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", access_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
@@ -26,4 +28,5 @@ urlpatterns = [
     path("promotions/", include("promotions.urls")),
     path("executions/", include("execution.urls")),
     path("autonomy/", include("autonomy.urls")),
+    path("audit/", include("access.urls")),
 ]

@@ -1,0 +1,48 @@
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from access import db_roles
+from access.checks import ledger_read_errors
+from access.choices import Outcome, Via
+from access.services import audit_record, command_actor
+
+
+class Command(BaseCommand):
+    help = ("PostgreSQL runtime roles. `apply`: create torghut_app, torghut_readonly and "
+            "torghut_research if missing, grant per table, set default privileges. `check`: SET ROLE "
+            "to each, try what must work and what must be refused on every table, print a role x table "
+            "matrix; exits non-zero on any gap.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("action", choices=["apply", "check"])
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
+
+    def handle(self, *args, action, database, **options):
+        connection = connections[database]
+        if action == "apply":
+            result = db_roles.apply(connection)
+            for role in result.created:
+                self.stdout.write(f"created role {role}")
+            for warning in result.warnings:
+                self.stderr.write(f"warning: {warning}")
+            self.stdout.write(f"granted on {result.tables} tables to "
+                              f"{', '.join(r for r in db_roles.RUNTIME_ROLES if r not in result.missing)}")
+            audit_record(actor=command_actor(), via=Via.COMMAND, action="db_roles_apply",
+                         outcome=Outcome.ERROR if result.missing else Outcome.OK,
+                         details={"created": result.created, "missing": result.missing, "tables": result.tables})
+            if result.missing:
+                raise CommandError(f"roles missing: {', '.join(result.missing)}")
+            return
+        probes = db_roles.check(connection)
+        self.stdout.write(db_roles.render_matrix(probes))
+        gaps = db_roles.describe_gaps(probes)
+        denied = ledger_read_errors(connection)
+        gaps += [f"the connecting user cannot read {t}" for t in denied]
+        if gaps:
+            for gap in gaps:
+                self.stderr.write(f"GAP: {gap}")
+            self.stderr.write(f"{len(gaps)} gap(s); run `manage.py db_roles apply`.")
+            sys.exit(1)
+        self.stdout.write(f"no gaps: {len(probes)} probes over {len({p.table for p in probes})} tables")

@@ -1,0 +1,200 @@
+"""Every role × every API endpoint (anonymous included, with object scope) and every admin
+action. The API table below must name every route under /api/v1/: adding an endpoint without a
+row fails the suite.
+
+To add a row: the route as written in the URLconf (without the trailing-slash alias), the roles
+allowed per method, and, when needed, ``kwargs`` (path parameters) and ``body`` builders that
+take the shared ``ctx`` fixture. ``scope`` names the per-strategy permission that narrows the
+allowed roles: a principal holding the role but not the permission on ``ctx.strategy`` must get
+404. "Allowed" means neither 401, 403 nor 404 (a POST that passes may still answer 400/409/422).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from access.roles import Role
+from access.selectors import PERM_ROLE
+from access.services import principal_create, strategy_grant
+from tests.access.factories import StrategyFactory, UserFactory
+from tests.ledger.factories import ArtifactFactory, RunFactory
+
+pytestmark = pytest.mark.django_db
+
+ALL = frozenset(Role.values)
+ANONYMOUS = "anonymous"
+PRINCIPALS = (ANONYMOUS, *Role.values)
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True)
+class Row:
+    methods: dict[str, frozenset[str]]
+    kwargs: Callable[[Any], dict[str, str]] | None = None
+    body: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    scope: str | None = None
+
+
+API = {
+    "schema": Row({"GET": ALL}),
+    "docs/": Row({"GET": ALL}),
+    "research/runs": Row({"GET": ALL, "POST": frozenset({Role.RESEARCHER, Role.AGENT})},
+                         body={"POST": lambda ctx: ArtifactFactory()}),
+    "research/runs/<str:run_id>": Row({"GET": ALL}, kwargs=lambda ctx: {"run_id": ctx.run.run_id}),
+    "access/me": Row({"GET": ALL}),
+    "access/strategies/<str:name>": Row({"GET": frozenset({Role.APPROVER, Role.OPERATOR})},
+                                        kwargs=lambda ctx: {"name": ctx.strategy.name}, scope="strategy"),
+}
+
+
+def api_routes() -> list[str]:
+    """Every route under /api/v1/, as written in the URLconf (slash aliases folded)."""
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern):
+                yield prefix + str(p.pattern)
+
+    raw = {route[len("api/v1/"):] for route in walk(get_resolver().url_patterns) if route.startswith("api/v1/")}
+    return sorted(r for r in raw if not (r.endswith("/") and r[:-1] in raw))
+
+
+def url_for(route: str, kwargs: dict[str, str]) -> str:
+    path = route
+    for name, value in kwargs.items():
+        for conv in ("str", "int", "slug", "uuid", "path", ""):
+            path = path.replace(f"<{conv}:{name}>" if conv else f"<{name}>", str(value))
+    assert "<" not in path, f"no value for a path parameter of {route}"
+    return "/api/v1/" + path
+
+
+@pytest.fixture
+def ctx(db):
+    strategy = StrategyFactory(name="matrix_strategy")
+    run = RunFactory(body=ArtifactFactory(strategy={"name": strategy.name, "version": "1", "type": "t"}))
+    return SimpleNamespace(strategy=strategy, run=run)
+
+
+def client_for(principal: str, ctx, *, in_scope: bool) -> APIClient:
+    client = APIClient()
+    if principal == ANONYMOUS:
+        return client
+    result = principal_create(name=f"m-{principal}-{'in' if in_scope else 'out'}", roles=[principal])
+    if in_scope:
+        user = AuthToken.objects.get(token_key=result.token_key).user
+        for perm, role in PERM_ROLE.items():
+            if role == principal:
+                strategy_grant(user=user, strategy_name=ctx.strategy.name, perm=perm)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {result.token}")
+    return client
+
+
+def send(client: APIClient, method: str, url: str, body: Any):
+    return getattr(client, method.lower())(url, body, format="json") if body is not None else \
+        getattr(client, method.lower())(url)
+
+
+def test_every_api_route_has_a_row():
+    routes = api_routes()
+    missing = [r for r in routes if r not in API]
+    stale = [r for r in API if r not in routes]
+    assert not missing, (f"API routes without a permission-matrix row: {missing}. Add them to API in "
+                         "tests/access/test_permission_matrix.py with the roles allowed per method.")
+    assert not stale, f"permission-matrix rows for routes that no longer exist: {stale}"
+
+
+def test_rows_name_known_roles_and_methods():
+    for route, row in API.items():
+        for method, roles in row.methods.items():
+            assert method in METHODS and roles <= ALL, route
+        if row.scope:
+            assert set(row.methods[m] for m in row.methods) <= {frozenset(PERM_ROLE.values()),
+                                                                 *[frozenset({r}) for r in PERM_ROLE.values()]}
+
+
+@pytest.mark.parametrize("route", sorted(API))
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_api_matrix(route, principal, ctx):
+    row = API[route]
+    kwargs = row.kwargs(ctx) if row.kwargs else {}
+    url = url_for(route, kwargs)
+    variants = [url] if url.endswith("/") else [url, url + "/"]
+    scopes = [True, False] if row.scope and principal in PERM_ROLE.values() else [True]
+    for in_scope in scopes:
+        client = client_for(principal, ctx, in_scope=in_scope)
+        for method in METHODS:
+            allowed = row.methods.get(method)
+            for target in variants:
+                body = row.body[method](ctx) if method in row.body else ({} if method != "GET" else None)
+                status = send(client, method, target, body).status_code
+                where = f"{principal}{'' if in_scope else ' (out of scope)'} {method} {target}"
+                assert status < 500, f"{where}: server error {status}"
+                assert status not in (301, 302, 308), f"{where}: redirected"
+                if allowed is None:
+                    assert status in (401, 403, 405), f"{where}: nobody may, got {status}"
+                elif principal == ANONYMOUS:
+                    assert status == 401, f"{where}: expected 401, got {status}"
+                elif principal not in allowed:
+                    assert status == 403, f"{where}: expected 403, got {status}"
+                elif not in_scope:
+                    assert status == 404, f"{where}: out of scope must be 404, got {status}"
+                else:
+                    assert status not in (401, 403, 404), f"{where}: expected allowed, got {status}"
+
+
+def test_superuser_passes_every_listed_api_method(ctx):
+    client = APIClient()
+    client.force_authenticate(UserFactory(username="root", is_superuser=True, is_staff=True))
+    for route, row in API.items():
+        url = url_for(route, row.kwargs(ctx) if row.kwargs else {})
+        for method in row.methods:
+            body = row.body[method](ctx) if method in row.body else None
+            assert send(client, method, url, body).status_code not in (401, 403, 404), f"{method} {url}"
+
+
+# --- admin ------------------------------------------------------------------------------------
+
+def admin_surfaces():
+    for model, model_admin in admin.site._registry.items():
+        meta = model._meta
+        changelist = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+        yield model, model_admin, changelist
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_admin_changelists_and_actions_are_closed_to_every_role(principal, client, ctx):
+    """Principals are not staff: every admin page and action sends them to the login page and
+    changes nothing. Only superusers administer."""
+    from access.models import AuditEvent
+
+    if principal != ANONYMOUS:
+        client.force_login(UserFactory(roles=[principal]))
+    before = AuditEvent.objects.filter(via="admin").count()
+    for model, model_admin, changelist in admin_surfaces():
+        response = client.get(changelist)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], changelist
+        count = model._default_manager.count() if model is not AuditEvent else None
+        pks = list(model._default_manager.values_list("pk", flat=True)[:1])
+        for action in ["delete_selected", *[a if isinstance(a, str) else a.__name__
+                                            for a in (model_admin.actions or [])]]:
+            response = client.post(changelist, {"action": action, "_selected_action": pks})
+            assert response.status_code == 302 and "/admin/login/" in response["Location"], (changelist, action)
+        if count is not None:
+            assert model._default_manager.count() == count, f"{principal} changed {changelist}"
+    recorded = AuditEvent.objects.filter(via="admin").order_by("id")[before:]
+    assert recorded and {e.outcome for e in recorded} == {"refused"}
+
+
+def test_admin_changelists_open_to_superusers(client, ctx):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    for _model, _admin, changelist in admin_surfaces():
+        assert client.get(changelist).status_code == 200, changelist
