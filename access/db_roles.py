@@ -6,7 +6,8 @@
   Tables no model owns (``django_migrations``) are read-only for it.
 - ``torghut_readonly``: SELECT on everything but credentials (token digests, session data), for
   dashboards and analysts.
-- ``torghut_research``: what ``torghut_readonly`` reads, plus INSERT into ``research_*`` tables.
+- ``torghut_research``: what ``torghut_readonly`` reads, plus INSERT into ``research_*`` tables
+  and ``strategies`` (a run's strategy is recorded on first sight).
 
 No runtime role gets TRUNCATE, REFERENCES or TRIGGER, nor CREATE on the schema: the migrating
 user owns the schema and the tables. Which table is append-only or a research table is derived
@@ -27,6 +28,9 @@ RESEARCH = "torghut_research"
 RUNTIME_ROLES = (APP, READONLY, RESEARCH)
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
 RESEARCH_PREFIX = "research_"
+# A run names its strategy and the ledger writer records it on first sight, so a research
+# writer also needs INSERT (never UPDATE/DELETE) on ``strategies``.
+RESEARCH_EXTRA_TABLES = frozenset({"strategies"})
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
@@ -39,7 +43,7 @@ class TableInfo:
 
     @property
     def research(self) -> bool:
-        return self.name.startswith(RESEARCH_PREFIX)
+        return self.name.startswith(RESEARCH_PREFIX) or self.name in RESEARCH_EXTRA_TABLES
 
 
 def protected_operations(model) -> frozenset[str]:

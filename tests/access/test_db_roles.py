@@ -76,13 +76,14 @@ def test_readonly_role_reads_everything_but_credentials_and_writes_nothing():
     assert not can(ro, "DELETE FROM research_runs WHERE false")
 
 
-def test_research_role_reads_and_inserts_into_research_tables_only():
+def test_research_role_reads_and_inserts_into_research_tables_and_strategies_only():
     rs = db_roles.RESEARCH
     assert can(rs, "SELECT 1 FROM strategies LIMIT 0")
     assert can(rs, "INSERT INTO research_fold_metrics (fold_name) SELECT fold_name FROM research_fold_metrics "
                    "WHERE false")
     assert not can(rs, "UPDATE research_runs SET run_id = run_id WHERE false")
-    assert not can(rs, "INSERT INTO strategies (name) SELECT name FROM strategies WHERE false")
+    assert can(rs, "INSERT INTO strategies (name) SELECT name FROM strategies WHERE false")
+    assert not can(rs, "UPDATE strategies SET name = name WHERE false")
     assert not can(rs, "INSERT INTO audit_events (actor) SELECT actor FROM audit_events WHERE false")
 
 
@@ -157,3 +158,23 @@ def test_system_check_flags_a_user_that_cannot_read_the_ledger():
         cursor.execute(f"SET LOCAL ROLE {db_roles.READONLY}")
         assert ledger_readable(databases=["default"]) == []
         transaction.set_rollback(True)
+
+
+def test_research_role_can_really_store_a_run_and_readonly_can_read_it():
+    """The failure torghut had: the service's role could not use the ledger. Do the real work."""
+    from ledger.services import run_ingest
+    from tests.ledger.factories import ArtifactFactory
+
+    body = ArtifactFactory()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL ROLE {db_roles.RESEARCH}")
+        result = run_ingest(body=body, actor="research-lane")
+        assert result.created
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL ROLE {db_roles.READONLY}")
+            cursor.execute("SELECT count(*) FROM research_fold_metrics f JOIN research_candidates c "
+                           "ON c.id = f.candidate_id JOIN research_runs r ON r.id = c.run_id WHERE r.run_id = %s",
+                           [body["run_id"]])
+            assert cursor.fetchone()[0] == 6
+            cursor.execute("RESET ROLE")
