@@ -1,0 +1,27 @@
+"""Map ``requests`` transport exceptions onto adapter error kinds (shared by adapters)."""
+
+from __future__ import annotations
+
+import requests
+from urllib3.exceptions import ReadTimeoutError
+
+from .base import KIND_FAILED, KIND_NETWORK_ERROR, KIND_TIMEOUT
+
+
+def classify_request_exception(exc: BaseException) -> str:
+    """``timeout`` / ``network_error`` / ``failed`` for an exception raised by requests."""
+    if isinstance(exc, requests.Timeout):  # ConnectTimeout and ReadTimeout
+        return KIND_TIMEOUT
+    if isinstance(exc, requests.ConnectionError):
+        # requests wraps a read timeout hit while streaming the body in ConnectionError.
+        if any(isinstance(arg, ReadTimeoutError) for arg in exc.args):
+            return KIND_TIMEOUT
+        return KIND_NETWORK_ERROR  # refused, reset, RemoteDisconnected, ...
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return KIND_NETWORK_ERROR
+    return KIND_FAILED
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}"[:500]

@@ -1,0 +1,159 @@
+"""Broker-neutral adapter contract: request/result dataclasses, the protocol, the error.
+
+Every broker adapter (``lean``, ``alpaca``) turns its transport failures into one
+:class:`AdapterError` whose :attr:`AdapterError.reason` is a stable, loggable code
+``{adapter}_{operation}_{kind}`` such as ``lean_submit_timeout`` or
+``alpaca_cancel_http_422``. The router decides what to do from ``kind``:
+
+``timeout``
+    the broker may or may not have the order -- reconcile by client order id.
+``network_error``
+    no answer (refused / reset / closed without response).
+``http_<code>``
+    the broker answered with an HTTP error status.
+``contract_violation``
+    the broker answered 2xx but not with what the contract promises.
+``failed``
+    anything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit"]
+
+KIND_TIMEOUT = "timeout"
+KIND_NETWORK_ERROR = "network_error"
+KIND_CONTRACT_VIOLATION = "contract_violation"
+KIND_FAILED = "failed"
+
+
+def http_kind(status_code: int) -> str:
+    return f"http_{status_code}"
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """An order as the operator plane wants it placed (broker-neutral)."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    order_type: OrderType = "market"
+    time_in_force: str = "day"
+    limit_price: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if not self.client_order_id:
+            raise ValueError("client_order_id is required")
+        if self.side not in ("buy", "sell"):
+            raise ValueError(f"side must be buy or sell, not {self.side!r}")
+        if self.order_type not in ("market", "limit"):
+            raise ValueError(f"order_type must be market or limit, not {self.order_type!r}")
+        if not isinstance(self.qty, Decimal) or self.qty <= 0:
+            raise ValueError("qty must be a positive Decimal")
+        if self.order_type == "limit" and (
+            not isinstance(self.limit_price, Decimal) or self.limit_price <= 0
+        ):
+            raise ValueError("limit orders need a positive Decimal limit_price")
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    """An order as a broker reports it. ``status`` is the broker's own status string."""
+
+    broker_order_id: str
+    client_order_id: str
+    status: str
+    filled_qty: Decimal = Decimal(0)
+    filled_avg_price: Decimal | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    """Outcome of a health probe; truthy when healthy. ``reason`` is set when not."""
+
+    ok: bool
+    detail: str = ""
+    reason: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class AdapterError(Exception):
+    """A broker call failed; ``reason`` is ``{adapter}_{operation}_{kind}``.
+
+    ``status_code`` and ``payload`` carry the HTTP status and the parsed error body
+    when the broker answered with one (e.g. LEAN's 409 duplicate includes the
+    existing order under ``payload["order"]``).
+    """
+
+    def __init__(
+        self,
+        operation: str,
+        kind: str,
+        detail: str = "",
+        *,
+        adapter: str,
+        status_code: int | None = None,
+        payload: Any = None,
+    ) -> None:
+        self.adapter = adapter
+        self.operation = operation
+        self.kind = kind
+        self.detail = detail
+        self.status_code = status_code
+        self.payload = payload
+        super().__init__(f"{self.reason}: {detail}" if detail else self.reason)
+
+    @property
+    def reason(self) -> str:
+        return f"{self.adapter}_{self.operation}_{self.kind}"
+
+    @property
+    def is_timeout(self) -> bool:
+        """True when the broker may have acted on the request without us knowing."""
+        return self.kind == KIND_TIMEOUT
+
+
+@runtime_checkable
+class BrokerAdapter(Protocol):
+    """What the order router needs from a broker."""
+
+    name: str  # "lean" | "alpaca"
+
+    def submit(self, order: OrderRequest) -> BrokerOrder: ...
+
+    def cancel(self, broker_order_id: str) -> None: ...
+
+    def get_order(self, broker_order_id: str) -> BrokerOrder | None: ...
+
+    def get_by_client_order_id(self, client_order_id: str) -> BrokerOrder | None: ...
+
+    def list_orders(self, status: str = "all") -> list[BrokerOrder]: ...
+
+    def health(self) -> HealthResult: ...
+
+
+def parse_decimal(value: Any, *, field_name: str, allow_none: bool = False) -> Decimal | None:
+    """Parse a broker-supplied number; raise ``ValueError``/``TypeError`` naming the field."""
+    if value is None or value == "":
+        if allow_none:
+            return None
+        raise ValueError(f"{field_name} is missing")
+    if isinstance(value, bool):
+        raise TypeError(f"{field_name} is not a number: {value!r}")
+    try:
+        dec = Decimal(str(value))
+    except ArithmeticError as exc:
+        raise ValueError(f"{field_name} is not a number: {value!r}") from exc
+    if not dec.is_finite():
+        raise ValueError(f"{field_name} is not finite: {value!r}")
+    return dec

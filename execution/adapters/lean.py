@@ -1,0 +1,213 @@
+"""Adapter for torghut's QuantConnect LEAN runner HTTP API (the primary route).
+
+Speaks the runner contract served by :mod:`execution.fake_brokers.lean` with
+``requests``. Configuration comes in through the constructor (the Django side
+reads ``TRADING_LEAN_RUNNER_URL`` / ``TRADING_LEAN_RUNNER_TIMEOUT_SECONDS`` and
+passes them in)::
+
+    adapter = LeanAdapter("http://127.0.0.1:8781", timeout_seconds=5)
+    order = adapter.submit(OrderRequest("c-1", "AAPL", "buy", Decimal("10")))
+
+Failures raise :class:`~execution.adapters.base.AdapterError` with reasons like
+``lean_submit_timeout``, ``lean_submit_network_error``, ``lean_submit_http_500``
+and ``lean_submit_contract_violation`` (non-JSON body or missing fields).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from ._transport import classify_request_exception, describe
+from .base import (
+    KIND_CONTRACT_VIOLATION,
+    AdapterError,
+    BrokerOrder,
+    HealthResult,
+    OrderRequest,
+    http_kind,
+    parse_decimal,
+)
+
+DEFAULT_TIMEOUT_SECONDS = 5.0  # TRADING_LEAN_RUNNER_TIMEOUT_SECONDS
+
+
+def _decimal_str(value) -> str:
+    return format(value, "f")
+
+
+class LeanAdapter:
+    """``BrokerAdapter`` for the LEAN runner."""
+
+    name = "lean"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        headers: dict[str, str] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_seconds = float(timeout_seconds)
+        self.session = session or requests.Session()
+        if headers:
+            self.session.headers.update(headers)
+
+    # ----------------------------------------------------------------- protocol
+    def submit(self, order: OrderRequest) -> BrokerOrder:
+        body: dict[str, Any] = {
+            "client_order_id": order.client_order_id,
+            "symbol": order.symbol,
+            "side": order.side,
+            "qty": _decimal_str(order.qty),
+            "type": order.order_type,
+            "time_in_force": order.time_in_force,
+        }
+        if order.limit_price is not None:
+            body["limit_price"] = _decimal_str(order.limit_price)
+        payload = self._request("submit", "POST", "/v1/orders/submit", json=body)
+        result = self._order_from(payload, "submit")
+        if result.client_order_id != order.client_order_id:
+            raise self._error(
+                "submit",
+                KIND_CONTRACT_VIOLATION,
+                f"runner answered for client_order_id {result.client_order_id!r}, "
+                f"expected {order.client_order_id!r}",
+                payload=payload,
+            )
+        return result
+
+    def cancel(self, broker_order_id: str) -> None:
+        self._request("cancel", "POST", f"/v1/orders/{quote(broker_order_id, safe='')}/cancel")
+
+    def cancel_all(self) -> list[BrokerOrder]:
+        payload = self._request("cancel_all", "POST", "/v1/orders/cancel-all")
+        items = payload.get("canceled") if isinstance(payload, dict) else None
+        if not isinstance(items, list):
+            raise self._error("cancel_all", KIND_CONTRACT_VIOLATION, "missing 'canceled' list", payload=payload)
+        return [self._order_from(item, "cancel_all") for item in items]
+
+    def get_order(self, broker_order_id: str) -> BrokerOrder | None:
+        payload = self._request(
+            "get_order", "GET", f"/v1/orders/{quote(broker_order_id, safe='')}", none_on_404=True
+        )
+        return None if payload is None else self._order_from(payload, "get_order")
+
+    def get_by_client_order_id(self, client_order_id: str) -> BrokerOrder | None:
+        payload = self._request(
+            "get_by_client_order_id",
+            "GET",
+            f"/v1/orders/client/{quote(client_order_id, safe='')}",
+            none_on_404=True,
+        )
+        return None if payload is None else self._order_from(payload, "get_by_client_order_id")
+
+    def list_orders(self, status: str = "all") -> list[BrokerOrder]:
+        payload = self._request("list_orders", "GET", "/v1/orders", params={"status": status})
+        items = payload.get("orders") if isinstance(payload, dict) else payload
+        if not isinstance(items, list):
+            raise self._error("list_orders", KIND_CONTRACT_VIOLATION, "missing 'orders' list", payload=payload)
+        return [self._order_from(item, "list_orders") for item in items]
+
+    def health(self) -> HealthResult:
+        try:
+            payload = self._request("health", "GET", "/healthz")
+        except AdapterError as exc:
+            return HealthResult(False, exc.detail, exc.reason)
+        status = payload.get("status") if isinstance(payload, dict) else None
+        if status != "ok":
+            return HealthResult(False, f"runner status {status!r}", f"{self.name}_health_{KIND_CONTRACT_VIOLATION}")
+        return HealthResult(True, "ok")
+
+    # ---------------------------------------------------------------- internals
+    def _error(self, operation: str, kind: str, detail: str = "", **kwargs: Any) -> AdapterError:
+        return AdapterError(operation, kind, detail, adapter=self.name, **kwargs)
+
+    def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        none_on_404: bool = False,
+    ) -> Any:
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                json=json,
+                params=params,
+                timeout=self.timeout_seconds,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise self._error(operation, classify_request_exception(exc), describe(exc)) from exc
+
+        if none_on_404 and response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            payload = _json_or_none(response)
+            raise self._error(
+                operation,
+                http_kind(response.status_code),
+                _error_detail(response, payload),
+                status_code=response.status_code,
+                payload=payload,
+            )
+        if not 200 <= response.status_code < 300:
+            raise self._error(
+                operation,
+                KIND_CONTRACT_VIOLATION,
+                f"unexpected HTTP {response.status_code}",
+                status_code=response.status_code,
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise self._error(
+                operation,
+                KIND_CONTRACT_VIOLATION,
+                f"response is not JSON ({response.headers.get('Content-Type', '?')}): {response.text[:120]!r}",
+                status_code=response.status_code,
+            ) from exc
+
+    def _order_from(self, payload: Any, operation: str) -> BrokerOrder:
+        try:
+            if not isinstance(payload, dict):
+                raise TypeError(f"expected an order object, got {type(payload).__name__}")
+            for key in ("id", "client_order_id", "status"):
+                if not isinstance(payload.get(key), str) or not payload[key]:
+                    raise ValueError(f"{key} is missing")
+            return BrokerOrder(
+                broker_order_id=payload["id"],
+                client_order_id=payload["client_order_id"],
+                status=payload["status"],
+                filled_qty=parse_decimal(payload.get("filled_qty"), field_name="filled_qty"),
+                filled_avg_price=parse_decimal(
+                    payload.get("filled_avg_price"), field_name="filled_avg_price", allow_none=True
+                ),
+                raw=payload,
+            )
+        except (ValueError, TypeError) as exc:
+            raise self._error(operation, KIND_CONTRACT_VIOLATION, str(exc), payload=payload) from exc
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_detail(response: requests.Response, payload: Any) -> str:
+    if isinstance(payload, dict):
+        for key in ("message", "error", "detail"):
+            if payload.get(key):
+                return str(payload[key])[:500]
+    return f"HTTP {response.status_code}: {response.text[:200]}"

@@ -1,0 +1,419 @@
+"""Shared machinery for the loopback fake brokers.
+
+A :class:`FakeBrokerServer` wraps a stdlib ``ThreadingHTTPServer`` that runs in a
+daemon thread. It owns the fault switch (``POST /_fault``), the reset hook
+(``POST /_reset``), the order-store lock and a stop event that wakes handlers
+sleeping in ``slow`` / ``accept_then_timeout`` mode so shutdown stays quick.
+
+Subclasses implement :meth:`FakeBrokerServer.handle_api` (the broker's own
+routes) and :meth:`FakeBrokerServer.is_submit` (which request is "the order
+submission" for ``accept_then_timeout``).
+"""
+
+from __future__ import annotations
+
+import json
+import socketserver
+import threading
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Self
+from urllib.parse import parse_qs, urlsplit
+
+FAULT_OK = "ok"
+FAULT_DOWN = "down"
+FAULT_SLOW = "slow"
+FAULT_ERROR = "error"
+FAULT_MALFORMED = "malformed"
+FAULT_ACCEPT_THEN_TIMEOUT = "accept_then_timeout"
+
+FAULT_MODES = (
+    FAULT_OK,
+    FAULT_DOWN,
+    FAULT_SLOW,
+    FAULT_ERROR,
+    FAULT_MALFORMED,
+    FAULT_ACCEPT_THEN_TIMEOUT,
+)
+
+DEFAULT_DELAY_SECONDS = 10.0
+
+# Deterministic reference prices; unknown symbols get a stable derived price.
+BASE_PRICES = {
+    "AAPL": Decimal("190.00"),
+    "MSFT": Decimal("410.00"),
+    "NVDA": Decimal("120.00"),
+    "AMZN": Decimal("180.00"),
+    "GOOGL": Decimal("170.00"),
+    "META": Decimal("500.00"),
+    "TSLA": Decimal("250.00"),
+    "SPY": Decimal("550.00"),
+    "QQQ": Decimal("470.00"),
+    "IWM": Decimal("210.00"),
+}
+
+CENT = Decimal("0.01")
+
+
+def base_price(symbol: str) -> Decimal:
+    """Return the deterministic fill price used by both fakes for ``symbol``."""
+    symbol = symbol.upper()
+    if symbol in BASE_PRICES:
+        return BASE_PRICES[symbol]
+    # Stable across processes (unlike hash()): 20.00 .. 499.99
+    total = sum((i + 1) * ord(ch) for i, ch in enumerate(symbol))
+    return (Decimal(20) + Decimal(total % 48000) / 100).quantize(CENT)
+
+
+def decimal_str(value: Decimal) -> str:
+    """Render a Decimal without exponent or trailing zeros (``"10"``, ``"0.5"``)."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def money_str(value: Decimal) -> str:
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def parse_positive_decimal(value: Any) -> Decimal | None:
+    """Parse a JSON number/string into a positive finite Decimal, else ``None``."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        dec = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    if not dec.is_finite() or dec <= 0:
+        return None
+    return dec
+
+
+@dataclass
+class ApiResponse:
+    """What a broker route returns; ``payload`` is JSON-encoded unless it is bytes."""
+
+    status: int
+    payload: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ApiRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    raw_body: bytes
+    headers: dict[str, str]
+
+    def q(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+
+class BadJSON(Exception):
+    """Raised while reading a request whose body is not valid JSON."""
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address, handler, fake: FakeBrokerServer):
+        self.fake = fake
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        # Skip HTTPServer.server_bind's socket.getfqdn() (reverse DNS can be slow).
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = host
+        self.server_port = port
+
+    def handle_error(self, request, client_address) -> None:
+        # Clients dropping connections (timeouts in tests) are expected; stay quiet.
+        if self.fake.log_requests:
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    protocol_version = "HTTP/1.0"
+    server_version = "FakeBroker/1.0"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        self.server.fake._dispatch(self, "GET")
+
+    def do_POST(self) -> None:
+        self.server.fake._dispatch(self, "POST")
+
+    def do_DELETE(self) -> None:
+        self.server.fake._dispatch(self, "DELETE")
+
+    def do_PATCH(self) -> None:
+        self.server.fake._dispatch(self, "PATCH")
+
+    def do_PUT(self) -> None:
+        self.server.fake._dispatch(self, "PUT")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.fake.log_requests:
+            super().log_message(format, *args)
+
+
+class FakeBrokerServer:
+    """Base class: a fake broker HTTP API on loopback with fault injection.
+
+    Parameters
+    ----------
+    host, port:
+        Where to listen; ``port=0`` picks a free port (see :attr:`url`).
+    delay_seconds:
+        How long ``slow`` and ``accept_then_timeout`` hold a request (default 10 s).
+    log_requests:
+        Log each request to stderr (useful when serving in the foreground).
+    """
+
+    name = "fake"
+    error_payload: ClassVar[Any] = {"error": "internal_error", "message": "injected fault"}
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        delay_seconds: float = DEFAULT_DELAY_SECONDS,
+        log_requests: bool = False,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.log_requests = log_requests
+        self._mode = FAULT_OK
+        self._delay_seconds = float(delay_seconds)
+        self._stop = threading.Event()
+        self._httpd = _HTTPServer((host, port), _Handler, self)
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def host(self) -> str:
+        return self._httpd.server_address[0]
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> FakeBrokerServer:
+        """Serve in a daemon thread and return ``self``."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"{self.name}-fake-broker:{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until :meth:`shutdown` (or Ctrl-C)."""
+        self._httpd.serve_forever(poll_interval=0.05)
+
+    def shutdown(self) -> None:
+        """Stop serving, wake sleeping handlers and close the listening socket."""
+        self._stop.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    # ---------------------------------------------------------------- fault state
+    @property
+    def mode(self) -> str:
+        with self.lock:
+            return self._mode
+
+    @property
+    def delay_seconds(self) -> float:
+        with self.lock:
+            return self._delay_seconds
+
+    def set_fault(self, mode: str, delay_seconds: float | None = None) -> None:
+        """Switch fault mode (and optionally the delay) from the next request on."""
+        if mode not in FAULT_MODES:
+            raise ValueError(f"unknown fault mode {mode!r}; expected one of {FAULT_MODES}")
+        with self.lock:
+            self._mode = mode
+            if delay_seconds is not None:
+                self._delay_seconds = float(delay_seconds)
+
+    def fault_state(self) -> dict[str, Any]:
+        with self.lock:
+            return {"mode": self._mode, "delay_seconds": self._delay_seconds}
+
+    def reset(self) -> None:
+        """Forget every order (subclasses extend); the fault mode is kept."""
+
+    # ------------------------------------------------------------- subclass hooks
+    def handle_api(self, req: ApiRequest) -> ApiResponse:  # pragma: no cover
+        raise NotImplementedError
+
+    def is_submit(self, method: str, path: str) -> bool:  # pragma: no cover
+        raise NotImplementedError
+
+    def bad_json_response(self) -> ApiResponse:
+        return ApiResponse(400, {"error": "invalid_json", "message": "body is not valid JSON"})
+
+    # ------------------------------------------------------------------ dispatch
+    def _dispatch(self, handler: _Handler, method: str) -> None:
+        parts = urlsplit(handler.path)
+        path = parts.path
+        raw_body = self._read_body(handler)
+
+        if path in ("/_fault", "/_reset"):
+            self._send(handler, self._control(method, path, raw_body))
+            return
+
+        mode, delay = self._mode_and_delay()
+        if mode == FAULT_DOWN:
+            self._drop(handler)
+            return
+        if mode == FAULT_SLOW:
+            self._stop.wait(delay)
+            self._drop(handler)
+            return
+        if mode == FAULT_ERROR:
+            self._send(handler, ApiResponse(500, self.error_payload))
+            return
+        if mode == FAULT_MALFORMED:
+            self._send(
+                handler,
+                ApiResponse(
+                    200,
+                    b"<html><body>upstream proxy says hi</body></html>",
+                    {"Content-Type": "text/html"},
+                ),
+            )
+            return
+
+        try:
+            body = self._parse_json(raw_body)
+        except BadJSON:
+            self._send(handler, self.bad_json_response())
+            return
+        req = ApiRequest(
+            method=method,
+            path=path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            body=body,
+            raw_body=raw_body,
+            headers={k.lower(): v for k, v in handler.headers.items()},
+        )
+        try:
+            response = self.handle_api(req)
+        except Exception as exc:  # noqa: BLE001 - keep the fake alive whatever happens
+            response = ApiResponse(500, {"error": "fake_broker_bug", "message": repr(exc)})
+
+        if (
+            mode == FAULT_ACCEPT_THEN_TIMEOUT
+            and self.is_submit(method, path)
+            and self._stop.wait(delay)
+        ):
+            self._drop(handler)  # shutting down: do not answer at all
+            return
+        self._send(handler, response)
+
+    def _mode_and_delay(self) -> tuple[str, float]:
+        with self.lock:
+            return self._mode, self._delay_seconds
+
+    def _control(self, method: str, path: str, raw_body: bytes) -> ApiResponse:
+        if path == "/_reset":
+            if method != "POST":
+                return ApiResponse(405, {"error": "method_not_allowed"})
+            self.reset()
+            return ApiResponse(200, {"reset": True, **self.fault_state()})
+        if method == "GET":
+            return ApiResponse(200, self.fault_state())
+        if method != "POST":
+            return ApiResponse(405, {"error": "method_not_allowed"})
+        try:
+            body = self._parse_json(raw_body) or {}
+        except BadJSON:
+            return ApiResponse(400, {"error": "invalid_json"})
+        if not isinstance(body, dict):
+            return ApiResponse(400, {"error": "expected a JSON object"})
+        mode = body.get("mode", self.mode)
+        delay = body.get("delay_seconds")
+        if delay is not None and (
+            isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0
+        ):
+            return ApiResponse(400, {"error": "delay_seconds must be a number >= 0"})
+        try:
+            self.set_fault(mode, delay)
+        except ValueError as exc:
+            return ApiResponse(400, {"error": "unknown_mode", "message": str(exc)})
+        return ApiResponse(200, self.fault_state())
+
+    @staticmethod
+    def _read_body(handler: _Handler) -> bytes:
+        length = handler.headers.get("Content-Length")
+        if not length:
+            return b""
+        try:
+            n = int(length)
+        except ValueError:
+            return b""
+        return handler.rfile.read(n) if n > 0 else b""
+
+    @staticmethod
+    def _parse_json(raw: bytes) -> Any:
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadJSON from exc
+
+    @staticmethod
+    def _drop(handler: _Handler) -> None:
+        """Close the connection without writing a single byte."""
+        handler.close_connection = True
+
+    @staticmethod
+    def _send(handler: _Handler, response: ApiResponse) -> None:
+        if isinstance(response.payload, bytes):
+            body = response.payload
+            content_type = "application/octet-stream"
+        elif response.payload is None and response.status == 204:
+            body = b""
+            content_type = "application/json"
+        else:
+            body = json.dumps(response.payload).encode()
+            content_type = "application/json"
+        headers = {"Content-Type": content_type, **response.headers}
+        try:
+            handler.send_response(response.status)
+            for key, value in headers.items():
+                handler.send_header(key, value)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.send_header("Connection", "close")
+            handler.end_headers()
+            if body:
+                handler.wfile.write(body)
+        except OSError:
+            pass  # client went away (e.g. it timed out first)
+        handler.close_connection = True
