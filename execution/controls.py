@@ -1,0 +1,27 @@
+"""The seam between order flow and the autonomy control flags (423 answers).
+
+Today: ``trading_halted`` (trading state HALTED) and ``symbol_disabled`` (symbol mode
+disabled). ``strategy_not_live`` needs strategy stages, which do not exist yet; when the
+promotions app stores a stage, this function is where it is checked.
+"""
+from __future__ import annotations
+
+from autonomy.choices import SymbolMode, TradingStateChoice
+from autonomy.selectors import symbol_control_get, trading_state_get
+
+
+def order_block_reason(*, strategy: str, symbol: str) -> tuple[str, str] | None:
+    """``(code, message)`` when a control flag blocks a new order, else None."""
+    state = trading_state_get()
+    if state.trading_state == TradingStateChoice.HALTED:
+        why = f": {state.trading_reason}" if state.trading_reason else ""
+        return "trading_halted", f"Trading is halted{why}."
+    mode, reason = symbol_control_get(symbol=symbol)
+    if mode == SymbolMode.DISABLED:
+        why = f": {reason}" if reason else ""
+        return "symbol_disabled", f"Symbol {symbol.upper()} is disabled{why}."
+    return None
+
+
+def lean_enabled() -> bool:
+    return trading_state_get().lean_enabled
