@@ -11,6 +11,8 @@ PostgreSQL (named CHECK/UNIQUE constraints and append-only triggers):
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -69,7 +71,7 @@ class Execution(models.Model):
     time_in_force = models.CharField(max_length=8, choices=TimeInForce.choices, default=TimeInForce.DAY)
     limit_price = models.DecimalField(**QTY, null=True, blank=True)
     submitted_qty = models.DecimalField(**QTY)
-    filled_qty = models.DecimalField(**QTY, default=0)
+    filled_qty = models.DecimalField(**QTY, default=Decimal(0))
     avg_fill_price = models.DecimalField(**QTY, null=True, blank=True)
     status = models.CharField(max_length=24, default=ExecutionStatus.PENDING_SUBMIT)
     raw_order = models.JSONField(default=dict, blank=True)

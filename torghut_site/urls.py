@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from execution.metrics import metrics_view
 from torghut_site import views
 from torghut_site.api import slashless
 
@@ -26,4 +27,5 @@ urlpatterns = [
     path("promotions/", include("promotions.urls")),
     path("executions/", include("execution.urls")),
     path("autonomy/", include("autonomy.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]
