@@ -197,10 +197,13 @@ def _apply_broker_fill(execution: Execution, adapter: str, order: BrokerOrder, n
 def fill_ingest(*, execution: Execution, adapter: str, broker_fill_id: str, qty: Decimal, price: Decimal,
                 filled_at=None) -> bool:
     """Store one broker fill; ingesting the same (adapter, broker_fill_id) twice is harmless. True if new."""
-    created = Fill.objects.bulk_create(
-        [Fill(execution=execution, adapter=adapter, broker_fill_id=broker_fill_id, qty=qty, price=price,
-              filled_at=filled_at or timezone.now())], ignore_conflicts=True)
-    return bool(created and created[0].pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO execution_fills (execution_id, adapter, broker_fill_id, qty, price, filled_at, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, now())"
+            " ON CONFLICT (adapter, broker_fill_id) DO NOTHING RETURNING id",
+            [execution.pk, adapter, broker_fill_id, qty, price, filled_at or timezone.now()])
+        return cursor.fetchone() is not None
 
 
 def execution_apply_broker_state(*, execution: Execution, adapter: str, order: BrokerOrder,
