@@ -6,13 +6,30 @@ promotions app stores a stage, this function is where it is checked.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from autonomy.choices import SymbolMode, TradingStateChoice
-from autonomy.selectors import symbol_control_get, trading_state_get
+from autonomy.selectors import ControlSnapshot, symbol_control_get, trading_state_get
+
+
+@dataclass(frozen=True)
+class OrderControls:
+    block: tuple[str, str] | None
+    lean_enabled: bool
+
+
+def order_controls(*, strategy: str, symbol: str) -> OrderControls:
+    """The flags an order needs, read once: what blocks it (if anything) and whether the LEAN lane is on."""
+    state = trading_state_get()
+    return OrderControls(block=_block_reason(state, strategy=strategy, symbol=symbol), lean_enabled=state.lean_enabled)
 
 
 def order_block_reason(*, strategy: str, symbol: str) -> tuple[str, str] | None:
     """``(code, message)`` when a control flag blocks a new order, else None."""
-    state = trading_state_get()
+    return _block_reason(trading_state_get(), strategy=strategy, symbol=symbol)
+
+
+def _block_reason(state: ControlSnapshot, *, strategy: str, symbol: str) -> tuple[str, str] | None:
     if state.trading_state == TradingStateChoice.HALTED:
         why = f": {state.trading_reason}" if state.trading_reason else ""
         return "trading_halted", f"Trading is halted{why}."
@@ -23,5 +40,3 @@ def order_block_reason(*, strategy: str, symbol: str) -> tuple[str, str] | None:
     return None
 
 
-def lean_enabled() -> bool:
-    return trading_state_get().lean_enabled

@@ -26,7 +26,7 @@ from django.utils import timezone
 from execution.adapters.base import BrokerOrder, OrderRequest
 from execution.choices import Adapter, ExecutionStatus
 from execution.circuit import PersistedLeanGate
-from execution.controls import lean_enabled, order_block_reason
+from execution.controls import order_controls
 from execution.models import Execution, Fill, OrderRefusal, TradeDecision
 from execution.routing import OrderRouter, RouteOutcome, expected_adapter
 from execution.wiring import adapters, route_policy
@@ -92,15 +92,15 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
     stored = Execution.objects.filter(client_order_id=data.client_order_id).first()
     if stored is not None:
         return SubmitResult(stored, created=False)
-    block = order_block_reason(strategy=data.strategy, symbol=data.symbol)
-    if block is not None:
-        code, message = block
+    controls = order_controls(strategy=data.strategy, symbol=data.symbol)
+    if controls.block is not None:
+        code, message = controls.block
         order_refusal_record(data=data, code=code, message=message, actor=actor)
         raise Blocked(message, code=code, details={"client_order_id": data.client_order_id})
     if router is None:
         lean, alpaca = adapters()
         router = OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean))
-    expected, policy_reason = expected_adapter(route_policy(), data.symbol, lean_enabled=lean_enabled())
+    expected, policy_reason = expected_adapter(route_policy(), data.symbol, lean_enabled=controls.lean_enabled)
 
     with _order_lock(data.client_order_id):
         execution, created = _execution_insert(data=data, expected=expected, actor=actor)
@@ -122,12 +122,13 @@ def _execution_insert(*, data: OrderInput, expected: str, actor: str) -> tuple[E
     try:
         with transaction.atomic():
             strategy, _ = Strategy.objects.get_or_create(name=data.strategy)
-            decision, _ = TradeDecision.objects.get_or_create(
-                decision_hash=data.client_order_id,
-                defaults={"strategy": strategy, "symbol": data.symbol, "side": data.side, "qty": data.qty,
-                          "decision_price": data.decision_price or data.limit_price,
-                          "decision_json": {"order_type": data.order_type, "time_in_force": data.time_in_force},
-                          "created_at": now})
+            # One statement whether or not the strategy pipeline stored the decision already.
+            (decision,) = TradeDecision.objects.bulk_create(
+                [TradeDecision(decision_hash=data.client_order_id, strategy=strategy, symbol=data.symbol,
+                               side=data.side, qty=data.qty, decision_price=data.decision_price or data.limit_price,
+                               decision_json={"order_type": data.order_type, "time_in_force": data.time_in_force},
+                               created_at=now)],
+                update_conflicts=True, unique_fields=["decision_hash"], update_fields=["decision_hash"])
             execution = Execution.objects.create(
                 trade_decision=decision, strategy=strategy, client_order_id=data.client_order_id,
                 symbol=data.symbol, side=data.side, order_type=data.order_type, time_in_force=data.time_in_force,
