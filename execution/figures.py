@@ -5,6 +5,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 from django.utils import timezone
 
@@ -14,17 +15,18 @@ LAYOUT = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "height": 340, "templa
 
 def fallback_rate_figure(buckets: list[dict[str, Any]], *, title: str) -> go.Figure:
     """Stacked bars of fallbacks by reason (left axis) and the fallback rate line (right axis)."""
-    fig = go.Figure()
-    xs = [b["bucket"] for b in buckets]
+    # numpy arrays: plotly validates them as a whole and ships numbers as typed arrays (fast for 2,000+ hours).
+    xs = np.array([b["bucket"].replace(tzinfo=None) for b in buckets], dtype="datetime64[s]")
     reasons = sorted({r for b in buckets for r in b["by_reason"]})
-    for reason in reasons:
-        fig.add_bar(x=xs, y=[b["by_reason"].get(reason, 0) for b in buckets], name=reason)
-    fig.add_scatter(x=xs, y=[b["fallback_rate"] for b in buckets], name="fallback rate", yaxis="y2",
-                    mode="lines+markers", line={"color": "#111827"})
-    fig.update_layout(title=title, barmode="stack", yaxis={"title": "fallbacks"},
-                      yaxis2={"title": "rate", "overlaying": "y", "side": "right", "range": [0, 1],
-                              "tickformat": ".0%"}, **LAYOUT)
-    return fig
+    traces: list[dict[str, Any]] = [
+        {"type": "bar", "x": xs, "y": np.array([b["by_reason"].get(reason, 0) for b in buckets], dtype=np.int64),
+         "name": reason} for reason in reasons]
+    traces.append({"type": "scatter", "x": xs, "y": np.array([b["fallback_rate"] for b in buckets], dtype=float),
+                   "name": "fallback rate", "yaxis": "y2", "mode": "lines", "line": {"color": "#111827"}})
+    layout = {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "fallbacks"}},
+              "yaxis2": {"title": {"text": "rate"}, "overlaying": "y", "side": "right", "range": [0, 1],
+                         "tickformat": ".0%"}, **LAYOUT}
+    return go.Figure(data=traces, layout=layout)
 
 
 def outage_timeline_figure(outages: list[dict[str, Any]], *, now: datetime | None = None) -> go.Figure:

@@ -279,6 +279,34 @@ class OrderRefusal(models.Model):
         return f"{self.code} {self.client_order_id}"
 
 
+class ExecutionRouteHourly(models.Model):
+    """Hourly route counts of non-legacy executions, kept by a PostgreSQL trigger on ``executions``.
+
+    Written only by the trigger (migration 0002), in the same transaction as the execution row,
+    so it always equals ``GROUP BY date_bin('1 hour', created_at), expected, actual, reason`` over
+    ``executions WHERE NOT legacy``. Route stats, dashboards and /metrics read it instead of
+    scanning millions of executions. (TRUNCATE bypasses row triggers: truncate both together.)
+    """
+
+    bucket = models.DateTimeField()
+    expected_adapter = models.CharField(max_length=16)
+    actual_adapter = models.CharField(max_length=16)
+    reason = models.CharField(max_length=200)
+    requests = models.BigIntegerField(default=0)
+    fallbacks = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "execution_route_hourly"
+        ordering = ["bucket"]
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "expected_adapter", "actual_adapter", "reason"],
+                                    name="route_hourly_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:00} {self.expected_adapter}->{self.actual_adapter} {self.reason}"
+
+
 class BackfillCheckpoint(models.Model):
     """Where a resumable backfill stopped (last id done), by name."""
 

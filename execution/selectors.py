@@ -33,19 +33,34 @@ def _rows(sql: str, params: list[Any]) -> list[tuple]:
 
 
 # Requests are non-legacy executions (legacy rows predate routing and are counted by
-# provenance_report). A fallback is a row with execution_fallback_count > 0.
+# provenance_report). A fallback is a row with execution_fallback_count > 0. Both read the
+# trigger-maintained hourly rollup (see ExecutionRouteHourly); RAW_FALLBACK_SQL is the same
+# aggregate straight from executions (used by tests to prove they agree, and by the benchmark).
 _FALLBACK_BY_BUCKET_REASON = """
-SELECT date_trunc(%s, created_at) AS bucket, execution_fallback_reason, count(*) AS requests,
-       count(*) FILTER (WHERE execution_fallback_count > 0) AS fallbacks
+SELECT date_trunc(%s, bucket) AS b, reason, sum(requests)::bigint, sum(fallbacks)::bigint
+FROM execution_route_hourly
+WHERE bucket >= date_bin('1 hour', %s::timestamptz, '2000-01-01 00:00:00+00') AND bucket < %s
+GROUP BY 1, 2
+HAVING sum(requests) > 0
+ORDER BY 1
+"""
+
+RAW_FALLBACK_SQL = """
+SELECT date_trunc(%s, created_at) AS b, execution_fallback_reason, count(*),
+       count(*) FILTER (WHERE execution_fallback_count > 0)
 FROM executions
-WHERE created_at >= %s AND created_at < %s AND NOT legacy
+WHERE created_at >= date_bin('1 hour', %s::timestamptz, '2000-01-01 00:00:00+00') AND created_at < %s
+  AND NOT legacy
 GROUP BY 1, 2
 ORDER BY 1
 """
 
 
 def fallback_buckets(*, bucket: str, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
-    """One element per bucket: requests, fallbacks, fallback_rate, by_reason (fallbacks per reason). One query."""
+    """One element per bucket: requests, fallbacks, fallback_rate, by_reason (fallbacks per reason). One query.
+
+    Buckets are whole hours/days: ``since`` selects the buckets from the hour containing it.
+    """
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {sorted(BUCKETS)}")
     until = until or timezone.now() + timedelta(seconds=1)
@@ -150,10 +165,10 @@ def provenance_by_day(*, since: datetime) -> list[dict[str, Any]]:
 
 
 _COUNTERS = """
-SELECT execution_expected_adapter, execution_actual_adapter, execution_fallback_reason,
-       count(*) AS n, count(*) FILTER (WHERE execution_fallback_count > 0) AS fallbacks
-FROM executions WHERE NOT legacy
+SELECT expected_adapter, actual_adapter, reason, sum(requests)::bigint, sum(fallbacks)::bigint
+FROM execution_route_hourly
 GROUP BY 1, 2, 3
+HAVING sum(requests) > 0
 """
 
 
