@@ -4,6 +4,7 @@ from execution.models import (
     AdapterHealthEvent,
     BackfillCheckpoint,
     Execution,
+    ExecutionRouteHourly,
     Fill,
     LeanCircuit,
     LeanOutage,
@@ -90,3 +91,9 @@ class OrderRefusalAdmin(ReadOnlyAdmin):
 @admin.register(BackfillCheckpoint)
 class BackfillCheckpointAdmin(ReadOnlyAdmin):
     list_display = ["name", "last_id", "upper_id", "updated", "unknown", "finished_at", "updated_at"]
+
+
+@admin.register(ExecutionRouteHourly)
+class ExecutionRouteHourlyAdmin(ReadOnlyAdmin):
+    list_display = ["bucket", "expected_adapter", "actual_adapter", "reason", "requests", "fallbacks"]
+    list_filter = ["actual_adapter"]

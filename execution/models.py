@@ -95,6 +95,11 @@ class Execution(models.Model):
         indexes = [
             models.Index(fields=["symbol", "-id"], name="exec_symbol_recent"),
             models.Index(fields=["execution_actual_adapter", "-id"], name="exec_adapter_recent"),
+            models.Index(fields=["symbol", "execution_actual_adapter", "-id"], name="exec_symbol_adapter_recent"),
+            models.Index(fields=["status", "-id"], name="exec_status_recent"),
+            models.Index(fields=["symbol", "-id"], name="exec_symbol_fallback_recent",
+                         condition=Q(execution_fallback_count__gt=0)),
+            models.Index(fields=["-id"], name="exec_fallback_recent", condition=Q(execution_fallback_count__gt=0)),
             models.Index(fields=["created_at"], name="exec_created_at",
                          include=["execution_fallback_count", "execution_fallback_reason"]),
             models.Index(fields=["id"], name="exec_open_by_id",
