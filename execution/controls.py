@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autonomy.choices import SymbolMode, TradingStateChoice
-from autonomy.selectors import ControlSnapshot, symbol_control_get, trading_state_get
+from autonomy.selectors import ControlSnapshot, order_flags_get
 
 
 @dataclass(frozen=True)
@@ -20,20 +20,22 @@ class OrderControls:
 
 def order_controls(*, strategy: str, symbol: str) -> OrderControls:
     """The flags an order needs, read once: what blocks it (if anything) and whether the LEAN lane is on."""
-    state = trading_state_get()
-    return OrderControls(block=_block_reason(state, strategy=strategy, symbol=symbol), lean_enabled=state.lean_enabled)
+    flags = order_flags_get(symbol=symbol)
+    return OrderControls(block=_block_reason(flags.trading, flags.symbol_mode, flags.symbol_reason,
+                                             strategy=strategy, symbol=symbol),
+                         lean_enabled=flags.trading.lean_enabled)
 
 
 def order_block_reason(*, strategy: str, symbol: str) -> tuple[str, str] | None:
     """``(code, message)`` when a control flag blocks a new order, else None."""
-    return _block_reason(trading_state_get(), strategy=strategy, symbol=symbol)
+    return order_controls(strategy=strategy, symbol=symbol).block
 
 
-def _block_reason(state: ControlSnapshot, *, strategy: str, symbol: str) -> tuple[str, str] | None:
+def _block_reason(state: ControlSnapshot, mode: str, reason: str, *, strategy: str,
+                  symbol: str) -> tuple[str, str] | None:
     if state.trading_state == TradingStateChoice.HALTED:
         why = f": {state.trading_reason}" if state.trading_reason else ""
         return "trading_halted", f"Trading is halted{why}."
-    mode, reason = symbol_control_get(symbol=symbol)
     if mode == SymbolMode.DISABLED:
         why = f": {reason}" if reason else ""
         return "symbol_disabled", f"Symbol {symbol.upper()} is disabled{why}."
