@@ -5,8 +5,8 @@ import re
 
 from rest_framework import serializers
 
-from execution.choices import OrderType, Side, TimeInForce
-from execution.models import Execution, LeanOutage
+from execution.choices import Adapter, ExecutionStatus, OrderType, Side, TimeInForce
+from execution.models import LeanOutage
 from execution.services import OrderInput
 from torghut_site.serializers import PlainDecimalField
 
@@ -59,19 +59,28 @@ class OrderInputSerializer(serializers.Serializer):
                           correlation_id=d.get("correlation_id", ""))
 
 
-class ExecutionSerializer(serializers.ModelSerializer):
+class ExecutionSerializer(serializers.Serializer):
+    """The execution row of the agent contract (plain Serializer: explicit fields, cheap per order)."""
+
+    id = serializers.IntegerField(read_only=True)
+    client_order_id = serializers.CharField(read_only=True)
+    broker_order_id = serializers.CharField(read_only=True, allow_null=True)
+    symbol = serializers.CharField(read_only=True)
+    side = serializers.ChoiceField(choices=Side.choices, read_only=True)
+    order_type = serializers.ChoiceField(choices=OrderType.choices, read_only=True)
+    time_in_force = serializers.ChoiceField(choices=TimeInForce.choices, read_only=True)
     submitted_qty = PlainDecimalField()
     filled_qty = PlainDecimalField()
     avg_fill_price = PlainDecimalField(allow_null=True)
-
-    class Meta:
-        model = Execution
-        fields = ["id", "client_order_id", "broker_order_id", "symbol", "side", "order_type", "time_in_force",
-                  "submitted_qty", "filled_qty", "avg_fill_price", "status",
-                  "execution_expected_adapter", "execution_actual_adapter",
-                  "execution_fallback_reason", "execution_fallback_count", "created_at", "last_update_at",
-                  "last_error", "legacy"]
-        read_only_fields = fields
+    status = serializers.ChoiceField(choices=ExecutionStatus.choices, read_only=True)
+    execution_expected_adapter = serializers.ChoiceField(choices=Adapter.choices, read_only=True, allow_null=True)
+    execution_actual_adapter = serializers.ChoiceField(choices=Adapter.choices, read_only=True, allow_null=True)
+    execution_fallback_reason = serializers.CharField(read_only=True)
+    execution_fallback_count = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    last_update_at = serializers.DateTimeField(read_only=True)
+    last_error = serializers.CharField(read_only=True)
+    legacy = serializers.BooleanField(read_only=True)
 
 
 class RouteStatSerializer(serializers.Serializer):
