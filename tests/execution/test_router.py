@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from execution.models import AdapterHealthEvent, Execution, LeanOutage
+from execution.routing import RoutePolicy, expected_adapter, fallback_reason_for
 from execution.services import order_submit
 from tests.execution.factories import OrderInputFactory
 
@@ -119,3 +120,62 @@ def test_lane_disable_switch(routed, settings):
     row = order_submit(data=OrderInputFactory()).execution
     assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("alpaca", "alpaca")
     assert row.raw_order["_execution_route_policy"] == "lean_lane_disable_switch"
+
+
+def test_failure_ratio_over_window_opens_the_breaker(routed, settings):
+    settings.TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES = 100
+    settings.TRADING_LEAN_CIRCUIT_MIN_REQUESTS = 2
+    settings.TRADING_LEAN_CIRCUIT_FAILURE_RATIO = 0.4
+    settings.TRADING_LEAN_CIRCUIT_PROBE_SECONDS = 60
+    order_submit(data=OrderInputFactory())
+    routed.lean.set_fault("error")
+    order_submit(data=OrderInputFactory())  # 1 failure / 2 LEAN orders = 0.5 > 0.4
+    outage = LeanOutage.objects.get()
+    assert outage.ended_at is None and outage.reason == "lean_submit_http_500"
+    routed.lean.set_fault("ok")
+    row = order_submit(data=OrderInputFactory()).execution  # no probe before 60 s: straight to Alpaca
+    assert row.execution_actual_adapter == "alpaca" and row.execution_fallback_reason == "lean_circuit_open"
+
+
+@pytest.mark.parametrize("policy,symbol,lean_enabled,expected", [
+    (RoutePolicy(), "AAPL", True, ("lean", "lean_first")),
+    (RoutePolicy(primary="alpaca"), "AAPL", True, ("alpaca", "primary_adapter")),
+    (RoutePolicy(policy="allowlist", symbols=frozenset({"MSFT"})), "aapl", True,
+     ("alpaca", "symbol_not_in_allowlist")),
+    (RoutePolicy(policy="allowlist", symbols=frozenset({"MSFT"})), "msft", True, ("lean", "lean_first")),
+    (RoutePolicy(lean_lane_disabled=True), "AAPL", True, ("alpaca", "lean_lane_disable_switch")),
+    (RoutePolicy(), "AAPL", False, ("alpaca", "lean_lane_disabled_by_autonomy")),
+])
+def test_expected_adapter_policy(policy, symbol, lean_enabled, expected):
+    assert expected_adapter(policy, symbol, lean_enabled=lean_enabled) == expected
+
+
+def test_fallback_reason_rule():
+    assert fallback_reason_for("lean", "alpaca") == ("fallback_from_lean_to_alpaca", 1)
+    assert fallback_reason_for("lean", "alpaca", "lean_submit_timeout") == ("lean_submit_timeout", 1)
+    assert fallback_reason_for("lean", "lean") == ("", 0)
+
+
+def test_autonomy_lean_switch_routes_to_alpaca(routed):
+    from autonomy.services import lean_lane_set
+    lean_lane_set(enabled=False, reason="maintenance")
+    row = order_submit(data=OrderInputFactory()).execution
+    assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("alpaca", "alpaca")
+    assert routed.lean.orders() == []
+
+
+def test_fake_brokers_command_serves_both_and_prints_urls():
+    import subprocess
+    import sys
+
+    import requests
+    proc = subprocess.Popen([sys.executable, "manage.py", "fake_brokers", "--lean-port", "0", "--alpaca-port", "0",
+                             "--quiet"], stdout=subprocess.PIPE, text=True)
+    try:
+        urls = [proc.stdout.readline().split()[-1] for _ in range(2)]
+        assert all(u.startswith("http://127.0.0.1:") for u in urls)
+        assert requests.get(f"{urls[0]}/healthz", timeout=5).json()["status"] == "ok"
+        assert requests.post(f"{urls[1]}/_fault", json={"mode": "error"}, timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
