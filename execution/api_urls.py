@@ -1,3 +1,10 @@
 """REST endpoints of the execution app, mounted under /api/v1/."""
+from execution import api
+from torghut_site.api import slashless
 
-urlpatterns: list = []
+urlpatterns = [
+    *slashless("trading/orders", api.OrderCreate.as_view(), name="api-order-create"),
+    *slashless("trading/executions", api.ExecutionList.as_view(), name="api-execution-list"),
+    *slashless("trading/route-stats", api.RouteStats.as_view(), name="api-route-stats"),
+    *slashless("trading/lean-outages", api.LeanOutageList.as_view(), name="api-lean-outages"),
+]

@@ -1,3 +1,10 @@
-"""Pages of the execution app."""
+"""Pages of the execution app (mounted at /executions/)."""
+from django.urls import path
 
-urlpatterns: list = []
+from execution import views
+
+urlpatterns = [
+    path("", views.execution_list, name="execution-list"),
+    path("dashboards/", views.dashboards, name="execution-dashboards"),
+    path("outages/", views.outage_list, name="execution-outages"),
+]

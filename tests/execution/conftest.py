@@ -37,3 +37,25 @@ def lean_adapter(fakes):
 @pytest.fixture
 def alpaca_adapter(fakes):
     return AlpacaAdapter("test-key", "test-secret", url_override=fakes.alpaca.url, timeout_seconds=ADAPTER_TIMEOUT)
+
+
+# --- Routing fixtures: the Django settings pointed at the fakes --------------------------------
+ROUTER_TIMEOUT = 0.5
+
+
+@pytest.fixture
+def routed(settings, fakes):
+    """Settings pointed at the fakes (short timeouts, a low breaker threshold); yields the fakes."""
+    settings.TRADING_EXECUTION_ADAPTER = "lean"
+    settings.TRADING_EXECUTION_ADAPTER_POLICY = "all"
+    settings.TRADING_LEAN_LANE_DISABLE_SWITCH = False
+    settings.TRADING_LEAN_RUNNER_URL = fakes.lean.url
+    settings.TRADING_LEAN_RUNNER_TIMEOUT_SECONDS = ROUTER_TIMEOUT
+    settings.ALPACA_BASE_URL = fakes.alpaca.url
+    settings.ALPACA_API_KEY_ID = "test-key"
+    settings.ALPACA_API_SECRET_KEY = "test-secret"
+    settings.ALPACA_TIMEOUT_SECONDS = ROUTER_TIMEOUT
+    settings.TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES = 3
+    settings.TRADING_LEAN_CIRCUIT_MIN_REQUESTS = 1000
+    settings.TRADING_LEAN_CIRCUIT_PROBE_SECONDS = 0
+    return fakes

@@ -1,0 +1,51 @@
+"""Reads of the autonomy controls (used by execution before any order leaves)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+
+from autonomy.choices import SymbolMode, TradingStateChoice
+from autonomy.models import SymbolControl, TradingState
+
+
+@dataclass(frozen=True)
+class ControlSnapshot:
+    trading_state: str
+    trading_reason: str
+    lean_enabled: bool
+    lean_disabled_reason: str
+
+
+def trading_state_get() -> ControlSnapshot:
+    row = TradingState.objects.filter(id=1).first()
+    if row is None:
+        return ControlSnapshot(TradingStateChoice.ACTIVE, "", True, "")
+    return ControlSnapshot(row.state, row.reason, row.lean_enabled, row.lean_disabled_reason)
+
+
+def symbol_control_get(*, symbol: str) -> tuple[str, str]:
+    """(mode, reason) of a symbol; ``enabled`` when no row exists."""
+    row = SymbolControl.objects.filter(symbol=symbol.upper()).values_list("mode", "reason").first()
+    return row if row else (SymbolMode.ENABLED, "")
+
+
+@dataclass(frozen=True)
+class OrderFlags:
+    trading: ControlSnapshot
+    symbol_mode: str
+    symbol_reason: str
+
+
+def order_flags_get(*, symbol: str) -> OrderFlags:
+    """Trading state, LEAN lane and one symbol's mode in a single query (read for every order)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ts.state, ts.reason, ts.lean_enabled, ts.lean_disabled_reason, sc.mode, sc.reason"
+            " FROM (SELECT 1) AS one"
+            " LEFT JOIN autonomy_trading_state ts ON ts.id = 1"
+            " LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %s", [symbol.upper()])
+        state, reason, lean_enabled, lean_reason, mode, mode_reason = cursor.fetchone()
+    trading = ControlSnapshot(state or TradingStateChoice.ACTIVE, reason or "",
+                              True if lean_enabled is None else lean_enabled, lean_reason or "")
+    return OrderFlags(trading, mode or SymbolMode.ENABLED, mode_reason or "")

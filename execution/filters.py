@@ -1,0 +1,41 @@
+"""One filter definition for the executions API and the executions page."""
+import django_filters
+from django.db.models import Q
+
+from execution.choices import Adapter, ExecutionStatus
+from execution.models import Execution, LeanOutage
+
+
+class ExecutionFilter(django_filters.FilterSet):
+    symbol = django_filters.CharFilter(method="filter_symbol", label="Symbol")
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="Since")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="Until")
+    adapter = django_filters.ChoiceFilter(field_name="execution_actual_adapter", choices=Adapter.choices,
+                                          label="Actual adapter")
+    expected_adapter = django_filters.ChoiceFilter(field_name="execution_expected_adapter", choices=Adapter.choices,
+                                                   label="Expected adapter")
+    status = django_filters.ChoiceFilter(choices=ExecutionStatus.choices)
+    fallback = django_filters.BooleanFilter(method="filter_fallback", label="Fell back")
+    strategy = django_filters.CharFilter(field_name="strategy__name", label="Strategy")
+
+    class Meta:
+        model = Execution
+        fields = ["symbol", "since", "until", "adapter", "expected_adapter", "status", "fallback", "strategy"]
+
+    def filter_symbol(self, queryset, name, value):
+        return queryset.filter(symbol=value.strip().upper())
+
+    def filter_fallback(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(execution_fallback_count__gt=0) if value else queryset.filter(
+            Q(execution_fallback_count=0))
+
+
+class LeanOutageFilter(django_filters.FilterSet):
+    open = django_filters.BooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Open")
+    since = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+
+    class Meta:
+        model = LeanOutage
+        fields = ["open", "since"]

@@ -1,0 +1,23 @@
+"""Serve the fake LEAN runner and fake Alpaca on 127.0.0.1 in the foreground."""
+from django.core.management.base import BaseCommand
+
+from execution.fake_brokers import DEFAULT_ALPACA_PORT, DEFAULT_LEAN_PORT, serve_forever_both
+
+
+class Command(BaseCommand):
+    help = "Serve the sandbox brokers (LEAN runner API + Alpaca REST subset) until Ctrl-C; prints both URLs."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--lean-port", type=int, default=DEFAULT_LEAN_PORT, help="0 picks a free port.")
+        parser.add_argument("--alpaca-port", type=int, default=DEFAULT_ALPACA_PORT, help="0 picks a free port.")
+        parser.add_argument("--delay-seconds", type=float, default=10.0,
+                            help="How long the slow and accept_then_timeout modes wait.")
+        parser.add_argument("--quiet", action="store_true", help="Do not log each request.")
+
+    def handle(self, *args, lean_port, alpaca_port, delay_seconds, quiet, **options):
+        def write(line: str) -> None:
+            self.stdout.write(line)
+            self.stdout.flush()
+
+        serve_forever_both(lean_port=lean_port, alpaca_port=alpaca_port, delay_seconds=delay_seconds,
+                           log_requests=not quiet, write=write)

@@ -1,0 +1,12 @@
+"""Create or update the execution app's django-q2 schedules by name."""
+from django.core.management.base import BaseCommand
+
+from execution.schedules import sync_schedules
+
+
+class Command(BaseCommand):
+    help = "Sync django-q2 schedules (reconciliation) by unique name with an explicit next_run."
+
+    def handle(self, *args, **options):
+        for name, created in sync_schedules():
+            self.stdout.write(f"{'created' if created else 'updated'} {name}")

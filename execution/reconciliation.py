@@ -1,0 +1,185 @@
+"""Reconciliation: compare open and recent orders with the brokers by client order id.
+
+Safe to run twice at once (django-q2 delivers at least once, and the command can overlap the
+schedule):
+
+* work is claimed with a short lease (``reconcile_lease_until``) set by one
+  ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)``: concurrent runs get
+  disjoint rows, and no transaction stays open during broker calls;
+* each row is handled under the same session advisory lock as order submission
+  (``pg_try_advisory_lock``): a row that a router is submitting right now is skipped;
+* fills are unique per (adapter, broker fill id) and inserted with ON CONFLICT DO NOTHING.
+
+It never submits or re-submits an order. An ambiguous row (``pending``) that no broker knows
+once both answer becomes ``rejected`` (``not_found_at_broker``); a row a broker does know is
+brought in line (status, fills, actual adapter).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from execution.adapters.base import AdapterError, BrokerAdapter, BrokerOrder
+from execution.choices import Adapter, DiscrepancyKind, ExecutionStatus, status_from_broker
+from execution.circuit import lean_probe
+from execution.models import Execution, ReconciliationDiscrepancy, ReconciliationRun
+from execution.services import execution_apply_broker_state, order_try_lock, order_unlock
+from execution.wiring import adapters
+
+LEASE_SECONDS = 90
+GRACE_SECONDS = 30  # a pending_submit row younger than this may still be in flight
+AMBIGUOUS = (ExecutionStatus.PENDING_SUBMIT, ExecutionStatus.PENDING)
+OPEN = [ExecutionStatus.PENDING_SUBMIT, ExecutionStatus.PENDING, ExecutionStatus.ACCEPTED,
+        ExecutionStatus.PARTIALLY_FILLED]
+
+_CLAIM = """
+UPDATE executions SET reconcile_lease_until = now() + make_interval(secs => %s)
+WHERE id IN (
+  SELECT id FROM executions
+  WHERE NOT legacy
+    AND (status = ANY(%s) OR created_at >= %s)
+    AND (reconcile_lease_until IS NULL OR reconcile_lease_until < now())
+  ORDER BY id
+  LIMIT %s
+  FOR UPDATE SKIP LOCKED)
+RETURNING id
+"""
+
+
+@dataclass
+class _Tally:
+    checked: int = 0
+    updated: int = 0
+    discrepancies: list[ReconciliationDiscrepancy] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _claim(*, since, limit: int) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM, [LEASE_SECONDS, OPEN, since, limit])
+        return sorted(r[0] for r in cursor.fetchall())
+
+
+def _flag(tally: _Tally, run: ReconciliationRun, kind: str, *, execution: Execution | None = None,
+          adapter: str = "", client_order_id: str = "", broker_order_id: str = "",
+          details: dict[str, Any] | None = None) -> None:
+    tally.discrepancies.append(ReconciliationDiscrepancy(
+        run=run, execution=execution, kind=kind, adapter=adapter,
+        client_order_id=client_order_id or (execution.client_order_id if execution else ""),
+        broker_order_id=broker_order_id or "", details=details or {}))
+
+
+def _look_up(adapter: BrokerAdapter, client_order_id: str) -> tuple[BrokerOrder | None, str]:
+    try:
+        return adapter.get_by_client_order_id(client_order_id), ""
+    except AdapterError as exc:
+        return None, exc.reason
+
+
+def _reconcile_one(execution: Execution, brokers: dict[str, BrokerAdapter], run: ReconciliationRun,
+                   tally: _Tally) -> None:
+    recorded = execution.execution_actual_adapter
+    names = [recorded] if recorded in brokers else []
+    if execution.status in AMBIGUOUS:
+        names += [n for n in (Adapter.LEAN, Adapter.ALPACA) if n not in names]
+    unreachable: list[str] = []
+    for name in names:
+        order, error = _look_up(brokers[name], execution.client_order_id)
+        if error:
+            unreachable.append(error)
+            continue
+        if order is None:
+            continue
+        before = (execution.status, execution.filled_qty, execution.execution_actual_adapter)
+        changed = execution_apply_broker_state(execution=execution, adapter=name, order=order,
+                                               status=status_from_broker(order.status))
+        if changed:
+            tally.updated += 1
+            details = {"before": {"status": before[0], "filled_qty": str(before[1]), "adapter": before[2]},
+                       "after": {"status": execution.status, "filled_qty": str(execution.filled_qty),
+                                 "adapter": execution.execution_actual_adapter}}
+            if before[0] in AMBIGUOUS:
+                kind = DiscrepancyKind.FOUND_AT_BROKER
+            elif "execution_actual_adapter" in changed:
+                kind = DiscrepancyKind.ROUTE_CHANGED
+            elif "status" in changed:
+                kind = DiscrepancyKind.STATUS_CHANGED
+            else:
+                kind = DiscrepancyKind.FILL_CHANGED
+            _flag(tally, run, kind, execution=execution, adapter=name, broker_order_id=order.broker_order_id,
+                  details=details)
+        return
+    if unreachable:
+        _flag(tally, run, DiscrepancyKind.BROKER_UNREACHABLE, execution=execution, details={"errors": unreachable})
+        return
+    # Every broker asked answered "no such order".
+    age = (timezone.now() - execution.created_at).total_seconds()
+    if execution.status == ExecutionStatus.PENDING or (
+            execution.status == ExecutionStatus.PENDING_SUBMIT and age >= GRACE_SECONDS):
+        before = execution.status
+        Execution.objects.filter(pk=execution.pk, status=before).update(
+            status=ExecutionStatus.REJECTED, last_error="not_found_at_broker", last_update_at=timezone.now())
+        tally.updated += 1
+        _flag(tally, run, DiscrepancyKind.NOT_FOUND_AT_BROKER, execution=execution,
+              details={"before": before, "after": ExecutionStatus.REJECTED, "asked": names})
+    elif execution.status not in AMBIGUOUS and execution.status != ExecutionStatus.REJECTED:
+        _flag(tally, run, DiscrepancyKind.NOT_FOUND_AT_BROKER, execution=execution,
+              details={"status": execution.status, "asked": names})
+
+
+def _unknown_broker_orders(brokers: dict[str, BrokerAdapter], run: ReconciliationRun, tally: _Tally) -> None:
+    for name, adapter in brokers.items():
+        try:
+            orders = adapter.list_orders("all")
+        except AdapterError as exc:
+            tally.errors.append(f"{name} list_orders: {exc.reason}")
+            continue
+        ids = {o.client_order_id for o in orders}
+        known = set(Execution.objects.filter(client_order_id__in=ids).values_list("client_order_id", flat=True))
+        for order in orders:
+            if order.client_order_id not in known:
+                _flag(tally, run, DiscrepancyKind.UNKNOWN_BROKER_ORDER, adapter=name,
+                      client_order_id=order.client_order_id, broker_order_id=order.broker_order_id,
+                      details={"status": order.status, "symbol": order.raw.get("symbol")})
+
+
+def reconcile_run(*, trigger: str = "manual", lookback_hours: int | None = None, batch_size: int = 200,
+                  max_rows: int = 5000, time_budget_seconds: float = 60.0,
+                  brokers: dict[str, BrokerAdapter] | None = None) -> ReconciliationRun:
+    """One reconciliation pass; records a :class:`ReconciliationRun` with its discrepancies."""
+    started = time.monotonic()
+    run = ReconciliationRun.objects.create(trigger=trigger)
+    if brokers is None:
+        lean, alpaca = adapters()
+        brokers = {Adapter.LEAN: lean, Adapter.ALPACA: alpaca}
+    tally = _Tally()
+    lean_probe(brokers[Adapter.LEAN])
+    hours = settings.TRADING_RECONCILE_LOOKBACK_HOURS if lookback_hours is None else lookback_hours
+    since = timezone.now() - timedelta(hours=hours)
+    while tally.checked < max_rows and time.monotonic() - started < time_budget_seconds:
+        ids = _claim(since=since, limit=batch_size)
+        if not ids:
+            break
+        for execution in Execution.objects.filter(id__in=ids).order_by("id"):
+            if not order_try_lock(execution.client_order_id):
+                continue  # being submitted right now
+            try:
+                execution.refresh_from_db()
+                tally.checked += 1
+                _reconcile_one(execution, brokers, run, tally)
+            finally:
+                order_unlock(execution.client_order_id)
+    _unknown_broker_orders(brokers, run, tally)
+    ReconciliationDiscrepancy.objects.bulk_create(tally.discrepancies)
+    run.checked, run.updated = tally.checked, tally.updated
+    run.discrepancy_count = len(tally.discrepancies)
+    run.errors = tally.errors
+    run.finished_at = timezone.now()
+    run.save()
+    return run

@@ -1,0 +1,202 @@
+"""LEAN-first order routing with Alpaca fallback.
+
+The router knows the adapter protocol (:mod:`execution.adapters.base`), never alpaca-py or
+HTTP details, and the circuit breaker through a small interface (:class:`LeanGate`). It is
+plain Python: the database work (row insert, breaker state, final update) is done by
+:mod:`execution.services` and :mod:`execution.circuit`.
+
+Rules (torghut's, plus "never place an order twice"):
+
+* the expected adapter comes from the policy: ``TRADING_EXECUTION_ADAPTER`` (lean|alpaca),
+  the allowlist policy per symbol and the LEAN lane disable switch (setting or autonomy flag);
+  an order routed to Alpaca by policy is *expected* on Alpaca, not a fallback;
+* a LEAN failure is classified ``lean_submit_{timeout|network_error|http_<code>|contract_violation}``;
+* when the answer is ambiguous (timeout, malformed body, duplicate id) the router asks the
+  broker by client order id whether it has the order before doing anything else; if the
+  look-up cannot answer, the order is left ``pending`` and is *not* sent anywhere else;
+* a connection closed or refused without an answer counts as "LEAN did not take it" and the
+  order falls back to Alpaca; on the last leg (Alpaca) even that is looked up first;
+* when no broker takes the order, the outcome is ``rejected`` (brokers answered) or
+  ``pending`` (a broker may have it), with the route fields naming what was tried and why.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from execution.adapters.base import (
+    KIND_CONTRACT_VIOLATION,
+    KIND_NETWORK_ERROR,
+    KIND_TIMEOUT,
+    AdapterError,
+    BrokerAdapter,
+    BrokerOrder,
+    OrderRequest,
+)
+from execution.choices import Adapter, ExecutionStatus, status_from_broker
+
+CIRCUIT_OPEN_REASON = "lean_circuit_open"
+
+
+@dataclass(frozen=True)
+class RoutePolicy:
+    primary: str = Adapter.LEAN
+    fallback: str = Adapter.ALPACA
+    policy: str = "all"  # all | allowlist
+    symbols: frozenset[str] = frozenset()
+    lean_lane_disabled: bool = False
+
+
+def expected_adapter(policy: RoutePolicy, symbol: str, *, lean_enabled: bool = True) -> tuple[str, str]:
+    """(expected adapter, why) for an order on ``symbol``. Pure."""
+    if policy.primary != Adapter.LEAN:
+        return policy.primary, "primary_adapter"
+    if policy.lean_lane_disabled:
+        return policy.fallback, "lean_lane_disable_switch"
+    if not lean_enabled:
+        return policy.fallback, "lean_lane_disabled_by_autonomy"
+    if policy.policy == "allowlist" and symbol.upper() not in policy.symbols:
+        return policy.fallback, "symbol_not_in_allowlist"
+    return Adapter.LEAN, "lean_first"
+
+
+def fallback_reason_for(expected: str, actual: str, reason: str = "") -> tuple[str, int]:
+    """torghut's rule: expected <> actual with no reason -> ``fallback_from_<e>_to_<a>``, count 1."""
+    if expected == actual:
+        return reason, 0
+    return (reason or f"fallback_from_{expected}_to_{actual}"), 1
+
+
+class LeanGate(Protocol):
+    """The circuit breaker as the router sees it (persisted by :mod:`execution.circuit`)."""
+
+    def allow_lean(self) -> bool: ...
+
+    def lean_succeeded(self) -> None: ...
+
+    def lean_failed(self, reason: str, detail: str) -> None: ...
+
+
+class AlwaysClosed:
+    """A gate that never opens (for pure router tests)."""
+
+    def allow_lean(self) -> bool:
+        return True
+
+    def lean_succeeded(self) -> None:
+        pass
+
+    def lean_failed(self, reason: str, detail: str) -> None:
+        pass
+
+
+@dataclass
+class Attempt:
+    adapter: str
+    order: BrokerOrder | None = None
+    reason: str = ""
+    detail: str = ""
+    ambiguous: bool = False  # the broker may hold the order and we could not find out
+    recovered_by_lookup: bool = False
+    elapsed_ms: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"adapter": self.adapter, "ok": self.order is not None, "reason": self.reason,
+                "detail": self.detail[:300], "ambiguous": self.ambiguous,
+                "recovered_by_lookup": self.recovered_by_lookup, "elapsed_ms": round(self.elapsed_ms, 2)}
+
+
+@dataclass
+class RouteOutcome:
+    expected: str
+    actual: str
+    status: str
+    fallback_reason: str = ""
+    fallback_count: int = 0
+    broker_order: BrokerOrder | None = None
+    last_error: str = ""
+    policy_reason: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    adapter_ms: float = 0.0
+
+
+def _lookup_worthy(exc: AdapterError, *, last_leg: bool) -> bool:
+    if exc.kind in (KIND_TIMEOUT, KIND_CONTRACT_VIOLATION):
+        return True
+    if exc.status_code in (409, 422):  # duplicate client_order_id: the broker may already hold it
+        return True
+    return last_leg and exc.kind == KIND_NETWORK_ERROR
+
+
+class OrderRouter:
+    def __init__(self, *, lean: BrokerAdapter, alpaca: BrokerAdapter, gate: LeanGate | None = None) -> None:
+        self.adapters = {Adapter.LEAN: lean, Adapter.ALPACA: alpaca}
+        self.gate = gate or AlwaysClosed()
+
+    def attempt(self, adapter_name: str, order: OrderRequest, *, last_leg: bool) -> Attempt:
+        adapter = self.adapters[adapter_name]
+        started = time.perf_counter()
+        result = Attempt(adapter=adapter_name)
+        try:
+            result.order = adapter.submit(order)
+        except AdapterError as exc:
+            result.reason, result.detail = exc.reason, exc.detail
+            if _lookup_worthy(exc, last_leg=last_leg):
+                try:
+                    found = adapter.get_by_client_order_id(order.client_order_id)
+                except AdapterError as lookup_exc:
+                    result.ambiguous = True
+                    result.detail = f"{exc.detail}; look-up failed: {lookup_exc.reason}"
+                else:
+                    if found is not None:
+                        result.order, result.recovered_by_lookup = found, True
+        result.elapsed_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def route(self, order: OrderRequest, *, expected: str, policy_reason: str = "") -> RouteOutcome:
+        attempts: list[Attempt] = []
+        fallback_reason = ""
+        if expected == Adapter.LEAN:
+            if self.gate.allow_lean():
+                lean = self.attempt(Adapter.LEAN, order, last_leg=False)
+                attempts.append(lean)
+                if lean.reason:
+                    self.gate.lean_failed(lean.reason, lean.detail)
+                else:
+                    self.gate.lean_succeeded()
+                if lean.order is not None:
+                    return self._done(expected, Adapter.LEAN, lean, attempts, policy_reason, fallback_reason="")
+                if lean.ambiguous:
+                    # LEAN may hold the order: never send it elsewhere; reconciliation decides.
+                    return RouteOutcome(expected=expected, actual=Adapter.LEAN, status=ExecutionStatus.PENDING,
+                                        fallback_reason="", last_error=lean.reason, policy_reason=policy_reason,
+                                        attempts=attempts, adapter_ms=_ms(attempts))
+                fallback_reason = lean.reason
+            else:
+                fallback_reason = CIRCUIT_OPEN_REASON
+            target = Adapter.ALPACA
+        else:
+            target = expected
+        final = self.attempt(target, order, last_leg=True)
+        attempts.append(final)
+        if final.order is not None:
+            return self._done(expected, target, final, attempts, policy_reason, fallback_reason)
+        reason, count = fallback_reason_for(expected, target, fallback_reason)
+        return RouteOutcome(expected=expected, actual=target,
+                            status=ExecutionStatus.PENDING if final.ambiguous else ExecutionStatus.REJECTED,
+                            fallback_reason=reason, fallback_count=count, last_error=final.reason,
+                            policy_reason=policy_reason, attempts=attempts, adapter_ms=_ms(attempts))
+
+    @staticmethod
+    def _done(expected: str, actual: str, attempt: Attempt, attempts: list[Attempt], policy_reason: str,
+              fallback_reason: str) -> RouteOutcome:
+        reason, count = fallback_reason_for(expected, actual, fallback_reason)
+        return RouteOutcome(expected=expected, actual=actual, status=status_from_broker(attempt.order.status),
+                            fallback_reason=reason, fallback_count=count, broker_order=attempt.order,
+                            last_error=attempt.reason if attempt.recovered_by_lookup else "",
+                            policy_reason=policy_reason, attempts=attempts, adapter_ms=_ms(attempts))
+
+
+def _ms(attempts: list[Attempt]) -> float:
+    return sum(a.elapsed_ms for a in attempts)

@@ -1,0 +1,177 @@
+"""Reads of the execution app. Aggregates are computed in PostgreSQL, never row by row in Python."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from execution.models import Execution, LeanOutage, ReconciliationRun
+
+BUCKETS = {"hour", "day"}
+
+
+def execution_list() -> QuerySet[Execution]:
+    return Execution.objects.order_by("-id")
+
+
+def lean_outage_list() -> QuerySet[LeanOutage]:
+    return LeanOutage.objects.order_by("-id")
+
+
+def reconciliation_run_list() -> QuerySet[ReconciliationRun]:
+    return ReconciliationRun.objects.order_by("-id")
+
+
+def _rows(sql: str, params: list[Any]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# Requests are non-legacy executions (legacy rows predate routing and are counted by
+# provenance_report). A fallback is a row with execution_fallback_count > 0. Both read the
+# trigger-maintained hourly rollup (see ExecutionRouteHourly); RAW_FALLBACK_SQL is the same
+# aggregate straight from executions (used by tests to prove they agree, and by the benchmark).
+_FALLBACK_BY_BUCKET_REASON = """
+SELECT date_trunc(%s, bucket) AS b, reason, sum(requests)::bigint, sum(fallbacks)::bigint
+FROM execution_route_hourly
+WHERE bucket >= date_bin('1 hour', %s::timestamptz, '2000-01-01 00:00:00+00') AND bucket < %s
+GROUP BY 1, 2
+HAVING sum(requests) > 0
+ORDER BY 1
+"""
+
+RAW_FALLBACK_SQL = """
+SELECT date_trunc(%s, created_at) AS b, execution_fallback_reason, count(*),
+       count(*) FILTER (WHERE execution_fallback_count > 0)
+FROM executions
+WHERE created_at >= date_bin('1 hour', %s::timestamptz, '2000-01-01 00:00:00+00') AND created_at < %s
+  AND NOT legacy
+GROUP BY 1, 2
+ORDER BY 1
+"""
+
+
+def fallback_buckets(*, bucket: str, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+    """One element per bucket: requests, fallbacks, fallback_rate, by_reason (fallbacks per reason). One query.
+
+    Buckets are whole hours/days: ``since`` selects the buckets from the hour containing it.
+    """
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {sorted(BUCKETS)}")
+    until = until or timezone.now() + timedelta(seconds=1)
+    return _fold(_rows(_FALLBACK_BY_BUCKET_REASON, [bucket, since, until]))
+
+
+def _fold(rows: list[tuple]) -> list[dict[str, Any]]:
+    out: dict[datetime, dict[str, Any]] = {}
+    for bucket, reason, requests, fallbacks in rows:
+        item = out.setdefault(bucket, {"bucket": bucket, "requests": 0, "fallbacks": 0, "by_reason": {}})
+        item["requests"] += requests
+        item["fallbacks"] += fallbacks
+        if fallbacks:
+            item["by_reason"][reason] = item["by_reason"].get(reason, 0) + fallbacks
+    for item in out.values():
+        item["fallback_rate"] = round(item["fallbacks"] / item["requests"], 6) if item["requests"] else 0.0
+    return list(out.values())
+
+
+def route_stats(*, bucket: str, since: datetime) -> list[dict[str, Any]]:
+    """The ``/trading/route-stats`` payload (bare list, oldest bucket first)."""
+    return fallback_buckets(bucket=bucket, since=since)
+
+
+@dataclass(frozen=True)
+class FallbackDashboard:
+    hourly: list[dict[str, Any]]
+    daily: list[dict[str, Any]]
+
+
+def fallback_dashboard(*, since: datetime) -> FallbackDashboard:
+    """Hourly and daily fallback rates split by reason from ONE hourly SQL aggregate (days are rolled up)."""
+    hourly_rows = _rows(_FALLBACK_BY_BUCKET_REASON, ["hour", since, timezone.now() + timedelta(seconds=1)])
+    day_rows: dict[tuple, list[int]] = {}
+    for bucket, reason, requests, fallbacks in hourly_rows:
+        key = (bucket.replace(hour=0), reason)
+        acc = day_rows.setdefault(key, [0, 0])
+        acc[0] += requests
+        acc[1] += fallbacks
+    daily = _fold(sorted((day, reason, r, f) for (day, reason), (r, f) in day_rows.items()))
+    return FallbackDashboard(hourly=_fold(hourly_rows), daily=daily)
+
+
+def outage_timeline(*, since: datetime) -> list[dict[str, Any]]:
+    return list(LeanOutage.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=since))
+                .order_by("started_at").values("id", "started_at", "ended_at", "reason", "failures"))
+
+
+_CONCENTRATION = """
+SELECT execution_actual_adapter, symbol, sum(filled_qty * avg_fill_price) AS notional
+FROM executions
+WHERE created_at >= %s AND NOT legacy AND filled_qty > 0 AND avg_fill_price IS NOT NULL
+GROUP BY 1, 2
+ORDER BY 3 DESC
+"""
+
+
+def route_concentration(*, since: datetime) -> list[dict[str, Any]]:
+    """Filled notional by (actual adapter, symbol) with its share of the total."""
+    rows = _rows(_CONCENTRATION, [since])
+    total = sum(r[2] for r in rows) or 1
+    return [{"adapter": a, "symbol": s, "notional": n, "share": float(n / total)} for a, s, n in rows]
+
+
+_SLIPPAGE = """
+WITH s AS (
+  SELECT f.adapter,
+         (f.price - d.decision_price) / d.decision_price * 10000
+           * CASE WHEN e.side = 'buy' THEN 1 ELSE -1 END AS bps,
+         f.qty
+  FROM execution_fills f
+  JOIN executions e ON e.id = f.execution_id
+  JOIN trade_decisions d ON d.id = e.trade_decision_id
+  WHERE f.filled_at >= %s AND d.decision_price > 0
+)
+SELECT adapter, round(bps, 1) AS bps, count(*), sum(qty)
+FROM s GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def fill_slippage(*, since: datetime) -> list[dict[str, Any]]:
+    """Slippage of fills against decision prices (bps, positive = worse), grouped to 0.1 bps per adapter."""
+    return [{"adapter": a, "bps": float(b), "fills": c, "qty": q} for a, b, c, q in _rows(_SLIPPAGE, [since])]
+
+
+_PROVENANCE = """
+SELECT date_trunc('day', created_at)::date AS day, count(*) AS total,
+       count(*) FILTER (WHERE execution_expected_adapter IS NULL) AS null_expected,
+       count(*) FILTER (WHERE execution_actual_adapter IS NULL) AS null_actual,
+       count(*) FILTER (WHERE execution_expected_adapter = 'unknown') AS unknown_expected,
+       count(*) FILTER (WHERE execution_actual_adapter = 'unknown') AS unknown_actual,
+       count(*) FILTER (WHERE legacy) AS legacy
+FROM executions
+WHERE created_at >= %s
+GROUP BY 1 ORDER BY 1
+"""
+
+
+def provenance_by_day(*, since: datetime) -> list[dict[str, Any]]:
+    cols = ["day", "total", "null_expected", "null_actual", "unknown_expected", "unknown_actual", "legacy"]
+    return [dict(zip(cols, row, strict=True)) for row in _rows(_PROVENANCE, [since])]
+
+
+_COUNTERS = """
+SELECT expected_adapter, actual_adapter, reason, sum(requests)::bigint, sum(fallbacks)::bigint
+FROM execution_route_hourly
+GROUP BY 1, 2, 3
+HAVING sum(requests) > 0
+"""
+
+
+def route_counters() -> list[tuple[str, str, str, int, int]]:
+    """(expected, actual, reason, requests, fallbacks) over every routed order: the Prometheus counters."""
+    return _rows(_COUNTERS, [])

@@ -1,0 +1,298 @@
+"""Writes of the execution app: order submission through the router, fills, refusals.
+
+Idempotency of ``order_submit`` (one broker order per client_order_id, ever):
+
+1. a PostgreSQL *session* advisory lock keyed by the client_order_id is taken (no
+   transaction stays open while it is held) together with the look-up of a stored row; a
+   concurrent submitter of the same id waits for the lock;
+2. a stored row is returned as it is (200);
+3. otherwise the row is inserted, status ``pending_submit``, in its own committed statement
+   (``INSERT ... ON CONFLICT (client_order_id) DO NOTHING``: the UNIQUE constraint is the
+   final guard) — a crash after this point leaves a row that reconciliation resolves by
+   client order id;
+4. the router calls the brokers (no transaction open), and the outcome is written in one
+   statement (row update + fill);
+5. the lock is released; a waiter looks again, finds the final row and returns it (200).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+
+from execution.adapters.base import BrokerOrder, OrderRequest
+from execution.choices import Adapter, ExecutionStatus
+from execution.circuit import PersistedLeanGate
+from execution.controls import order_controls
+from execution.models import Execution, Fill, OrderRefusal
+from execution.routing import OrderRouter, RouteOutcome, expected_adapter
+from execution.wiring import adapters, route_policy
+from ledger.models import Strategy
+from torghut_site.api import Blocked
+
+
+@dataclass(frozen=True)
+class OrderInput:
+    client_order_id: str
+    strategy: str
+    symbol: str
+    side: str
+    qty: Decimal
+    order_type: str = "market"
+    time_in_force: str = "day"
+    limit_price: Decimal | None = None
+    decision_price: Decimal | None = None
+    correlation_id: str = ""
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    execution: Execution
+    created: bool
+    outcome: RouteOutcome | None = None
+
+
+def order_try_lock(client_order_id: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [f"order:{client_order_id}"])
+        return bool(cursor.fetchone()[0])
+
+
+def order_unlock(client_order_id: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [f"order:{client_order_id}"])
+
+
+def order_refusal_record(*, data: OrderInput, code: str, message: str, actor: str) -> None:
+    OrderRefusal.objects.create(client_order_id=data.client_order_id, strategy_name=data.strategy,
+                                symbol=data.symbol, code=code, message=message, actor=actor)
+
+
+_LOCK_AND_LOOK_UP = """
+SELECT pg_try_advisory_lock(hashtextextended(%s, 0)),
+       (SELECT id FROM executions WHERE client_order_id = %s),
+       (SELECT id FROM strategies WHERE name = %s)
+"""
+
+
+def _lock_and_look_up(data: OrderInput) -> tuple[int | None, int | None]:
+    """Take the order's advisory lock; return (stored execution id, strategy id), in one round trip
+    when nobody else holds the lock. If it is held, wait for it and look again with a fresh snapshot."""
+    key = f"order:{data.client_order_id}"
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_AND_LOOK_UP, [key, data.client_order_id, data.strategy])
+        locked, execution_id, strategy_id = cursor.fetchone()
+        if not locked:
+            cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+            cursor.execute(_LOCK_AND_LOOK_UP.replace("pg_try_advisory_lock(hashtextextended(%s, 0))", "%s"),
+                           [True, data.client_order_id, data.strategy])
+            _, execution_id, strategy_id = cursor.fetchone()
+    return execution_id, strategy_id
+
+
+def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | None = None) -> SubmitResult:
+    """Store and route one order; returns the stored row when the client_order_id is known.
+
+    Raises ``Blocked`` (423) when a control flag refuses the order (an audit row is written).
+    Broker failures never raise: the row is stored ``rejected`` or ``pending`` instead.
+    A replay that arrives while the first submission is in flight waits for it and returns
+    the final row.
+    """
+    execution_id, strategy_id = _lock_and_look_up(data)
+    try:
+        if execution_id is not None:
+            return SubmitResult(Execution.objects.get(pk=execution_id), created=False)
+        controls = order_controls(strategy=data.strategy, symbol=data.symbol)
+        if controls.block is not None:
+            code, message = controls.block
+            order_refusal_record(data=data, code=code, message=message, actor=actor)
+            raise Blocked(message, code=code, details={"client_order_id": data.client_order_id})
+        if router is None:
+            lean, alpaca = adapters()
+            router = OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean))
+        expected, policy_reason = expected_adapter(route_policy(), data.symbol, lean_enabled=controls.lean_enabled)
+        if strategy_id is None:
+            strategy_id = Strategy.objects.get_or_create(name=data.strategy)[0].pk
+        execution, created = _execution_insert(data=data, strategy_id=strategy_id, expected=expected, actor=actor)
+        if not created:
+            return SubmitResult(execution, created=False)
+        request = OrderRequest(client_order_id=data.client_order_id, symbol=data.symbol, side=data.side,
+                               qty=data.qty, order_type=data.order_type, time_in_force=data.time_in_force,
+                               limit_price=data.limit_price)
+        outcome = router.route(request, expected=expected, policy_reason=policy_reason)
+        execution = execution_apply_outcome(execution=execution, outcome=outcome)
+        return SubmitResult(execution, created=True, outcome=outcome)
+    finally:
+        order_unlock(data.client_order_id)
+
+
+# The order hot path writes with one statement per step (the router's overhead budget is a few
+# milliseconds per order): the decision upsert and the execution insert are one INSERT ... ON
+# CONFLICT (committed on its own), the outcome is one UPDATE with its fill.
+_INSERT_ORDER = """
+WITH d AS (
+  INSERT INTO trade_decisions (decision_hash, strategy_id, account_label, symbol, side, qty, decision_price,
+                               decision_json, rationale, status, created_at)
+  VALUES (%(cid)s, %(strategy_id)s, '', %(symbol)s, %(side)s, %(qty)s, %(decision_price)s, %(decision_json)s::jsonb,
+          '', 'submitted', %(now)s)
+  ON CONFLICT (decision_hash) DO UPDATE SET decision_hash = EXCLUDED.decision_hash
+  RETURNING id)
+INSERT INTO executions (trade_decision_id, strategy_id, client_order_id, broker_order_id, symbol, side, order_type,
+  time_in_force, limit_price, submitted_qty, filled_qty, avg_fill_price, status, raw_order, execution_expected_adapter,
+  execution_actual_adapter, execution_fallback_reason, execution_fallback_count, last_error, correlation_id,
+  idempotency_key, legacy, submitted_by, reconcile_lease_until, created_at, submitted_at, last_update_at)
+SELECT d.id, %(strategy_id)s, %(cid)s, NULL, %(symbol)s, %(side)s, %(order_type)s, %(tif)s, %(limit_price)s, %(qty)s,
+  0, NULL, %(status)s, '{}'::jsonb, %(expected)s, %(expected)s, '', 0, '', %(correlation_id)s, %(cid)s, false,
+  %(actor)s, NULL, %(now)s, NULL, %(now)s
+FROM d
+ON CONFLICT (client_order_id) DO NOTHING
+RETURNING id, trade_decision_id
+"""
+
+
+def _execution_insert(*, data: OrderInput, strategy_id: int, expected: str, actor: str) -> tuple[Execution, bool]:
+    """Insert decision + execution (``pending_submit``) in one committed statement; (stored, False) on conflict."""
+    now = timezone.now()
+    params = {"cid": data.client_order_id, "strategy_id": strategy_id, "symbol": data.symbol, "side": data.side,
+              "qty": data.qty, "decision_price": data.decision_price or data.limit_price,
+              "decision_json": json.dumps({"order_type": data.order_type, "time_in_force": data.time_in_force}),
+              "order_type": data.order_type, "tif": data.time_in_force, "limit_price": data.limit_price,
+              "status": ExecutionStatus.PENDING_SUBMIT.value, "expected": expected,
+              "correlation_id": data.correlation_id, "actor": actor, "now": now}
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ORDER, params)
+        row = cursor.fetchone()
+    if row is None:  # another writer stored this client_order_id first
+        return Execution.objects.get(client_order_id=data.client_order_id), False
+    execution = Execution(
+        id=row[0], trade_decision_id=row[1], strategy_id=strategy_id, client_order_id=data.client_order_id,
+        symbol=data.symbol, side=data.side, order_type=data.order_type, time_in_force=data.time_in_force,
+        limit_price=data.limit_price, submitted_qty=data.qty, filled_qty=Decimal(0),
+        status=ExecutionStatus.PENDING_SUBMIT, raw_order={}, execution_expected_adapter=expected,
+        execution_actual_adapter=expected,
+        correlation_id=data.correlation_id, idempotency_key=data.client_order_id, submitted_by=actor,
+        created_at=now, last_update_at=now)
+    execution._state.adding = False
+    execution._state.db = "default"
+    return execution, True
+
+
+def _route_raw(outcome: RouteOutcome) -> dict[str, Any]:
+    raw: dict[str, Any] = dict(outcome.broker_order.raw) if outcome.broker_order is not None else {}
+    raw["_execution_route_expected"] = outcome.expected
+    raw["_execution_route_actual"] = outcome.actual
+    raw["_execution_route_policy"] = outcome.policy_reason
+    raw["_execution_route_attempts"] = [a.as_json() for a in outcome.attempts]
+    return raw
+
+
+_APPLY_OUTCOME = """
+WITH f AS (
+  INSERT INTO execution_fills (execution_id, adapter, broker_fill_id, qty, price, filled_at, created_at)
+  SELECT %(id)s, %(actual)s, %(fill_id)s, %(fill_qty)s, %(fill_price)s, %(now)s, %(now)s WHERE %(with_fill)s
+  ON CONFLICT (adapter, broker_fill_id) DO NOTHING)
+UPDATE executions SET execution_expected_adapter = %(expected)s, execution_actual_adapter = %(actual)s,
+  execution_fallback_reason = %(reason)s, execution_fallback_count = %(count)s, status = %(status)s,
+  last_error = %(last_error)s, raw_order = %(raw)s::jsonb, broker_order_id = %(broker_order_id)s,
+  filled_qty = %(filled_qty)s, avg_fill_price = %(avg)s, submitted_at = %(now)s, last_update_at = %(now)s
+WHERE id = %(id)s
+"""
+
+
+def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome) -> Execution:
+    """Write the router's outcome (route fields, status, broker id, first fill) in one statement.
+
+    Only for a row fresh from :func:`_execution_insert` (nothing filled yet); later changes go
+    through :func:`execution_apply_broker_state`.
+    """
+    now = timezone.now()
+    order = outcome.broker_order
+    execution.execution_expected_adapter = outcome.expected
+    execution.execution_actual_adapter = outcome.actual
+    execution.execution_fallback_reason = outcome.fallback_reason
+    execution.execution_fallback_count = outcome.fallback_count
+    execution.status = outcome.status
+    execution.last_error = outcome.last_error
+    execution.raw_order = _route_raw(outcome)
+    execution.submitted_at = now
+    execution.last_update_at = now
+    with_fill = False
+    if order is not None:
+        execution.broker_order_id = order.broker_order_id
+        filled = min(order.filled_qty or Decimal(0), execution.submitted_qty)
+        if filled > 0 and order.filled_avg_price is not None:
+            with_fill = True
+            execution.filled_qty, execution.avg_fill_price = filled, order.filled_avg_price
+    with connection.cursor() as cursor:
+        cursor.execute(_APPLY_OUTCOME, {
+            "id": execution.pk, "expected": outcome.expected, "actual": outcome.actual,
+            "reason": outcome.fallback_reason, "count": outcome.fallback_count, "status": outcome.status,
+            "last_error": outcome.last_error, "raw": json.dumps(execution.raw_order, cls=DjangoJSONEncoder),
+            "broker_order_id": execution.broker_order_id, "filled_qty": execution.filled_qty,
+            "avg": execution.avg_fill_price, "now": now, "with_fill": with_fill,
+            "fill_id": f"{execution.broker_order_id}:{execution.filled_qty.normalize()}" if with_fill else "",
+            "fill_qty": execution.filled_qty, "fill_price": execution.avg_fill_price or 0})
+    return execution
+
+
+def _apply_broker_fill(execution: Execution, adapter: str, order: BrokerOrder, now) -> list[str]:
+    """Record the fill delta between what is stored and what the broker reports. Returns changed fields."""
+    new_qty = min(order.filled_qty or Decimal(0), execution.submitted_qty)
+    old_qty = execution.filled_qty or Decimal(0)
+    if new_qty <= old_qty or order.filled_avg_price is None:
+        return []
+    old_avg = execution.avg_fill_price or Decimal(0)
+    delta = new_qty - old_qty
+    price = (order.filled_avg_price * new_qty - old_avg * old_qty) / delta
+    Fill.objects.bulk_create(
+        [Fill(execution=execution, adapter=adapter, broker_fill_id=f"{order.broker_order_id}:{new_qty.normalize()}",
+              qty=delta, price=price.quantize(Decimal("0.00000001")), filled_at=now)],
+        ignore_conflicts=True)
+    execution.filled_qty = new_qty
+    execution.avg_fill_price = order.filled_avg_price
+    return ["filled_qty", "avg_fill_price"]
+
+
+def fill_ingest(*, execution: Execution, adapter: str, broker_fill_id: str, qty: Decimal, price: Decimal,
+                filled_at=None) -> bool:
+    """Store one broker fill; ingesting the same (adapter, broker_fill_id) twice is harmless. True if new."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO execution_fills (execution_id, adapter, broker_fill_id, qty, price, filled_at, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, now())"
+            " ON CONFLICT (adapter, broker_fill_id) DO NOTHING RETURNING id",
+            [execution.pk, adapter, broker_fill_id, qty, price, filled_at or timezone.now()])
+        return cursor.fetchone() is not None
+
+
+def execution_apply_broker_state(*, execution: Execution, adapter: str, order: BrokerOrder,
+                                 status: str) -> list[str]:
+    """Bring a stored row in line with the broker's view (used by reconciliation). Returns changed fields."""
+    now = timezone.now()
+    changed: list[str] = []
+    with transaction.atomic():
+        if execution.broker_order_id != order.broker_order_id:
+            execution.broker_order_id = order.broker_order_id
+            changed.append("broker_order_id")
+        if execution.execution_actual_adapter != adapter and adapter in (Adapter.LEAN, Adapter.ALPACA):
+            execution.execution_actual_adapter = adapter
+            changed.append("execution_actual_adapter")
+            if execution.execution_expected_adapter != adapter and execution.execution_fallback_count == 0:
+                execution.execution_fallback_count = 1
+                execution.execution_fallback_reason = (
+                    execution.execution_fallback_reason
+                    or f"fallback_from_{execution.execution_expected_adapter}_to_{adapter}")
+                changed += ["execution_fallback_count", "execution_fallback_reason"]
+        if execution.status != status:
+            execution.status = status
+            changed.append("status")
+        changed += _apply_broker_fill(execution, adapter, order, now)
+        if changed:
+            execution.last_update_at = now
+            execution.save(update_fields=[*changed, "last_update_at"])
+    return changed

@@ -1,0 +1,69 @@
+"""Pages of the execution app: executions list (filters shared with the API), dashboards, outages."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils import timezone
+
+from execution import figures, selectors
+from execution.filters import ExecutionFilter
+
+PAGE_SIZE = 100
+
+
+def _int(value, default: int, low: int, high: int) -> int:
+    try:
+        return max(low, min(high, int(value)))
+    except (TypeError, ValueError):
+        return default
+
+
+@login_required
+def execution_list(request):
+    params = request.GET.copy()
+    before = _int(params.pop("before", [None])[0], 0, 0, 2**62)
+    limit = _int(params.pop("limit", [None])[0], PAGE_SIZE, 1, 500)
+    filterset = ExecutionFilter(params, queryset=selectors.execution_list())
+    qs = filterset.qs
+    if before:
+        qs = qs.filter(id__lt=before)
+    rows = list(qs[: limit + 1])
+    next_query = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        nxt = params.copy()
+        nxt["before"] = rows[-1].id
+        nxt["limit"] = limit
+        next_query = nxt.urlencode()
+    return render(request, "execution/execution_list.html",
+                  {"filter": filterset, "rows": rows, "next_query": next_query, "limit": limit})
+
+
+@login_required
+def dashboards(request):
+    days = _int(request.GET.get("days"), 90, 1, 366)
+    since = timezone.now() - timedelta(days=days)
+    fallback = selectors.fallback_dashboard(since=since)
+    charts = {
+        "fallback_hourly": figures.to_html(figures.fallback_rate_figure(
+            fallback.hourly, title="Fallback rate by hour, split by reason")),
+        "fallback_daily": figures.to_html(figures.fallback_rate_figure(
+            fallback.daily, title="Fallback rate by day, split by reason")),
+        "outages": figures.to_html(figures.outage_timeline_figure(selectors.outage_timeline(since=since))),
+        "concentration": figures.to_html(figures.route_concentration_figure(
+            selectors.route_concentration(since=since))),
+        "slippage": figures.to_html(figures.slippage_figure(selectors.fill_slippage(since=since))),
+    }
+    totals = {"requests": sum(b["requests"] for b in fallback.daily),
+              "fallbacks": sum(b["fallbacks"] for b in fallback.daily)}
+    totals["rate"] = totals["fallbacks"] / totals["requests"] if totals["requests"] else 0.0
+    return render(request, "execution/dashboards.html", {"charts": charts, "days": days, "totals": totals})
+
+
+@login_required
+def outage_list(request):
+    outages = list(selectors.lean_outage_list()[:200])
+    runs = list(selectors.reconciliation_run_list()[:20])
+    return render(request, "execution/outages.html", {"outages": outages, "runs": runs})

@@ -1,0 +1,159 @@
+"""The execution API against the agent contract (fields, codes, idempotency, permissions)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from autonomy.services import symbol_mode_set, trading_state_set
+from execution.models import Execution, LeanOutage, OrderRefusal
+from tests.execution.factories import ExecutionFactory
+
+pytestmark = pytest.mark.django_db
+
+EXECUTION_FIELDS = {"id", "client_order_id", "broker_order_id", "symbol", "side", "order_type", "time_in_force",
+                    "submitted_qty", "filled_qty", "avg_fill_price", "status",
+                    "execution_expected_adapter", "execution_actual_adapter",
+                    "execution_fallback_reason", "execution_fallback_count", "created_at", "last_update_at"}
+ORDER = {"client_order_id": "dec-api-1", "strategy": "macd_rsi", "symbol": "aapl", "side": "buy", "qty": "10",
+         "type": "market", "time_in_force": "day"}
+
+
+def test_order_create_then_replay(routed, make_client):
+    client = make_client("agent")
+    first = client.post("/api/v1/trading/orders", ORDER, format="json")
+    assert first.status_code == 201, first.content
+    body = first.json()
+    assert EXECUTION_FIELDS <= set(body)
+    assert body["symbol"] == "AAPL" and body["submitted_qty"] == "10" and body["filled_qty"] == "10"
+    assert body["avg_fill_price"] == "190" and body["status"] == "filled"
+    assert body["execution_expected_adapter"] == "lean" and body["execution_actual_adapter"] == "lean"
+    assert body["execution_fallback_count"] == 0
+    assert "+00:00" in body["created_at"] or body["created_at"].endswith("Z")
+    again = client.post("/api/v1/trading/orders/", ORDER, format="json")
+    assert again.status_code == 200 and again.json() == body
+    assert len(routed.lean.orders()) == 1
+
+
+def test_order_when_no_broker_takes_it_is_201_rejected(routed, make_client):
+    routed.set_fault("error")
+    resp = make_client("operator").post("/api/v1/trading/orders", ORDER, format="json")
+    assert resp.status_code == 201
+    body = resp.json()
+    assert body["status"] == "rejected"
+    assert body["execution_fallback_reason"] == "lean_submit_http_500" and body["execution_fallback_count"] == 1
+
+
+@pytest.mark.parametrize("body,field", [
+    ({**ORDER, "qty": "0"}, "qty"),
+    ({**ORDER, "side": "hold"}, "side"),
+    ({**ORDER, "type": "limit"}, "limit_price"),
+    ({k: v for k, v in ORDER.items() if k != "client_order_id"}, "client_order_id"),
+])
+def test_order_invalid_input_400_names_field(make_client, body, field):
+    resp = make_client("agent").post("/api/v1/trading/orders", body, format="json")
+    assert resp.status_code == 400
+    assert resp.json()["error"]["code"] == "invalid"
+    assert field in resp.json()["error"]["details"]["fields"]
+    assert Execution.objects.count() == 0
+
+
+def test_order_blocked_by_halt_and_disabled_symbol_423(make_client):
+    client = make_client("agent")
+    trading_state_set(state="HALTED", reason="drawdown")
+    resp = client.post("/api/v1/trading/orders", ORDER, format="json")
+    assert resp.status_code == 423 and resp.json()["error"]["code"] == "trading_halted"
+    trading_state_set(state="ACTIVE")
+    symbol_mode_set(symbol="AAPL", mode="disabled", reason="halt gap")
+    resp = client.post("/api/v1/trading/orders", ORDER, format="json")
+    assert resp.status_code == 423 and resp.json()["error"]["code"] == "symbol_disabled"
+    assert Execution.objects.count() == 0
+    assert list(OrderRefusal.objects.values_list("code", flat=True).order_by("id")) == [
+        "trading_halted", "symbol_disabled"]
+
+
+@pytest.mark.parametrize("role,status", [("agent", 400), ("operator", 400), ("researcher", 403),
+                                         ("approver", 403), ("auditor", 403)])
+def test_order_permissions(make_client, role, status):
+    assert make_client(role).post("/api/v1/trading/orders", {}, format="json").status_code == status
+
+
+@pytest.mark.parametrize("path", ["/api/v1/trading/orders", "/api/v1/trading/executions",
+                                  "/api/v1/trading/route-stats", "/api/v1/trading/lean-outages"])
+def test_anonymous_is_401(anon_client, path):
+    assert anon_client.get(path).status_code == 401
+
+
+@pytest.mark.parametrize("role", ["researcher", "operator", "approver", "auditor", "agent"])
+def test_every_role_reads(make_client, role):
+    client = make_client(role)
+    for path in ["/api/v1/trading/executions", "/api/v1/trading/route-stats", "/api/v1/trading/lean-outages"]:
+        assert client.get(path).status_code == 200
+
+
+def test_execution_list_filters_and_pagination(make_client, django_assert_max_num_queries):
+    ExecutionFactory.create_batch(3, symbol="AAPL")
+    ExecutionFactory.create_batch(2, symbol="MSFT", execution_actual_adapter="alpaca",
+                                  execution_fallback_reason="lean_submit_timeout", execution_fallback_count=1)
+    client = make_client("auditor")
+    resp = client.get("/api/v1/trading/executions?symbol=msft&adapter=alpaca&limit=1")
+    body = resp.json()
+    assert set(body) == {"results", "next"} and len(body["results"]) == 1 and body["next"]
+    assert EXECUTION_FIELDS <= set(body["results"][0])
+    assert body["results"][0]["symbol"] == "MSFT"
+    page2 = client.get(body["next"]).json()
+    assert len(page2["results"]) == 1 and page2["next"] is None
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert client.get("/api/v1/trading/executions", {"since": future}).json()["results"] == []
+    assert client.get("/api/v1/trading/executions?limit=501").status_code == 400
+    with django_assert_max_num_queries(6):
+        assert len(client.get("/api/v1/trading/executions?limit=500").json()["results"]) == 5
+
+
+def test_route_stats_is_bare_array_per_bucket(make_client, django_assert_num_queries):
+    ExecutionFactory.create_batch(3)
+    ExecutionFactory(execution_actual_adapter="alpaca", execution_fallback_reason="lean_submit_timeout",
+                     execution_fallback_count=1)
+    ExecutionFactory(execution_actual_adapter="alpaca", execution_fallback_reason="lean_circuit_open",
+                     execution_fallback_count=1)
+    client = make_client("auditor")
+    client.get("/api/v1/trading/route-stats")  # warm the principal's role cache path
+    resp = client.get("/api/v1/trading/route-stats?bucket=day")
+    data = resp.json()
+    assert isinstance(data, list) and len(data) == 1
+    assert set(data[0]) == {"bucket", "requests", "fallbacks", "fallback_rate", "by_reason"}
+    assert data[0]["requests"] == 5 and data[0]["fallbacks"] == 2 and data[0]["fallback_rate"] == 0.4
+    assert data[0]["by_reason"] == {"lean_submit_timeout": 1, "lean_circuit_open": 1}
+    assert client.get("/api/v1/trading/route-stats?bucket=week").status_code == 400
+    assert client.get("/api/v1/trading/route-stats?since=yesterday").status_code == 400
+
+
+def test_lean_outages_list(make_client):
+    LeanOutage.objects.create(reason="lean_submit_timeout", failures=5,
+                              started_at=datetime(2026, 1, 1, tzinfo=UTC), ended_at=datetime(2026, 1, 1, 1, tzinfo=UTC))
+    LeanOutage.objects.create(reason="lean_submit_network_error", failures=3)
+    body = make_client("agent").get("/api/v1/trading/lean-outages").json()
+    assert set(body) == {"results", "next"}
+    assert [set(r) for r in body["results"]] == [{"id", "started_at", "ended_at", "reason", "failures"}] * 2
+    assert body["results"][0]["ended_at"] is None
+
+
+def test_one_open_outage_at_most(db):
+    from django.db import IntegrityError
+    LeanOutage.objects.create(reason="a")
+    with pytest.raises(IntegrityError):
+        LeanOutage.objects.create(reason="b")
+
+
+def test_metrics_names_and_access(client, settings):
+    ExecutionFactory()
+    ExecutionFactory(execution_actual_adapter="alpaca", execution_fallback_reason="lean_submit_timeout",
+                     execution_fallback_count=1)
+    text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert 'torghut_trading_execution_requests_total{adapter="lean"} 1.0' in text
+    assert 'torghut_trading_execution_requests_total{adapter="alpaca"} 1.0' in text
+    assert 'torghut_trading_execution_fallback_total{from="lean",to="alpaca"} 1.0' in text
+    assert 'torghut_trading_execution_fallback_reason_total{reason="lean_submit_timeout"} 1.0' in text
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 403
+    settings.METRICS_TOKEN = "s3cret"
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200

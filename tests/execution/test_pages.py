@@ -1,0 +1,89 @@
+"""Pages: executions list (same filters as the API), dashboards (SQL aggregates, plotly), outages."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from execution import figures, selectors
+from execution.models import Fill, LeanOutage, TradeDecision
+from tests.execution.factories import ExecutionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(client):
+    user = get_user_model().objects.create_user("viewer", password="pw-123456-x")
+    client.force_login(user)
+    return client
+
+
+def seed():
+    decision = TradeDecision.objects.create(decision_hash="d-1", symbol="AAPL", side="buy", qty=10,
+                                            decision_price=Decimal("189.00"))
+    row = ExecutionFactory(trade_decision=decision)
+    Fill.objects.create(execution=row, adapter="lean", broker_fill_id="x:10", qty=10, price=Decimal("190.00"))
+    ExecutionFactory(symbol="MSFT", execution_actual_adapter="alpaca", avg_fill_price=Decimal("410"),
+                     execution_fallback_reason="lean_submit_timeout", execution_fallback_count=1)
+    LeanOutage.objects.create(reason="lean_submit_timeout", failures=4,
+                              started_at=datetime.now(UTC) - timedelta(hours=2),
+                              ended_at=datetime.now(UTC) - timedelta(hours=1))
+
+
+def test_list_page_uses_shared_filters(browser):
+    seed()
+    page = browser.get("/executions/?symbol=msft&fallback=true").content.decode()
+    assert "lean_submit_timeout" in page and ">AAPL<" not in page
+    assert browser.get("/executions/").status_code == 200
+
+
+def test_list_page_requires_login(client):
+    assert client.get("/executions/").status_code == 302
+
+
+def test_dashboard_page_renders_four_charts_from_static_plotly(browser, django_assert_max_num_queries):
+    seed()
+    with django_assert_max_num_queries(12):
+        resp = browser.get("/executions/dashboards/")
+    html = resp.content.decode()
+    assert resp.status_code == 200
+    assert "plotly/plotly.min.js" in html and "cdn" not in html.lower()
+    for chart in ["chart-fallback-hourly", "chart-fallback-daily", "chart-outages", "chart-concentration",
+                  "chart-slippage"]:
+        assert chart in html
+    assert "Plotly.newPlot" in html
+
+
+def test_outages_page(browser):
+    seed()
+    assert "lean_submit_timeout" in browser.get("/executions/outages/").content.decode()
+
+
+def test_dashboard_selectors_aggregate_in_one_query_each(django_assert_num_queries):
+    seed()
+    since = datetime.now(UTC) - timedelta(days=90)
+    with django_assert_num_queries(1):
+        dash = selectors.fallback_dashboard(since=since)
+    assert sum(b["requests"] for b in dash.daily) == 2
+    assert dash.daily[0]["by_reason"] == {"lean_submit_timeout": 1}
+    with django_assert_num_queries(1):
+        conc = selectors.route_concentration(since=since)
+    assert {(r["adapter"], r["symbol"]) for r in conc} == {("lean", "AAPL"), ("alpaca", "MSFT")}
+    assert abs(sum(r["share"] for r in conc) - 1) < 1e-9
+    with django_assert_num_queries(1):
+        slip = selectors.fill_slippage(since=since)
+    assert slip == [{"adapter": "lean", "bps": pytest.approx(52.9), "fills": 1, "qty": Decimal("10")}]
+
+
+def test_figures_are_pure():
+    buckets = [{"bucket": datetime(2026, 1, 1, tzinfo=UTC), "requests": 4, "fallbacks": 1, "fallback_rate": 0.25,
+                "by_reason": {"lean_submit_timeout": 1}}]
+    fig = figures.fallback_rate_figure(buckets, title="t")
+    assert [t.name for t in fig.data] == ["lean_submit_timeout", "fallback rate"]
+    fig = figures.outage_timeline_figure([{"id": 1, "started_at": datetime(2026, 1, 1, tzinfo=UTC),
+                                           "ended_at": None, "reason": "r", "failures": 3}],
+                                         now=datetime(2026, 1, 1, 0, 1, tzinfo=UTC))
+    assert fig.data[0].x == (60000.0,)
