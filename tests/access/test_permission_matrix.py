@@ -50,6 +50,11 @@ API = {
                          body={"POST": lambda ctx: ArtifactFactory()}),
     "research/runs/<str:run_id>": Row({"GET": ALL}, kwargs=lambda ctx: {"run_id": ctx.run.run_id}),
     "access/me": Row({"GET": ALL}),
+    # An empty order body passes the permission check and stops at validation (400): no broker call.
+    "trading/orders": Row({"POST": frozenset({Role.AGENT, Role.OPERATOR})}, body={"POST": lambda ctx: {}}),
+    "trading/executions": Row({"GET": ALL}),
+    "trading/route-stats": Row({"GET": ALL}),
+    "trading/lean-outages": Row({"GET": ALL}),
     "access/strategies/<str:name>": Row({"GET": frozenset({Role.APPROVER, Role.OPERATOR})},
                                         kwargs=lambda ctx: {"name": ctx.strategy.name}, scope="strategy"),
 }
