@@ -27,3 +27,7 @@ class DatasetSource(models.TextChoices):
     CSV = "csv", "CSV import"
     SYNTHETIC = "synthetic", "Synthetic generator"
     ALPACA = "alpaca", "Alpaca historical data"
+
+
+# The statuses a run artifact may carry (``running`` is never submitted).
+ARTIFACT_STATUSES = ("passed", "failed", "skipped")

@@ -26,3 +26,18 @@ def make_client(db):
 @pytest.fixture
 def anon_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup, django_db_blocker, live_server):
+    """pytest-django's live server, torn down before the test database is dropped.
+
+    The server's request threads may still hold a keep-alive connection to the test database
+    when the session ends; end those sessions so the database can be dropped cleanly.
+    """
+    yield live_server
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
