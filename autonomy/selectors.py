@@ -49,3 +49,8 @@ def order_flags_get(*, symbol: str) -> OrderFlags:
     trading = ControlSnapshot(state or TradingStateChoice.ACTIVE, reason or "",
                               True if lean_enabled is None else lean_enabled, lean_reason or "")
     return OrderFlags(trading, mode or SymbolMode.ENABLED, mode_reason or "")
+
+
+def symbol_control_list():
+    """Every symbol with a non-default mode, alphabetically."""
+    return SymbolControl.objects.order_by("symbol")

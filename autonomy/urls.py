@@ -1,3 +1,7 @@
-"""Pages of the autonomy app."""
+"""Pages of the autonomy app (mounted at /autonomy/)."""
+from django.urls import path
 
-urlpatterns: list = []
+from autonomy import views
+
+app_name = "autonomy"
+urlpatterns = [path("", views.index, name="index")]

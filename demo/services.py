@@ -6,6 +6,7 @@ Every step is idempotent: running ``load_demo`` twice leaves the same data.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -68,3 +69,123 @@ def demo_research(progress: Callable[[str], object] = print) -> int:
                                        fold_spec=spec, actor="demo-agent", progress=progress)
             runs += len(outcomes)
     return runs
+
+
+# --- Executions: orders routed through the real router to the fake brokers ------------------------
+
+DEMO_SYMBOLS = ["AAPL", "MSFT", "NVDA", "SPY", "AMZN", "QQQ"]
+# (trading day, first hour, last hour, LEAN fault mode): what the demo lives through.
+LEAN_INCIDENTS = [
+    (2, 1, 3, "down"),          # LEAN unreachable: fallbacks, the circuit opens, an outage is recorded
+    (4, 4, 4, "error"),         # LEAN answers 500
+    (6, 2, 2, "malformed"),     # LEAN answers garbage: contract violations
+    (9, 0, 5, "down"),          # a long outage
+    (12, 3, 3, "accept_then_timeout"),  # LEAN accepts but answers late: found by look-up, never duplicated
+    (13, 5, 5, "slow"),         # LEAN hangs: timeouts
+]
+
+
+@contextmanager
+def simulated_clock(start):
+    """Run code as if ``timezone.now()`` were ``clock["now"]`` (the demo replays past days)."""
+    from unittest import mock
+
+    clock = {"now": start}
+    with mock.patch("django.utils.timezone.now", lambda: clock["now"]):
+        yield clock
+
+
+def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: int = 1500,
+                    progress: Callable[[str], object] = print) -> dict[str, int]:
+    """Route a fortnight of orders through the real router and adapters to the fake brokers over
+    loopback HTTP, switching LEAN's faults on a schedule; then recover legacy rows' routes and
+    reconcile. Idempotent: client order ids are derived from the simulated time."""
+    import datetime as dt
+    import random
+    from decimal import Decimal
+
+    from django.test import override_settings
+
+    from execution.adapters import AlpacaAdapter, LeanAdapter
+    from execution.backfill import backfill_routes
+    from execution.circuit import PersistedLeanGate
+    from execution.fake_brokers.base import base_price
+    from execution.fake_brokers.server import FakeBrokers
+    from execution.models import Execution
+    from execution.reconciliation import reconcile_run
+    from execution.routing import OrderRouter
+    from execution.services import OrderInput, order_submit
+
+    if Execution.objects.filter(client_order_id__startswith="demo-").exists():
+        progress("executions: demo orders already loaded")
+        return {"orders": Execution.objects.filter(client_order_id__startswith="demo-").count()}
+    rng = random.Random(42)
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first_day = today - dt.timedelta(days=days)
+    counts = {"legacy": _demo_legacy_rows(legacy_rows, first_day, rng)}
+    result = backfill_routes(batch_size=500)
+    progress(f"legacy rows: {counts['legacy']} stored with null routes; backfill recovered "
+             f"{result.updated - result.unknown}, marked {result.unknown} unknown")
+    incidents = {(d, h): mode for d, h0, h1, mode in LEAN_INCIDENTS for h in range(h0, h1 + 1)}
+    counts["orders"] = 0
+    with FakeBrokers(delay_seconds=0.4) as fakes, override_settings(
+        TRADING_LEAN_CIRCUIT_PROBE_SECONDS=600,
+    ):
+        lean = LeanAdapter(fakes.lean.url, timeout_seconds=0.2)
+        alpaca = AlpacaAdapter("demo-key", "demo-secret", url_override=fakes.alpaca.url, timeout_seconds=2)
+        router = OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean))
+        with simulated_clock(first_day) as clock:
+            trading_days = [first_day + dt.timedelta(days=d) for d in range(days)]
+            for day, date in enumerate(d for d in trading_days if d.weekday() < 5):
+                for hour in range(7):  # 14:30-21:00 UTC
+                    mode = incidents.get((day, hour), "ok")
+                    fakes.lean.set_fault(mode)
+                    for n in range(orders_per_hour):
+                        clock["now"] = date + dt.timedelta(hours=14, minutes=30 + hour * 60 + n * 60 // orders_per_hour)
+                        symbol = rng.choice(DEMO_SYMBOLS)
+                        price = base_price(symbol)
+                        order_type = "limit" if rng.random() < 0.2 else "market"
+                        data = OrderInput(
+                            client_order_id=f"demo-{clock['now']:%Y%m%d%H%M}-{n:02d}", strategy=rng.choice(
+                                ["macd_rsi", "tsmom"]), symbol=symbol, side=rng.choice(["buy", "sell"]),
+                            qty=Decimal(rng.choice([1, 2, 5, 10, 25])), order_type=order_type,
+                            limit_price=price if order_type == "limit" else None,
+                            decision_price=price * Decimal(str(1 + rng.uniform(-0.002, 0.002))).quantize(
+                                Decimal("0.0001")))
+                        order_submit(data=data, actor="demo-agent", router=router)
+                        counts["orders"] += 1
+                    if mode != "ok":
+                        progress(f"  day {day + 1}, hour {hour + 1}: LEAN {mode}")
+                progress(f"executions: {date:%a %Y-%m-%d} routed ({counts['orders']} orders so far)")
+            fakes.lean.set_fault("ok")
+            clock["now"] = dt.datetime.now(dt.UTC)
+            run = reconcile_run(trigger="demo", lookback_hours=24 * (days + 1),
+                                brokers={"lean": lean, "alpaca": alpaca})
+            progress(f"reconciliation: {run.checked} orders checked, {run.updated} updated, "
+                     f"{run.discrepancy_count} discrepancies recorded")
+    return counts
+
+
+def _demo_legacy_rows(n: int, before, rng) -> int:
+    """Historical rows from before route provenance existed: null routes, hints in raw_order."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from execution.fake_brokers.base import base_price
+    from execution.models import Execution
+
+    hints = [{"_execution_route_actual": "lean", "_execution_route_expected": "lean"},
+             {"_execution_adapter": "alpaca_fallback"},
+             {"execution_actual_adapter": "alpaca", "execution_expected_adapter": "lean"},
+             {"_execution_adapter": "lean"}, {"alpaca_order": {"id": "legacy"}}, {}]
+    rows = []
+    for i in range(n):
+        at = before - dt.timedelta(days=1 + i % 30, minutes=i)
+        symbol = rng.choice(DEMO_SYMBOLS)
+        rows.append(Execution(
+            client_order_id=f"legacy-{i:05d}", symbol=symbol, side="buy", order_type="market", time_in_force="day",
+            submitted_qty=Decimal(1), filled_qty=Decimal(1), avg_fill_price=base_price(symbol),
+            status="filled", raw_order=hints[i % len(hints)], legacy=True, submitted_by="legacy",
+            execution_expected_adapter=None, execution_actual_adapter=None, created_at=at, last_update_at=at))
+    Execution.objects.bulk_create(rows, batch_size=1000)
+    return n

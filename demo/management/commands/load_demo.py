@@ -11,5 +11,7 @@ class Command(BaseCommand):
         login = services.demo_principals()
         runs = services.demo_research(progress=lambda m: self.stdout.write(f"  {m}"))
         self.stdout.write(self.style.SUCCESS(f"research: {runs} walk-forward runs in the ledger"))
+        counts = services.demo_executions(progress=lambda m: self.stdout.write(f"  {m}"))
+        self.stdout.write(self.style.SUCCESS(f"executions: {counts}"))
         self.stdout.write(f"login: {login.username} / {login.password}")
         self.stdout.write(f"agent API token (demo-agent): {login.agent_token}")
