@@ -181,6 +181,12 @@ def token_revoke(*, username: str, token_key: str | None = None, revoke_all: boo
     return len(keys)
 
 
+def tokens_purge_expired() -> int:
+    """Delete every expired API token (authentication refuses them anyway); returns how many."""
+    count, _ = AuthToken.objects.filter(expiry__lt=timezone.now()).delete()
+    return count
+
+
 def token_touch(*, token: AuthToken, min_interval_seconds: int = 60) -> None:
     """Stamp a token's last-used time, at most once per ``min_interval_seconds``."""
     now = timezone.now()

@@ -276,8 +276,8 @@ def bench_throughput(seconds: float, clients: int, servers: int) -> None:
             while time.perf_counter() < deadline:
                 with lock:
                     n = next(sequence)
-                # every id is sent twice, by two different clients/servers, to exercise idempotency under load
-                cid = f"tp-{run_id}-{n // 2}"
+                # every tenth request replays an earlier id (to another server): idempotency under load
+                cid = f"tp-{run_id}-{n - 5 if n % 10 == 9 else n}"
                 body = {"client_order_id": cid, "strategy": "bench", "symbol": "MSFT", "side": "buy", "qty": "1"}
                 t = time.perf_counter()
                 resp = session.post(urls[n % len(urls)], json=body, timeout=10)

@@ -53,7 +53,12 @@ class LeanAdapter:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_seconds = float(timeout_seconds)
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # The runner is addressed directly (no proxy/netrc look-ups in the environment on
+            # every order: they cost a noticeable share of the per-order budget).
+            session.trust_env = False
+        self.session = session
         if headers:
             self.session.headers.update(headers)
 

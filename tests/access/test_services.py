@@ -119,7 +119,11 @@ def test_revoke_token_by_key_and_list_tokens_never_shows_secrets():
         call_command("revoke_token", "carol", "--all", stdout=StringIO())
 
 
-def test_last_used_is_stamped_at_most_once_a_minute():
+def test_last_used_is_stamped_at_most_once_a_minute(monkeypatch):
+    import time
+
+    from access import authentication
+
     result = services.principal_create(name="dan", roles=["auditor"])
     assert not TokenUsage.objects.exists()
     client = token_client(result.token)
@@ -128,6 +132,8 @@ def test_last_used_is_stamped_at_most_once_a_minute():
     client.get("/api/v1/access/me")
     assert TokenUsage.objects.get().last_used_at == first
     TokenUsage.objects.update(last_used_at=first - timedelta(minutes=2))
+    later = time.monotonic() + 120  # two minutes on for this process too
+    monkeypatch.setattr(authentication.time, "monotonic", lambda: later)
     body = client.get("/api/v1/access/me").json()
     assert TokenUsage.objects.get().last_used_at > first - timedelta(minutes=2)
     assert body["token"]["token_key"] == result.token_key
@@ -290,3 +296,17 @@ def test_admin_login_is_throttled_too(client, settings):
     client.post("/admin/login/", {"username": "root", "password": "wrong"})
     response = client.post("/admin/login/", {"username": "root", "password": "correct horse battery staple"})
     assert response.status_code == 200 and b"Too many failed logins" in response.content
+
+
+def test_expired_tokens_are_refused_and_purged():
+    from knox.models import AuthToken
+
+    expired = services.principal_create(name="erin", roles=["auditor"], expires_in=timedelta(days=1))
+    live = services.principal_create(name="erin", roles=["auditor"])
+    AuthToken.objects.filter(token_key=expired.token_key).update(expiry=timezone.now() - timedelta(seconds=1))
+    assert token_client(expired.token).get("/api/v1/access/me").status_code == 401
+    assert token_client(live.token).get("/api/v1/access/me").status_code == 200
+    AuthToken.objects.create(user=AuthToken.objects.get(token_key=live.token_key).user, expiry=timedelta(days=1))
+    AuthToken.objects.filter(expiry__isnull=False).update(expiry=timezone.now() - timedelta(seconds=1))
+    assert services.tokens_purge_expired() == 1
+    assert AuthToken.objects.filter(user__username="erin").count() == 1

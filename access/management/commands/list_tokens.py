@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from access.selectors import token_list
+from access.services import tokens_purge_expired
 
 
 def _fmt(value) -> str:
@@ -14,6 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("name", nargs="?")
 
     def handle(self, *args, name, **options):
+        purged = tokens_purge_expired()
+        if purged:
+            self.stdout.write(f"(deleted {purged} expired token(s))")
         self.stdout.write(f"{'user':<24}{'key':<18}{'created':<22}{'expires':<22}last used")
         for token in token_list(username=name):
             usage = getattr(token, "usage", None)
