@@ -23,6 +23,7 @@ venv: $(VENV)/.installed
 demo: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_roles
+	$(PY) manage.py sync_schedules
 	$(PY) manage.py load_demo
 	$(PY) manage.py serve_demo --port $(PORT) --lean-port $(LEAN_PORT) --alpaca-port $(ALPACA_PORT)
 
