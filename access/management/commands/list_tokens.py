@@ -1,5 +1,5 @@
-from django.core.management.base import BaseCommand
 
+from access.commands import AuditedCommand
 from access.selectors import token_list
 from access.services import tokens_purge_expired
 
@@ -8,7 +8,7 @@ def _fmt(value) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "List API tokens (key prefix, created, expiry, last used); never their secrets."
 
     def add_arguments(self, parser):

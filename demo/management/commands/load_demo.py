@@ -1,10 +1,10 @@
 """Load the demo: principals, walk-forward research runs, and routed executions. Idempotent."""
-from django.core.management.base import BaseCommand
 
+from access.commands import AuditedCommand
 from demo import services
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = __doc__
 
     def handle(self, *args, **options):

@@ -1,12 +1,11 @@
 """Recover execution routes of legacy rows from raw_order keys (see execution.backfill)."""
 import time
 
-from django.core.management.base import BaseCommand
-
+from access.commands import AuditedCommand
 from execution.backfill import backfill_plan, backfill_routes
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Backfill execution_expected_adapter / execution_actual_adapter on legacy rows (batched, resumable)."
 
     def add_arguments(self, parser):

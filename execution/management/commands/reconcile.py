@@ -1,10 +1,10 @@
 """Reconcile open and recent orders with the brokers once (same service as the scheduled task)."""
-from django.core.management.base import BaseCommand
 
+from access.commands import AuditedCommand
 from execution.reconciliation import reconcile_run
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Compare open and recent executions with LEAN and Alpaca by client order id; record the run."
 
     def add_arguments(self, parser):

@@ -1,10 +1,10 @@
 """Create or update the execution app's django-q2 schedules by name."""
-from django.core.management.base import BaseCommand
 
+from access.commands import AuditedCommand
 from execution.schedules import sync_schedules
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Sync django-q2 schedules (reconciliation) by unique name with an explicit next_run."
 
     def handle(self, *args, **options):

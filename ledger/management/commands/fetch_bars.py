@@ -2,8 +2,9 @@
 import datetime as dt
 import os
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from access.commands import AuditedCommand
 from ledger.choices import DatasetSource
 from ledger.services import dataset_store_bars
 from ledger.sources.alpaca_bars import AlpacaBarsError, fetch_alpaca_bars
@@ -15,7 +16,7 @@ def _when(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = __doc__ + " Needs ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY (ALPACA_DATA_URL overrides the host)."
 
     def add_arguments(self, parser):

@@ -1,14 +1,15 @@
 """Generate a seeded, deterministic synthetic dataset (trending, mean-reverting and volatile regimes)."""
 import datetime as dt
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from access.commands import AuditedCommand
 from ledger.choices import DatasetSource
 from ledger.services import dataset_store_bars
 from torghut_site.api import ApiError
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = __doc__
 
     def add_arguments(self, parser):

@@ -1,12 +1,13 @@
 """Import bars from CSV (symbol,timestamp,open,high,low,close,volume[,spread_bps]) as a dataset."""
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from access.commands import AuditedCommand
 from ledger.choices import DatasetSource
 from ledger.services import dataset_store_bars
 from torghut_site.api import ApiError
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = __doc__
 
     def add_arguments(self, parser):

@@ -3,13 +3,14 @@ import json
 import sys
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from access.commands import AuditedCommand
 from ledger.services import run_ingest
 from torghut_site.api import ApiError
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = ("Ingest torghut.research-run/v1 artifacts: PATH may be a JSON file, a folder (every *.json in it, "
             "sorted), or - for standard input. Each file is stored atomically; identical re-ingests are no-ops.")
 

@@ -2,8 +2,9 @@
 import subprocess
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from access.commands import AuditedCommand
 from ledger import selectors
 from ledger.models import Dataset
 from ledger.services import walkforward_run
@@ -19,7 +20,7 @@ def current_commit() -> str:
         return "unknown"
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = __doc__
 
     def add_arguments(self, parser):
