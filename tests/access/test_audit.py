@@ -45,6 +45,7 @@ def test_refused_and_invalid_writes_are_recorded_and_write_nothing_else(make_cli
     assert not ResearchRun.objects.exists()
 
 
+@pytest.mark.smoke
 def test_a_conflict_rolled_back_mid_write_still_leaves_its_refusal(make_client):
     client = make_client("agent")
     body = ArtifactFactory()

@@ -160,6 +160,7 @@ def test_system_check_flags_a_user_that_cannot_read_the_ledger():
         transaction.set_rollback(True)
 
 
+@pytest.mark.smoke
 def test_research_role_can_really_store_a_run_and_readonly_can_read_it():
     """The failure torghut had: the service's role could not use the ledger. Do the real work."""
     from ledger.services import run_ingest

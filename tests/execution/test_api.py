@@ -19,6 +19,7 @@ ORDER = {"client_order_id": "dec-api-1", "strategy": "macd_rsi", "symbol": "aapl
          "type": "market", "time_in_force": "day"}
 
 
+@pytest.mark.smoke
 def test_order_create_then_replay(routed, make_client):
     client = make_client("agent")
     first = client.post("/api/v1/trading/orders", ORDER, format="json")
@@ -35,6 +36,7 @@ def test_order_create_then_replay(routed, make_client):
     assert len(routed.lean.orders()) == 1
 
 
+@pytest.mark.smoke
 def test_order_when_no_broker_takes_it_is_201_rejected(routed, make_client):
     routed.set_fault("error")
     resp = make_client("operator").post("/api/v1/trading/orders", ORDER, format="json")
