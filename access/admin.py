@@ -4,19 +4,9 @@ from knox.models import AuthToken
 
 from access.forms import ThrottledAdminAuthenticationForm
 from access.models import AuditEvent, StrategyGroupObjectPermission, StrategyUserObjectPermission
+from torghut_site.admin import ReadOnlyAdmin
 
 admin.site.login_form = ThrottledAdminAuthenticationForm
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AuditEvent)

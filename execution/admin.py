@@ -13,19 +13,7 @@ from execution.models import (
     ReconciliationRun,
     TradeDecision,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Append-only rows: viewable, never edited or deleted here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from torghut_site.admin import ReadOnlyAdmin
 
 
 @admin.register(Execution)

@@ -11,17 +11,7 @@ from ledger.models import (
     Strategy,
     StressMetric,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from torghut_site.admin import ReadOnlyAdmin
 
 
 class FoldInline(admin.TabularInline):

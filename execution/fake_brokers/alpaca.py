@@ -45,6 +45,7 @@ from .base import (
     FakeBrokerServer,
     base_price,
     decimal_str,
+    fills_at_once,
     money_str,
     parse_positive_decimal,
 )
@@ -198,10 +199,7 @@ class FakeAlpaca(FakeBrokerServer):
         price = base_price(symbol)
         if qty is None:
             qty = (notional / price).quantize(Decimal("0.000000001"))
-        fills = order_type == "market" or (
-            limit_price is not None
-            and (limit_price >= price if side == "buy" else limit_price <= price)
-        )
+        fills = fills_at_once(order_type, side, limit_price, price)
         now = _now()
         order = {
             "id": str(uuid.uuid4()),

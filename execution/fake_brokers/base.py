@@ -66,6 +66,13 @@ def base_price(symbol: str) -> Decimal:
     return (Decimal(20) + Decimal(total % 48000) / 100).quantize(CENT)
 
 
+def fills_at_once(order_type: str, side: str, limit_price: Decimal | None, price: Decimal) -> bool:
+    """Both fakes fill a market order at once, and a limit order that would trade at ``price``."""
+    return order_type == "market" or (
+        limit_price is not None and (limit_price >= price if side == "buy" else limit_price <= price)
+    )
+
+
 def decimal_str(value: Decimal) -> str:
     """Render a Decimal without exponent or trailing zeros (``"10"``, ``"0.5"``)."""
     text = format(value.normalize(), "f")

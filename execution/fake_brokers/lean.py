@@ -45,6 +45,7 @@ from .base import (
     FakeBrokerServer,
     base_price,
     decimal_str,
+    fills_at_once,
     money_str,
     parse_positive_decimal,
 )
@@ -151,10 +152,7 @@ class FakeLeanRunner(FakeBrokerServer):
 
         symbol = symbol.strip().upper()
         price = base_price(symbol)
-        fills = order_type == "market" or (
-            limit_price is not None
-            and (limit_price >= price if side == "buy" else limit_price <= price)
-        )
+        fills = fills_at_once(order_type, side, limit_price, price)
         now = _now()
         order = {
             "id": str(uuid.uuid4()),
