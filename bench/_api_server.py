@@ -1,7 +1,7 @@
 """A throw-away API server process for the throughput benchmark (not a bench module itself).
 
 ``python -m bench._api_server DB_NAME LEAN_URL ALPACA_URL`` serves the Django app on a free
-loopback port (threaded WSGI, persistent DB connections per thread) and prints ``PORT <n>``.
+loopback port (a thread per keep-alive connection, persistent DB connections per thread) and prints ``PORT <n>``.
 """
 import os
 import sys
@@ -19,7 +19,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from concurrent.futures import ThreadPoolExecutor
+    import socketserver
 
     from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
     from django.core.wsgi import get_wsgi_application
@@ -28,23 +28,13 @@ def main() -> None:
         def log_message(self, *args):
             pass
 
-    class PooledWSGIServer(WSGIServer):
-        """A fixed pool of worker threads, so each keeps its database connection (like gunicorn gthread)."""
+    class KeepAliveWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+        """A thread per client connection, kept alive across requests (HTTP/1.1 keep-alive), each
+        thread holding its database connection (like a threaded production server)."""
 
-        pool = ThreadPoolExecutor(max_workers=int(os.environ.get("BENCH_SERVER_THREADS", "8")))
+        daemon_threads = True
 
-        def process_request(self, request, client_address):
-            self.pool.submit(self._work, request, client_address)
-
-        def _work(self, request, client_address):
-            try:
-                self.finish_request(request, client_address)
-            except Exception:
-                self.handle_error(request, client_address)
-            finally:
-                self.shutdown_request(request)
-
-    server = PooledWSGIServer(("127.0.0.1", 0), Quiet, allow_reuse_address=True)
+    server = KeepAliveWSGIServer(("127.0.0.1", 0), Quiet, allow_reuse_address=True)
     server.set_app(get_wsgi_application())
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()

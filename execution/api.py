@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from pydantic import ValidationError
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,13 +15,10 @@ from access.permissions import HasRole
 from access.roles import ALL_ROLES, Role
 from execution import selectors, services
 from execution.filters import ExecutionFilter, LeanOutageFilter
-from execution.serializers import (
-    ExecutionSerializer,
-    LeanOutageSerializer,
-    OrderInputSerializer,
-    RouteStatSerializer,
-)
-from torghut_site.api import InvalidInput
+from execution.schemas import ExecutionOut, OrderIn
+from execution.serializers import LeanOutageSerializer, RouteStatSerializer
+from ledger.schemas import validation_details
+from torghut_site.api import InvalidInput, page_schema
 
 
 def _since(request, default: timedelta):
@@ -41,30 +39,45 @@ class OrderCreate(APIView):
     required_roles = {"POST": {Role.AGENT, Role.OPERATOR}}
 
     @extend_schema(
-        request=OrderInputSerializer,
-        responses={201: ExecutionSerializer, 200: ExecutionSerializer,
+        request=OrderIn,
+        responses={201: ExecutionOut, 200: ExecutionOut,
                    400: OpenApiResponse(description="invalid input; details.fields names the fields"),
                    423: OpenApiResponse(description="trading_halted | symbol_disabled | strategy_not_live")},
         summary="Submit an order (idempotent on client_order_id; LEAN first, Alpaca fallback)",
     )
     def post(self, request):
-        serializer = OrderInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        result = services.order_submit(data=serializer.to_input(), actor=request.user.get_username())
-        return Response(ExecutionSerializer(result.execution).data,
-                        status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+        try:
+            order = OrderIn.model_validate(request.data)
+        except ValidationError as exc:
+            fields = validation_details(exc)
+            raise InvalidInput("Invalid order: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()),
+                               details={"fields": fields}) from None
+        data = services.OrderInput(
+            client_order_id=order.client_order_id, strategy=order.strategy, symbol=order.symbol, side=order.side,
+            qty=order.qty, order_type=order.type, time_in_force=order.time_in_force, limit_price=order.limit_price,
+            decision_price=order.decision_price, correlation_id=order.correlation_id)
+        result = services.order_submit(data=data, actor=request.user.get_username())
+        body = ExecutionOut.model_validate(result.execution).model_dump(mode="json")
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
-class ExecutionList(generics.ListAPIView):
+class ExecutionList(generics.GenericAPIView):
     """Executions, newest first, filtered exactly like the executions page."""
 
     permission_classes = [HasRole]
     required_roles = {"GET": ALL_ROLES}
-    serializer_class = ExecutionSerializer
     filterset_class = ExecutionFilter
+    queryset = selectors.execution_list().none()
 
     def get_queryset(self):
         return selectors.execution_list()
+
+    @extend_schema(responses={200: page_schema("ExecutionOut")}, operation_id="trading_executions_list",
+                   parameters=[OpenApiParameter("limit", int, description="Page size, 1 to 500 (default 100)")],
+                   summary="Executions with their expected and actual routes, newest first")
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([ExecutionOut.model_validate(e).model_dump(mode="json") for e in page])
 
 
 class RouteStats(APIView):

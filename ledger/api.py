@@ -11,15 +11,9 @@ from ledger.filters import RunFilter
 from ledger.models import ResearchRun
 from ledger.schemas import ResearchRunV1, RunCreatedV1, StoredRunV1
 from ledger.serializers import runs_representation
+from torghut_site.api import page_schema
 
-PAGE_OF_RUNS = {
-    "type": "object",
-    "required": ["results", "next"],
-    "properties": {
-        "results": {"type": "array", "items": {"$ref": "#/components/schemas/StoredRunV1"}},
-        "next": {"type": "string", "format": "uri", "nullable": True},
-    },
-}
+PAGE_OF_RUNS = page_schema("StoredRunV1")
 
 
 class RunListCreate(generics.GenericAPIView):

@@ -169,6 +169,18 @@ class LimitCursorPagination(CursorPagination):
         }
 
 
+def page_schema(component: str) -> dict:
+    """OpenAPI shape of a paginated list whose items are the named component."""
+    return {
+        "type": "object",
+        "required": ["results", "next"],
+        "properties": {
+            "results": {"type": "array", "items": {"$ref": f"#/components/schemas/{component}"}},
+            "next": {"type": "string", "format": "uri", "nullable": True},
+        },
+    }
+
+
 def slashless(route: str, view, name: str | None = None) -> list:
     """Serve ``route`` exactly as written and with a trailing slash, never redirecting."""
     return [path(route, view, name=name), path(route + "/", view)]

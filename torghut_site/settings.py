@@ -253,9 +253,3 @@ TRADING_RECONCILE_INTERVAL_MINUTES = int(os.environ.get("TRADING_RECONCILE_INTER
 # /metrics (Prometheus): open to these client addresses, or to a bearer METRICS_TOKEN.
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
-    "ExecutionAdapterEnum": "execution.choices.Adapter",
-    "OrderTypeEnum": "execution.choices.OrderType",
-    "ExecutionStatusEnum": "execution.choices.ExecutionStatus",
-}

@@ -1,0 +1,91 @@
+"""The order endpoint's input and the execution row, as pydantic models.
+
+They are on the order hot path: pydantic validates and renders in compiled code, where DRF
+serializers spent milliseconds per request deep-copying their fields. The same models
+document the API (drf-spectacular reads pydantic models).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from execution.choices import Adapter, OrderType, Side, TimeInForce
+from ledger.canonical import decimal_str
+
+PlainDecimal = Annotated[Decimal, PlainSerializer(decimal_str, return_type=str, when_used="always")]
+OptionalPlainDecimal = Annotated[Decimal | None, PlainSerializer(decimal_str, return_type=str | None,
+                                                                 when_used="always")]
+# Quantities and prices: finite, positive, at most 16 integer and 8 fractional digits.
+Amount = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=8, allow_inf_nan=False)]
+
+
+class OrderIn(BaseModel):
+    """``POST /api/v1/trading/orders``. Decimals may be JSON strings ("101.25") or numbers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_order_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+    strategy: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    symbol: Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+                      StringConstraints(pattern=r"^[A-Z][A-Z0-9.\-/]{0,31}$")]
+    side: Side
+    qty: Amount
+    type: OrderType = OrderType.MARKET
+    limit_price: Amount | None = Field(default=None, validate_default=True)
+    time_in_force: TimeInForce = TimeInForce.DAY
+    decision_price: Amount | None = Field(default=None, description="Reference price of the decision (slippage).")
+    correlation_id: Annotated[str, StringConstraints(max_length=64)] = ""
+
+    @field_validator("qty", "limit_price", "decision_price", mode="before")
+    @classmethod
+    def _no_floats_lost(cls, value):
+        # JSON numbers arrive as floats: read them through their text so 0.1 stays 0.1.
+        return Decimal(repr(value)) if isinstance(value, float) else value
+
+    @field_validator("limit_price", mode="after")
+    @classmethod
+    def _limit_price_matches_type(cls, value, info: ValidationInfo):
+        order_type = info.data.get("type")
+        if order_type == OrderType.LIMIT and value is None:
+            raise ValueError("a positive limit_price is required for limit orders")
+        if order_type == OrderType.MARKET and value is not None:
+            raise ValueError("market orders take no limit_price")
+        return value
+
+
+class ExecutionOut(BaseModel):
+    """The execution row of the agent contract (plus ``last_error`` and ``legacy``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    client_order_id: str
+    broker_order_id: str | None
+    symbol: str
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    submitted_qty: PlainDecimal
+    filled_qty: PlainDecimal
+    avg_fill_price: OptionalPlainDecimal
+    status: str
+    execution_expected_adapter: Adapter | None
+    execution_actual_adapter: Adapter | None
+    execution_fallback_reason: str
+    execution_fallback_count: int
+    created_at: datetime
+    last_update_at: datetime
+    last_error: str
+    legacy: bool
