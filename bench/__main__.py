@@ -1,6 +1,11 @@
-"""Run every benchmark module (``bench_*.py``) in this package, or those named on the command line."""
-import importlib
+"""Run every benchmark module (``bench_*.py``) in this package, or those named on the command line.
+
+Each module runs in its own process (its own Django set-up and throw-away database), one after
+the other, with its default sizes; run one module directly for others
+(``python -m bench.bench_executions --rows 100000``).
+"""
 import pkgutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -9,22 +14,19 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
     names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
-    wanted = [a for a in argv if not a.startswith("-")]
+    wanted = list(argv)
     if wanted:
         names = [n for n in names if n in wanted or n.removeprefix("bench_") in wanted]
-    failures = 0
+    failures = []
     for name in names:
         print(f"\n=== {name} ===", flush=True)
         started = time.perf_counter()
-        module = importlib.import_module(f"bench.{name}")
-        saved = sys.argv
-        sys.argv = [name]
-        try:
-            code = module.main() or 0
-        finally:
-            sys.argv = saved
-        failures += bool(code)
-        print(f"--- {name} finished in {time.perf_counter() - started:.1f} s", flush=True)
+        code = subprocess.run([sys.executable, "-m", f"bench.{name}"], cwd=here.parent).returncode
+        if code:
+            failures.append(name)
+        print(f"--- {name} finished in {time.perf_counter() - started:.1f} s (exit {code})", flush=True)
+    if failures:
+        print(f"failed: {', '.join(failures)}")
     return 1 if failures else 0
 
 
