@@ -188,8 +188,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "ledger.choices.ARTIFACT_STATUSES"},
 }
 
-# --- Workers (django-q2) ---------------------------------------------------------------
+# --- Cache (API throttle counters) and workers (django-q2) ----------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+# Shared across processes and machines with Redis; per process otherwise.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+          if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 Q_CLUSTER = {
     "name": "torghut",
     "workers": int(os.environ.get("Q_WORKERS", "2")),

@@ -40,8 +40,15 @@ class Command(BaseCommand):
         self.stdout.write(f"fake LEAN runner: {fakes.lean.url}   fake Alpaca: {fakes.alpaca.url}")
         self.stdout.write('fault switch: curl -XPOST -d \'{"mode":"down"}\' ' + fakes.lean.url + "/_fault")
         self.stdout.write("worker: django-q2 qcluster running. Ctrl-C stops everything.\n")
+
+        def stop(signum, frame):  # a SIGTERM (from a supervisor or `timeout`) stops cleanly, like Ctrl-C
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        died = None
         try:
-            while all(child.poll() is None for child in children):
+            while died is None:
+                died = next((child for child in children if child.poll() is not None), None)
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
@@ -55,6 +62,6 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     child.kill()
             fakes.shutdown()
-        failed = [c for c in children if c.returncode not in (0, None, -signal.SIGINT, 1)]
-        if failed:
-            raise CommandError("a demo process exited unexpectedly; see its output above")
+        if died is not None:
+            raise CommandError(f"{' '.join(died.args[2:3])} exited unexpectedly (code {died.returncode}); "
+                               "the demo was stopped. See its output above.")
