@@ -28,7 +28,7 @@ demo: venv
 	$(PY) manage.py serve_demo --port $(PORT) --lean-port $(LEAN_PORT) --alpaca-port $(ALPACA_PORT)
 
 test: venv
-	$(PY) manage.py check
+	$(PY) manage.py check --database default
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest -q --create-db -p no:cacheprovider
 	$(MAKE) --no-print-directory contract
