@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from access.roles import Role
+from access.selectors import user_roles
 from access.services import principal_create, roles_bootstrap
 from ledger.choices import DatasetSource
 from ledger.services import dataset_store_bars, walkforward_run
@@ -44,9 +45,14 @@ def demo_principals() -> DemoLogin:
             user.set_password(DEMO_PASSWORD)
             user.is_staff = user.is_superuser = True
             user.save()
-    principal_create(name=DEMO_USERNAME, roles=[Role.OPERATOR, Role.APPROVER, Role.AUDITOR, Role.RESEARCHER])
+    # Browser principals get their roles once; only the agent's token is printed, so only it is
+    # issued on every load (earlier ones stay valid).
+    for name, roles in [(DEMO_USERNAME, [Role.OPERATOR, Role.APPROVER, Role.AUDITOR, Role.RESEARCHER]),
+                        ("demo-researcher", [Role.RESEARCHER])]:
+        existing = User.objects.filter(username=name).first()
+        if existing is None or not set(roles) <= user_roles(existing):
+            principal_create(name=name, roles=roles)
     agent = principal_create(name="demo-agent", roles=[Role.AGENT])
-    principal_create(name="demo-researcher", roles=[Role.RESEARCHER])
     return DemoLogin(DEMO_USERNAME, DEMO_PASSWORD, agent.token)
 
 
