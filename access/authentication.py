@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.crypto import hash_token
 from knox.models import AuthToken
-from knox.settings import CONSTANTS
+from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
 
@@ -64,6 +64,8 @@ class TokenAuthentication(KnoxTokenAuthentication):
             except (TypeError, binascii.Error):
                 raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
             if compare_digest(digest, auth_token.digest):
+                if knox_settings.AUTO_REFRESH and auth_token.expiry:
+                    self.renew_token(auth_token)
                 # the roles came with the token: selectors.user_roles reads this cache
                 auth_token.user._torghut_roles = frozenset(auth_token.role_names or ())
                 return self.validate_user(auth_token)

@@ -310,3 +310,18 @@ def test_expired_tokens_are_refused_and_purged():
     AuthToken.objects.filter(expiry__isnull=False).update(expiry=timezone.now() - timedelta(seconds=1))
     assert services.tokens_purge_expired() == 1
     assert AuthToken.objects.filter(user__username="erin").count() == 1
+
+
+def test_auto_refresh_still_renews_expiring_tokens(settings):
+    from knox.models import AuthToken
+    from knox.settings import knox_settings
+
+    result = services.principal_create(name="fay", roles=["auditor"], expires_in=timedelta(minutes=5))
+    settings.REST_KNOX = {**settings.REST_KNOX, "AUTO_REFRESH": True, "TOKEN_TTL": timedelta(hours=2),
+                          "MIN_REFRESH_INTERVAL": 0}
+    try:
+        assert token_client(result.token).get("/api/v1/access/me").status_code == 200
+        expiry = AuthToken.objects.get(token_key=result.token_key).expiry
+        assert expiry > timezone.now() + timedelta(hours=1)
+    finally:
+        knox_settings.reload()
