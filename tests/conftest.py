@@ -28,6 +28,15 @@ def anon_client() -> APIClient:
     return APIClient()
 
 
+@pytest.fixture
+def browser(client, db):
+    """A browser session logged in as a plain user (no roles): what any operator's pages show."""
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_user("viewer", password="a-long-password-1"))
+    return client
+
+
 @pytest.fixture(scope="session")
 def live_server(django_db_setup, django_db_blocker, live_server):
     """pytest-django's live server, torn down before the test database is dropped.

@@ -21,9 +21,8 @@ def test_schema_lists_the_ledger_operations(make_client):
     assert "get" in paths["/api/v1/research/runs/{run_id}"]
 
 
-def test_docs_page_uses_local_assets(client):
-    client.force_login(get_user_model().objects.create_user("docs-reader", password="pw-12345678"))
-    html = client.get("/api/v1/docs/").content.decode()
+def test_docs_page_uses_local_assets(browser):
+    html = browser.get("/api/v1/docs/").content.decode()
     assert "swagger-ui" in html
     assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html
 

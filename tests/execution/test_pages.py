@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from execution import figures, selectors
 from execution.models import Fill, LeanOutage, TradeDecision
@@ -13,12 +12,6 @@ from tests.execution.factories import ExecutionFactory
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def browser(client):
-    user = get_user_model().objects.create_user("viewer", password="pw-123456-x")
-    client.force_login(user)
-    return client
 
 
 def seed():

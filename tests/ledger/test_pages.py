@@ -1,16 +1,9 @@
 import pytest
-from django.contrib.auth import get_user_model
 
 from tests.ledger.factories import ArtifactFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def browser(client):
-    user = get_user_model().objects.create_user("viewer", password="pw-123456789")
-    client.force_login(user)
-    return client
 
 
 def test_pages_need_login(client):
