@@ -24,12 +24,6 @@ def trading_state_get() -> ControlSnapshot:
     return ControlSnapshot(row.state, row.reason, row.lean_enabled, row.lean_disabled_reason)
 
 
-def symbol_control_get(*, symbol: str) -> tuple[str, str]:
-    """(mode, reason) of a symbol; ``enabled`` when no row exists."""
-    row = SymbolControl.objects.filter(symbol=symbol.upper()).values_list("mode", "reason").first()
-    return row if row else (SymbolMode.ENABLED, "")
-
-
 @dataclass(frozen=True)
 class OrderFlags:
     trading: ControlSnapshot

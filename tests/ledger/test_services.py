@@ -151,3 +151,16 @@ def test_a_failure_late_in_the_write_rolls_back_everything():
     with pytest.raises(Conflict):
         services.run_ingest(body=body)
     assert counts() == before
+
+
+def test_lifecycle_role_history_and_the_current_role_in_the_api(make_client):
+    run = RunFactory()
+    candidate = run.candidates.first()
+    services.candidate_lifecycle_set(candidate=candidate, role="champion", reason="won paper", actor="alice")
+    data = make_client("auditor").get(f"/api/v1/research/runs/{run.run_id}").json()
+    roles = {c["candidate_id"]: c["lifecycle_role"] for c in data["candidates"]}
+    assert roles[candidate.candidate_id] == "champion"
+    assert set(roles.values()) == {"champion", "challenger"}
+    assert list(candidate.lifecycle_events.values_list("role", flat=True)) == ["challenger", "champion"]
+    with pytest.raises(InvalidInput):
+        services.candidate_lifecycle_set(candidate=candidate, role="king", reason="", actor="alice")
