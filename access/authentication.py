@@ -1,8 +1,9 @@
 """API token authentication: knox tokens (stored hashed, optionally expiring), stamped with a
 last-used time at most once a minute.
 
-Authentication sits on every agent request, so it is one query: the token, its user and the
-user's roles together. Knox's per-request sweep of the user's *other* expired tokens is left to
+Authentication sits on every agent request, so it is one fixed SQL statement (composed once
+from the models' metadata, no ORM compilation per request): the token, its user and the user's
+roles together. Knox's per-request sweep of the user's *other* expired tokens is left to
 ``tokens_purge_expired`` (run by ``list_tokens``), and the last-used stamp is skipped when this
 process stamped the token less than a minute ago.
 """
@@ -13,9 +14,8 @@ import threading
 import time
 from hmac import compare_digest
 
-from django.contrib.auth.models import Group
-from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import OuterRef, Subquery
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
@@ -45,18 +45,49 @@ def _touch_due(digest: str) -> bool:
         return True
 
 
-def _roles_of_token_user():
-    return Subquery(
-        Group.objects.filter(user=OuterRef("user_id"), name__in=Role.values)
-        .values("user").annotate(names=ArrayAgg("name")).values("names")[:1])
+_query: tuple[str, list[str], list[str]] | None = None
+
+
+def _token_query() -> tuple[str, list[str], list[str]]:
+    """(sql, token attnames, user attnames): token row + user row + role names, by token key."""
+    global _query
+    if _query is None:
+        user_model = get_user_model()
+        token_fields = AuthToken._meta.concrete_fields
+        user_fields = user_model._meta.concrete_fields
+        groups_field = user_model._meta.get_field("groups")
+        through, group = groups_field.remote_field.through._meta, groups_field.related_model._meta
+        sql = (
+            "SELECT " + ", ".join([f't."{f.column}"' for f in token_fields] + [f'u."{f.column}"' for f in user_fields])
+            + f', ARRAY(SELECT g.name FROM "{through.db_table}" ug JOIN "{group.db_table}" g ON g.id = ug.group_id'
+              f" WHERE ug.user_id = u.id AND g.name = ANY(%s) ORDER BY g.name)"
+            + f' FROM "{AuthToken._meta.db_table}" t JOIN "{user_model._meta.db_table}" u ON u.id = t.user_id'
+            + " WHERE t.token_key = %s")
+        _query = (sql, [f.attname for f in token_fields], [f.attname for f in user_fields])
+    return _query
+
+
+def _candidates(token_key: str):
+    """Yield AuthToken instances (user attached, roles cached on the user) for one token key."""
+    sql, token_names, user_names = _token_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(Role.values), token_key])
+        rows = cursor.fetchall()
+    n = len(token_names)
+    user_model = get_user_model()
+    for row in rows:
+        auth_token = AuthToken.from_db("default", token_names, row[:n])
+        user = user_model.from_db("default", user_names, row[n:-1])
+        # the roles came with the token: selectors.user_roles reads this cache
+        user._torghut_roles = frozenset(row[-1] or ())
+        auth_token.user = user
+        yield auth_token
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
     def authenticate_credentials(self, token):
         token = token.decode("utf-8")
-        candidates = (AuthToken.objects.filter(token_key=token[:CONSTANTS.TOKEN_KEY_LENGTH])
-                      .select_related("user").annotate(role_names=_roles_of_token_user()))
-        for auth_token in candidates:
+        for auth_token in _candidates(token[:CONSTANTS.TOKEN_KEY_LENGTH]):
             if self._cleanup_token(auth_token):
                 continue
             try:
@@ -66,8 +97,6 @@ class TokenAuthentication(KnoxTokenAuthentication):
             if compare_digest(digest, auth_token.digest):
                 if knox_settings.AUTO_REFRESH and auth_token.expiry:
                     self.renew_token(auth_token)
-                # the roles came with the token: selectors.user_roles reads this cache
-                auth_token.user._torghut_roles = frozenset(auth_token.role_names or ())
                 return self.validate_user(auth_token)
         raise exceptions.AuthenticationFailed(_("Invalid token."))
 
