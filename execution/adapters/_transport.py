@@ -1,8 +1,9 @@
-"""Map ``requests`` transport exceptions onto adapter error kinds (shared by adapters)."""
+"""Map transport exceptions (``requests`` for alpaca-py, urllib3 for LEAN) onto adapter error kinds."""
 
 from __future__ import annotations
 
 import requests
+from urllib3 import exceptions as urllib3_exceptions
 from urllib3.exceptions import ReadTimeoutError
 
 from .base import KIND_FAILED, KIND_NETWORK_ERROR, KIND_TIMEOUT
@@ -18,6 +19,17 @@ def classify_request_exception(exc: BaseException) -> str:
             return KIND_TIMEOUT
         return KIND_NETWORK_ERROR  # refused, reset, RemoteDisconnected, ...
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return KIND_NETWORK_ERROR
+    return KIND_FAILED
+
+
+def classify_urllib3_exception(exc: BaseException) -> str:
+    """``timeout`` / ``network_error`` / ``failed`` for an exception raised by a urllib3 pool (no retries)."""
+    if isinstance(exc, urllib3_exceptions.NewConnectionError):  # a ConnectTimeoutError subclass: test it first
+        return KIND_NETWORK_ERROR  # refused, unreachable, name not resolved
+    if isinstance(exc, (urllib3_exceptions.TimeoutError, TimeoutError)):  # connect or read timeout
+        return KIND_TIMEOUT
+    if isinstance(exc, (urllib3_exceptions.HTTPError, OSError)):  # protocol errors, resets, decode errors
         return KIND_NETWORK_ERROR
     return KIND_FAILED
 

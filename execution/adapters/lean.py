@@ -1,7 +1,8 @@
 """Adapter for torghut's QuantConnect LEAN runner HTTP API (the primary route).
 
-Speaks the runner contract served by :mod:`execution.fake_brokers.lean` with
-``requests``. Configuration comes in through the constructor (the Django side
+Speaks the runner contract served by :mod:`execution.fake_brokers.lean` over a keep-alive
+urllib3 connection pool (the adapter sits on every order's path; a bare pool costs a fraction of
+a ``requests`` session per call). Configuration comes in through the constructor (the Django side
 reads ``TRADING_LEAN_RUNNER_URL`` / ``TRADING_LEAN_RUNNER_TIMEOUT_SECONDS`` and
 passes them in)::
 
@@ -15,12 +16,13 @@ and ``lean_submit_contract_violation`` (non-JSON body or missing fields).
 
 from __future__ import annotations
 
+import json as jsonlib
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-import requests
+import urllib3
 
-from ._transport import classify_request_exception, describe
+from ._transport import classify_urllib3_exception, describe
 from .base import (
     KIND_CONTRACT_VIOLATION,
     AdapterError,
@@ -49,18 +51,19 @@ class LeanAdapter:
         *,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         headers: dict[str, str] | None = None,
-        session: requests.Session | None = None,
+        max_connections: int = 8,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_seconds = float(timeout_seconds)
-        if session is None:
-            session = requests.Session()
-            # The runner is addressed directly (no proxy/netrc look-ups in the environment on
-            # every order: they cost a noticeable share of the per-order budget).
-            session.trust_env = False
-        self.session = session
-        if headers:
-            self.session.headers.update(headers)
+        self.headers = {"Accept": "application/json", **(headers or {})}
+        # The runner is addressed directly: no proxy look-ups, no retries (a retried submit could
+        # place an order twice; the router decides what happens after a failure), connections kept alive.
+        self.pool = urllib3.PoolManager(
+            num_pools=4,
+            maxsize=max_connections,
+            retries=False,
+            timeout=urllib3.Timeout(connect=self.timeout_seconds, read=self.timeout_seconds),
+        )
 
     # ----------------------------------------------------------------- protocol
     def submit(self, order: OrderRequest) -> BrokerOrder:
@@ -142,44 +145,46 @@ class LeanAdapter:
         params: dict[str, Any] | None = None,
         none_on_404: bool = False,
     ) -> Any:
+        url = self.base_url + path
+        if params:
+            url += "?" + urlencode(params)
+        headers = self.headers
+        body = None
+        if json is not None:
+            body = jsonlib.dumps(json).encode()
+            headers = {**headers, "Content-Type": "application/json"}
         try:
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                json=json,
-                params=params,
-                timeout=self.timeout_seconds,
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise self._error(operation, classify_request_exception(exc), describe(exc)) from exc
+            response = self.pool.request(method, url, body=body, headers=headers, redirect=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._error(operation, classify_urllib3_exception(exc), describe(exc)) from exc
 
-        if none_on_404 and response.status_code == 404:
+        status = response.status
+        if none_on_404 and status == 404:
             return None
-        if response.status_code >= 400:
-            payload = _json_or_none(response)
+        if status >= 400:
+            payload = _json_or_none(response.data)
             raise self._error(
                 operation,
-                http_kind(response.status_code),
-                _error_detail(response, payload),
-                status_code=response.status_code,
+                http_kind(status),
+                _error_detail(status, response.data, payload),
+                status_code=status,
                 payload=payload,
             )
-        if not 200 <= response.status_code < 300:
+        if not 200 <= status < 300:
             raise self._error(
                 operation,
                 KIND_CONTRACT_VIOLATION,
-                f"unexpected HTTP {response.status_code}",
-                status_code=response.status_code,
+                f"unexpected HTTP {status}",
+                status_code=status,
             )
         try:
-            return response.json()
+            return jsonlib.loads(response.data)
         except ValueError as exc:
             raise self._error(
                 operation,
                 KIND_CONTRACT_VIOLATION,
-                f"response is not JSON ({response.headers.get('Content-Type', '?')}): {response.text[:120]!r}",
-                status_code=response.status_code,
+                f"response is not JSON ({response.headers.get('Content-Type', '?')}): {_text(response.data)[:120]!r}",
+                status_code=status,
             ) from exc
 
     def _order_from(self, payload: Any, operation: str) -> BrokerOrder:
@@ -203,16 +208,20 @@ class LeanAdapter:
             raise self._error(operation, KIND_CONTRACT_VIOLATION, str(exc), payload=payload) from exc
 
 
-def _json_or_none(response: requests.Response) -> Any:
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _json_or_none(data: bytes) -> Any:
     try:
-        return response.json()
+        return jsonlib.loads(data)
     except ValueError:
         return None
 
 
-def _error_detail(response: requests.Response, payload: Any) -> str:
+def _error_detail(status: int, data: bytes, payload: Any) -> str:
     if isinstance(payload, dict):
         for key in ("message", "error", "detail"):
             if payload.get(key):
                 return str(payload[key])[:500]
-    return f"HTTP {response.status_code}: {response.text[:200]}"
+    return f"HTTP {status}: {_text(data)[:200]}"
