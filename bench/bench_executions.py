@@ -325,6 +325,7 @@ def bench_throughput(seconds: float, clients: int, servers: int) -> None:
                 t.join()
             generator = f"{clients} Python client threads (install wrk for a lighter load generator)"
         elapsed = time.perf_counter() - started
+        time.sleep(2)  # requests still in flight when the load generator stopped finish before counting
         broker_orders = (requests.get(f"{lean_url}/v1/orders", params={"status": "all"}, timeout=30).json()["orders"]
                          + requests.get(f"{alpaca_url}/v2/orders", params={"status": "all"},
                                         headers={"APCA-API-KEY-ID": "b", "APCA-API-SECRET-KEY": "b"},
