@@ -10,7 +10,8 @@ schedule):
   (``pg_try_advisory_lock``): a row that a router is submitting right now is skipped;
 * fills are unique per (adapter, broker fill id) and inserted with ON CONFLICT DO NOTHING.
 
-It never submits or re-submits an order. An ambiguous row (``pending``) that no broker knows
+A broker order unknown to the database is flagged once (the first run that sees it in the
+broker's order list), not again on every run. It never submits or re-submits an order. An ambiguous row (``pending``) that no broker knows
 once both answer becomes ``rejected`` (``not_found_at_broker``); a row a broker does know is
 brought in line (status, fills, actual adapter).
 """
@@ -142,8 +143,14 @@ def _unknown_broker_orders(brokers: dict[str, BrokerAdapter], run: Reconciliatio
             continue
         ids = {o.client_order_id for o in orders}
         known = set(Execution.objects.filter(client_order_id__in=ids).values_list("client_order_id", flat=True))
+        # flagged once: a stranger order stays on the broker's list, and re-flagging it every
+        # minute would bury new discrepancies under old ones
+        flagged = set(ReconciliationDiscrepancy.objects.filter(
+            kind=DiscrepancyKind.UNKNOWN_BROKER_ORDER, adapter=name,
+            broker_order_id__in=[o.broker_order_id for o in orders if o.client_order_id not in known],
+        ).values_list("broker_order_id", flat=True))
         for order in orders:
-            if order.client_order_id not in known:
+            if order.client_order_id not in known and order.broker_order_id not in flagged:
                 _flag(tally, run, DiscrepancyKind.UNKNOWN_BROKER_ORDER, adapter=name,
                       client_order_id=order.client_order_id, broker_order_id=order.broker_order_id,
                       details={"status": order.status, "symbol": order.raw.get("symbol")})

@@ -61,6 +61,12 @@ def test_flags_broker_orders_unknown_to_database(routed):
     run = reconcile_run(trigger="test")
     unknown = run.discrepancies.filter(kind="unknown_broker_order")
     assert list(unknown.values_list("client_order_id", "adapter")) == [("stranger-1", "lean")]
+    # the next run does not flag the same stranger again; a new stranger is flagged
+    LeanAdapter(routed.lean.url).submit(OrderRequest("stranger-2", "MSFT", "sell", Decimal("1")))
+    again = reconcile_run(trigger="test")
+    assert list(again.discrepancies.filter(kind="unknown_broker_order").values_list("client_order_id", flat=True)) \
+        == ["stranger-2"]
+    assert again.discrepancy_count == 1
 
 
 @pytest.mark.django_db
