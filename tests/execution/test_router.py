@@ -1,11 +1,17 @@
 """Router reliability against the fake brokers over real HTTP (short timeouts and delays)."""
 from __future__ import annotations
 
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from execution.models import AdapterHealthEvent, Execution, LeanOutage
 from execution.routing import RoutePolicy, expected_adapter, fallback_reason_for
 from execution.services import order_submit
+from tests.execution.conftest import ROUTER_TIMEOUT
 from tests.execution.factories import OrderInputFactory
 
 pytestmark = pytest.mark.django_db
@@ -179,3 +185,69 @@ def test_fake_brokers_command_serves_both_and_prints_urls():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# --- a LEAN runner that loses submissions: submit misbehaves, look-ups answer 404 ---------------
+class _LosingRunner(BaseHTTPRequestHandler):
+    submit_behaviour = "hang"  # hang | not_an_order
+
+    def do_POST(self):
+        self.server.seen.append(("POST", self.path))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.submit_behaviour == "hang":
+            time.sleep(ROUTER_TIMEOUT * 3)
+            self.close_connection = True
+            return
+        self._json(200, {"accepted": True})
+
+    def do_GET(self):
+        self.server.seen.append(("GET", self.path))
+        self._json(404, {"message": "no such order"})
+
+    def _json(self, code, payload):
+        body = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def losing_runner(routed, settings):
+    servers = []
+
+    def start(behaviour):
+        handler = type("Runner", (_LosingRunner,), {"submit_behaviour": behaviour})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        server.seen = []
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        settings.TRADING_LEAN_RUNNER_URL = f"http://127.0.0.1:{server.server_address[1]}"
+        return routed, server.seen
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("behaviour,reason", [
+    ("hang", "lean_submit_timeout"),
+    ("not_an_order", "lean_submit_contract_violation"),
+])
+def test_ambiguous_lean_answer_looked_up_then_falls_back_when_lean_has_no_such_order(losing_runner, behaviour,
+                                                                                    reason):
+    fakes, seen = losing_runner(behaviour)
+    row = order_submit(data=OrderInputFactory()).execution
+    assert seen == [("POST", "/v1/orders/submit"), ("GET", f"/v1/orders/client/{row.client_order_id}")]
+    # LEAN said (by client order id) it holds no such order, so Alpaca may take it: once
+    assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("lean", "alpaca")
+    assert row.execution_fallback_reason == reason and row.execution_fallback_count == 1
+    assert row.status == "filled" and len(alpaca_orders(fakes)) == 1
+    attempts = row.raw_order["_execution_route_attempts"]
+    assert [(a["adapter"], a["ok"], a["reason"]) for a in attempts] == [("lean", False, reason), ("alpaca", True, "")]
