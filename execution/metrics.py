@@ -3,7 +3,10 @@
 Choice: the counters are derived in SQL from the stored rows at scrape time (one GROUP BY),
 not kept in a per-process registry. Every web and worker process therefore reports the
 same numbers, restarts do not reset them, and they can never disagree with the API. They
-stay monotonic because executions are never deleted. Legacy (imported) rows are excluded.
+stay monotonic because executions are never deleted and an order is counted only once routed
+(its row leaves ``pending_submit`` with its final route). The one exception: reconciliation
+finding an order at another broker than recorded moves it between ``adapter`` labels (a
+``route_changed`` discrepancy). Legacy (imported) rows are excluded.
 
 Access: the endpoint is outside ``/api/v1`` and answers only clients in
 ``METRICS_ALLOWED_IPS`` (loopback by default, i.e. a scraper on the host or a sidecar) or a

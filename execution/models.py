@@ -289,7 +289,8 @@ class ExecutionRouteHourly(models.Model):
 
     Written only by the trigger (migration 0002), in the same transaction as the execution row,
     so it always equals ``GROUP BY date_bin('1 hour', created_at), expected, actual, reason`` over
-    ``executions WHERE NOT legacy``. Route stats, dashboards and /metrics read it instead of
+    ``executions WHERE NOT legacy AND status <> 'pending_submit'`` (an order counts once routed,
+    with its final route: migration 0005). Route stats, dashboards and /metrics read it instead of
     scanning millions of executions. (TRUNCATE bypasses row triggers: truncate both together.)
     """
 

@@ -32,7 +32,8 @@ def _rows(sql: str, params: list[Any]) -> list[tuple]:
         return cursor.fetchall()
 
 
-# Requests are non-legacy executions (legacy rows predate routing and are counted by
+# Requests are routed non-legacy executions: every status but ``pending_submit`` (an order
+# whose brokers have not answered yet; legacy rows predate routing and are counted by
 # provenance_report). A fallback is a row with execution_fallback_count > 0. Both read the
 # trigger-maintained hourly rollup (see ExecutionRouteHourly); RAW_FALLBACK_SQL is the same
 # aggregate straight from executions (used by tests to prove they agree, and by the benchmark).
@@ -50,7 +51,7 @@ SELECT date_trunc(%s, created_at) AS b, execution_fallback_reason, count(*),
        count(*) FILTER (WHERE execution_fallback_count > 0)
 FROM executions
 WHERE created_at >= date_bin('1 hour', %s::timestamptz, '2000-01-01 00:00:00+00') AND created_at < %s
-  AND NOT legacy
+  AND NOT legacy AND status <> 'pending_submit'
 GROUP BY 1, 2
 ORDER BY 1
 """

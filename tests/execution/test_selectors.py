@@ -39,3 +39,28 @@ def test_rollup_matches_raw_aggregate_through_inserts_updates_and_deletes():
         assert selectors.fallback_buckets(bucket=bucket, since=since) == raw(bucket, since)
     total = sum(b["requests"] for b in selectors.fallback_buckets(bucket="day", since=since))
     assert total == Execution.objects.count()
+
+
+def test_an_order_counts_once_routed_with_its_final_route(routed):
+    """/metrics counters never go down: an in-flight order (pending_submit) is not counted under
+    its expected adapter and then moved; it is counted once, under the adapter that took it."""
+    from execution.metrics import ExecutionCollector
+    from execution.services import _execution_insert, order_submit
+    from tests.execution.factories import OrderInputFactory
+
+    def requests_by_adapter():
+        family = next(m for m in ExecutionCollector().collect() if m.name == "torghut_trading_execution_requests")
+        return {s.labels["adapter"]: s.value for s in family.samples if s.name.endswith("_total")}
+
+    order_submit(data=OrderInputFactory())
+    assert requests_by_adapter() == {"lean": 1}
+    in_flight, _ = _execution_insert(data=OrderInputFactory(), strategy_id=None, expected="lean", actor="")
+    assert requests_by_adapter() == {"lean": 1}  # stored, not routed yet: not counted
+    routed.lean.set_fault("error")
+    order_submit(data=OrderInputFactory())  # falls back: counted once, under alpaca
+    assert requests_by_adapter() == {"lean": 1, "alpaca": 1}
+    since = datetime.now(UTC) - timedelta(hours=2)
+    assert selectors.fallback_buckets(bucket="hour", since=since) == raw("hour", since)
+    # a row a crash left in pending_submit counts once reconciliation resolves it
+    Execution.objects.filter(pk=in_flight.pk).update(status="rejected", last_error="not_found_at_broker")
+    assert requests_by_adapter() == {"lean": 2, "alpaca": 1}
