@@ -142,7 +142,7 @@ def bench_reads(rows: int) -> None:
     def dashboard():
         dash = selectors.fallback_dashboard(since=since90)
         to_html(fallback_rate_figure(dash.hourly, title="hourly"))
-        to_html(fallback_rate_figure(dash.daily, title="daily"))
+        to_html(fallback_rate_figure(dash.daily, title="daily", step=timedelta(days=1)))
 
     bare_ms, _ = timed(bare, repeat=5)
     rollup_ms, _ = timed(bare_rollup, repeat=5)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -13,16 +13,25 @@ LAYOUT = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "height": 340, "templa
           "legend": {"orientation": "h", "y": -0.2}}
 
 
-def fallback_rate_figure(buckets: list[dict[str, Any]], *, title: str) -> go.Figure:
-    """Stacked bars of fallbacks by reason (left axis) and the fallback rate line (right axis)."""
+def fallback_rate_figure(buckets: list[dict[str, Any]], *, title: str,
+                         step: timedelta = timedelta(hours=1)) -> go.Figure:
+    """Stacked bars of fallbacks by reason (left axis) and the fallback rate line (right axis).
+
+    ``step`` is the bucket width: where buckets are missing (no orders: nights, weekends) the
+    rate is undefined, so the line breaks there instead of drawing a slope across the gap.
+    """
     # numpy arrays: plotly validates them as a whole and ships numbers as typed arrays (fast for 2,000+ hours).
     xs = np.array([b["bucket"].replace(tzinfo=None) for b in buckets], dtype="datetime64[s]")
+    rates = np.array([b["fallback_rate"] for b in buckets], dtype=float)
     reasons = sorted({r for b in buckets for r in b["by_reason"]})
     traces: list[dict[str, Any]] = [
         {"type": "bar", "x": xs, "y": np.array([b["by_reason"].get(reason, 0) for b in buckets], dtype=np.int64),
          "name": reason} for reason in reasons]
-    traces.append({"type": "scatter", "x": xs, "y": np.array([b["fallback_rate"] for b in buckets], dtype=float),
-                   "name": "fallback rate", "yaxis": "y2", "mode": "lines", "line": {"color": "#111827"}})
+    gaps = np.flatnonzero(np.diff(xs) > np.timedelta64(int(step.total_seconds()), "s")) + 1
+    line_x = np.insert(xs, gaps, xs[gaps - 1] + np.timedelta64(int(step.total_seconds()), "s"))
+    line_y = np.insert(rates, gaps, np.nan)
+    traces.append({"type": "scatter", "x": line_x, "y": line_y, "name": "fallback rate", "yaxis": "y2",
+                   "mode": "lines", "connectgaps": False, "line": {"color": "#111827"}})
     layout = {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "fallbacks"}},
               "yaxis2": {"title": {"text": "rate"}, "overlaying": "y", "side": "right", "range": [0, 1],
                          "tickformat": ".0%"}, **LAYOUT}

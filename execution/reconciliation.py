@@ -10,10 +10,10 @@ schedule):
   (``pg_try_advisory_lock``): a row that a router is submitting right now is skipped;
 * fills are unique per (adapter, broker fill id) and inserted with ON CONFLICT DO NOTHING.
 
-A broker order unknown to the database is flagged once (the first run that sees it in the
-broker's order list), not again on every run. It never submits or re-submits an order. An ambiguous row (``pending``) that no broker knows
+It never submits or re-submits an order. An ambiguous row (``pending``) that no broker knows
 once both answer becomes ``rejected`` (``not_found_at_broker``); a row a broker does know is
-brought in line (status, fills, actual adapter).
+brought in line (status, fills, actual adapter). A broker order unknown to the database is
+flagged once (by the first run that sees it in the broker's order list), not on every run.
 """
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ def dashboards(request):
         "fallback_hourly": figures.to_html(figures.fallback_rate_figure(
             fallback.hourly, title="Fallback rate by hour, split by reason")),
         "fallback_daily": figures.to_html(figures.fallback_rate_figure(
-            fallback.daily, title="Fallback rate by day, split by reason")),
+            fallback.daily, title="Fallback rate by day, split by reason", step=timedelta(days=1))),
         "outages": figures.to_html(figures.outage_timeline_figure(selectors.outage_timeline(since=since))),
         "concentration": figures.to_html(figures.route_concentration_figure(
             selectors.route_concentration(since=since))),

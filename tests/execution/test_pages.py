@@ -1,6 +1,7 @@
 """Pages: executions list (same filters as the API), dashboards (SQL aggregates, plotly), outages."""
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -76,6 +77,18 @@ def test_figures_are_pure():
                 "by_reason": {"lean_submit_timeout": 1}}]
     fig = figures.fallback_rate_figure(buckets, title="t")
     assert [t.name for t in fig.data] == ["lean_submit_timeout", "fallback rate"]
+    # hours without orders have no rate: the line breaks there instead of sloping across the gap
+    hours = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in (9, 10, 14)]
+    fig = figures.fallback_rate_figure(
+        [{"bucket": h, "requests": 2, "fallbacks": 1, "fallback_rate": 0.5, "by_reason": {"r": 1}} for h in hours],
+        title="t")
+    line = fig.data[-1]
+    assert [str(x)[:13] for x in line.x] == ["2026-01-01T09", "2026-01-01T10", "2026-01-01T11", "2026-01-01T14"]
+    assert list(line.y[:2]) == [0.5, 0.5] and math.isnan(line.y[2]) and line.y[3] == 0.5
+    assert [str(x)[:10] for x in figures.fallback_rate_figure(
+        [{"bucket": datetime(2026, 1, d, tzinfo=UTC), "requests": 1, "fallbacks": 0, "fallback_rate": 0.0,
+          "by_reason": {}} for d in (1, 2)], title="t", step=timedelta(days=1)).data[-1].x] \
+        == ["2026-01-01", "2026-01-02"]
     fig = figures.outage_timeline_figure([{"id": 1, "started_at": datetime(2026, 1, 1, tzinfo=UTC),
                                            "ended_at": None, "reason": "r", "failures": 3}],
                                          now=datetime(2026, 1, 1, 0, 1, tzinfo=UTC))
