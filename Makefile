@@ -27,6 +27,16 @@ demo: venv
 	$(PY) manage.py load_demo
 	$(PY) manage.py serve_demo --port $(PORT) --lean-port $(LEAN_PORT) --alpaca-port $(ALPACA_PORT)
 
+# The web server as deployed: gunicorn with threaded workers (run `manage.py qcluster` beside it
+# for the scheduled work, and set DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL in production).
+WORKERS ?= 2
+THREADS ?= 8
+serve: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) -m gunicorn torghut_site.wsgi --worker-class gthread --workers $(WORKERS) --threads $(THREADS) \
+	  --bind 127.0.0.1:$(PORT) --access-logfile -
+
 test: venv
 	$(PY) manage.py check --database default
 	$(PY) manage.py makemigrations --check --dry-run

@@ -10,7 +10,7 @@
   and 200 orders/s sustained through the HTTP API with zero duplicate broker orders.
 
 Runs on a throw-away database (``test_`` + TEST_DATABASE_NAME, created, migrated and dropped).
-``python -m bench.bench_executions [--rows N]``.
+``python -m bench.bench_executions [--rows N] [--seconds S] [--clients C] [--workers W]``.
 """
 from __future__ import annotations
 
@@ -238,10 +238,44 @@ def _spawn(args: list[str], marker: str, count: int = 1) -> tuple[subprocess.Pop
     return proc, lines
 
 
-def bench_throughput(seconds: float, clients: int, servers: int) -> None:
-    """Fakes and API servers in their own processes (as deployed); HTTP clients in this one."""
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _gunicorn(*, workers: int, threads: int, lean_url: str, alpaca_url: str) -> tuple[subprocess.Popen, str]:
+    """The API as deployed: gunicorn, gthread workers, persistent database connections, DEBUG off."""
     import requests
     from django.db import connection
+
+    port = _free_port()
+    env = {**os.environ, "BENCH_DATABASE_NAME": connection.settings_dict["NAME"],
+           "TRADING_LEAN_RUNNER_URL": lean_url, "ALPACA_BASE_URL": alpaca_url, "ALPACA_API_KEY_ID": "bench",
+           "ALPACA_API_SECRET_KEY": "bench", "DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "ALLOWED_HOSTS": "127.0.0.1",
+           "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz", "DB_CONN_MAX_AGE": "600",
+           # the throttle still runs on every request, with a budget the load stays under
+           "API_TOKEN_RATE": "1000000/min"}
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "bench.wsgi_bench:application", "--worker-class",
+                             "gthread", "--workers", str(workers), "--threads", str(threads), "--bind",
+                             f"127.0.0.1:{port}", "--log-level", "warning"],
+                            cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(f"{base}/", timeout=1, allow_redirects=False)
+            return proc, base
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                raise RuntimeError("gunicorn exited at start") from None
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not answer within 10 s")
+
+
+def bench_throughput(seconds: float, clients: int, workers: int) -> None:
+    """Fakes and the API (gunicorn) in their own processes, as deployed; the load generator in others."""
+    import requests
 
     from access.services import principal_create
     from execution.models import Execution
@@ -253,21 +287,19 @@ def bench_throughput(seconds: float, clients: int, servers: int) -> None:
         procs.append(fakes)
         lean_url = lines[0].split()[-1]
         alpaca_url = lines[1].split()[-1]
-        urls = []
-        for _ in range(servers):
-            proc, (line,) = _spawn(["-m", "bench._api_server", connection.settings_dict["NAME"], lean_url,
-                                    alpaca_url], "PORT")
-            procs.append(proc)
-            urls.append(f"http://127.0.0.1:{line.split()[1]}/api/v1/trading/orders")
+        server, base = _gunicorn(workers=workers, threads=max(4, clients), lean_url=lean_url, alpaca_url=alpaca_url)
+        procs.append(server)
+        # one URL per load-generator process (the same server: gunicorn's workers share the socket)
+        urls = [f"{base}/api/v1/trading/orders"] * 2
         token = principal_create(name="bench-trader", roles=["agent"]).token
         run_id = uuid.uuid4().hex[:8]
         counts = {"201": 0, "200": 0, "other": 0}
         latencies: list[float] = []
         lock = threading.Lock()
         sequence = iter(range(10**9))
-        for url in urls:  # warm each server (imports, first connection)
-            requests.post(url, json={"client_order_id": f"warm-{run_id}-{url[-30:-20]}", "strategy": "bench",
-                                     "symbol": "MSFT", "side": "buy", "qty": "1"},
+        for i in range(workers * 2):  # warm the workers (imports, first database connections)
+            requests.post(urls[0], json={"client_order_id": f"warm-{run_id}-{i}", "strategy": "bench",
+                                         "symbol": "MSFT", "side": "buy", "qty": "1"},
                           headers={"Authorization": f"Token {token}"}, timeout=10)
         deadline = time.perf_counter() + seconds
 
@@ -284,7 +316,7 @@ def bench_throughput(seconds: float, clients: int, servers: int) -> None:
             while time.perf_counter() < deadline:
                 with lock:
                     n = next(sequence)
-                # every tenth request replays an earlier id (to another server): idempotency under load
+                # every tenth request replays an earlier id (on another connection): idempotency under load
                 cid = f"tp-{run_id}-{n - 5 if n % 10 == 9 else n}"
                 body = jsonlib.dumps({"client_order_id": cid, "strategy": "bench", "symbol": "MSFT", "side": "buy",
                                       "qty": "1"})
@@ -334,7 +366,7 @@ def bench_throughput(seconds: float, clients: int, servers: int) -> None:
         duplicates = len(cids) - len(set(cids))
         rows = Execution.objects.filter(client_order_id__startswith=f"tp-{run_id}").count()
         rate = counts["201"] / elapsed
-        print(f"API throughput ({servers} server processes, {generator}, {elapsed:.1f} s): "
+        print(f"API throughput (gunicorn, {workers} gthread workers, {generator}, {elapsed:.1f} s): "
               f"{counts['201']} orders created = {rate:.0f} orders/s (target >= 200: "
               f"{'OK' if rate >= 200 else 'UNDER TARGET'}); {counts['200']} idempotent replays, {counts['other']} "
               f"other answers; request p50 {statistics.median(latencies):.1f} ms; broker orders {len(cids)}, "
@@ -371,7 +403,7 @@ def main() -> int:
         bench_reads(rows)
         bench_backfill(rows)
         bench_router(_arg("--orders", 500))
-        bench_throughput(float(_arg("--seconds", 10)), _arg("--clients", 6), _arg("--servers", 2))
+        bench_throughput(float(_arg("--seconds", 10)), _arg("--clients", 6), _arg("--workers", 2))
     return 0
 
 
