@@ -134,10 +134,11 @@ def _reconcile_one(execution: Execution, brokers: dict[str, BrokerAdapter], run:
               details={"status": execution.status, "asked": names})
 
 
-def _unknown_broker_orders(brokers: dict[str, BrokerAdapter], run: ReconciliationRun, tally: _Tally) -> None:
+def _unknown_broker_orders(brokers: dict[str, BrokerAdapter], run: ReconciliationRun, tally: _Tally, *,
+                           since) -> None:
     for name, adapter in brokers.items():
         try:
-            orders = adapter.list_orders("all")
+            orders = adapter.list_orders("all", after=since)
         except AdapterError as exc:
             tally.errors.append(f"{name} list_orders: {exc.reason}")
             continue
@@ -182,7 +183,7 @@ def reconcile_run(*, trigger: str = "manual", lookback_hours: int | None = None,
                 _reconcile_one(execution, brokers, run, tally)
             finally:
                 order_unlock(execution.client_order_id)
-    _unknown_broker_orders(brokers, run, tally)
+    _unknown_broker_orders(brokers, run, tally, since=since)
     ReconciliationDiscrepancy.objects.bulk_create(tally.discrepancies)
     run.checked, run.updated = tally.checked, tally.updated
     run.discrepancy_count = len(tally.discrepancies)

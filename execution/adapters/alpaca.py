@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -168,15 +169,25 @@ class AlpacaAdapter:
             none_on_404=True,
         )
 
-    def list_orders(self, status: str = "all") -> list[BrokerOrder]:
+    def list_orders(self, status: str = "all", *, after: datetime | None = None,
+                    page_size: int = MAX_LIST_LIMIT, max_pages: int = 40) -> list[BrokerOrder]:
+        """Orders newest first, paged through ``until`` (Alpaca answers at most 500 per call);
+        with ``after``, only those submitted after it. At most ``max_pages`` pages are read."""
         query = status if status in ("open", "closed", "all") else "all"
-        orders = self._call(
-            "list_orders",
-            lambda: self.client.get_orders(
-                apca_requests.GetOrdersRequest(status=QueryOrderStatus(query), limit=MAX_LIST_LIMIT)
-            ),
-        )
-        result = [self._to_broker_order(o, "list_orders") for o in orders]
+        result: list[BrokerOrder] = []
+        seen: set[str] = set()
+        until = None
+        for _ in range(max_pages):
+            request = apca_requests.GetOrdersRequest(status=QueryOrderStatus(query), limit=page_size, after=after,
+                                                     until=until, direction="desc")
+            page = self._call("list_orders", lambda request=request: self.client.get_orders(request))
+            fresh = [o for o in page if str(o.id) not in seen]
+            seen.update(str(o.id) for o in fresh)
+            result += [self._to_broker_order(o, "list_orders") for o in fresh]
+            if len(page) < page_size or not fresh:
+                break
+            # the next page ends where this one did (``until`` is exclusive; ids already seen are skipped)
+            until = min(o.submitted_at for o in page if o.submitted_at is not None) + timedelta(microseconds=1)
         if query != status:
             result = [o for o in result if o.status == status]
         return result

@@ -20,6 +20,7 @@ Every broker adapter (``lean``, ``alpaca``) turns its transport failures into on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -137,7 +138,7 @@ class BrokerAdapter(Protocol):
 
     def get_by_client_order_id(self, client_order_id: str) -> BrokerOrder | None: ...
 
-    def list_orders(self, status: str = "all") -> list[BrokerOrder]: ...
+    def list_orders(self, status: str = "all", *, after: datetime | None = None) -> list[BrokerOrder]: ...
 
     def health(self) -> HealthResult: ...
 

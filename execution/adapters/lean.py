@@ -17,6 +17,7 @@ and ``lean_submit_contract_violation`` (non-JSON body or missing fields).
 from __future__ import annotations
 
 import json as jsonlib
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -114,12 +115,17 @@ class LeanAdapter:
         )
         return None if payload is None else self._order_from(payload, "get_by_client_order_id")
 
-    def list_orders(self, status: str = "all") -> list[BrokerOrder]:
+    def list_orders(self, status: str = "all", *, after: datetime | None = None) -> list[BrokerOrder]:
+        """Every order the runner holds (its API has no paging); with ``after``, those created after
+        it (by the order's ``created_at``; an order without a readable one is kept)."""
         payload = self._request("list_orders", "GET", "/v1/orders", params={"status": status})
         items = payload.get("orders") if isinstance(payload, dict) else payload
         if not isinstance(items, list):
             raise self._error("list_orders", KIND_CONTRACT_VIOLATION, "missing 'orders' list", payload=payload)
-        return [self._order_from(item, "list_orders") for item in items]
+        orders = [self._order_from(item, "list_orders") for item in items]
+        if after is not None:
+            orders = [o for o in orders if not _created_before(o.raw.get("created_at"), after)]
+        return orders
 
     def health(self) -> HealthResult:
         try:
@@ -206,6 +212,14 @@ class LeanAdapter:
             )
         except (ValueError, TypeError) as exc:
             raise self._error(operation, KIND_CONTRACT_VIOLATION, str(exc), payload=payload) from exc
+
+
+def _created_before(raw: Any, bound: datetime) -> bool:
+    try:
+        created = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return created.tzinfo is not None and created <= bound
 
 
 def _text(data: bytes) -> str:

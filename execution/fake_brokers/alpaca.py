@@ -13,8 +13,9 @@ Routes (JSON, errors as ``{"code": <int>, "message": <str>}`` like Alpaca):
     canceled -- and records nothing. Missing ``client_order_id`` gets a uuid.
 ``GET /v2/orders/{id}`` / ``GET /v2/orders:by_client_order_id?client_order_id=``
     ``200`` order or ``404`` ``order not found``.
-``GET /v2/orders?status=open|closed|all&limit=&direction=&symbols=&side=``
-    ``status`` defaults to ``open``, ``direction`` to ``desc``. Without an
+``GET /v2/orders?status=open|closed|all&limit=&direction=&after=&until=&symbols=&side=``
+    ``status`` defaults to ``open``, ``direction`` to ``desc``; ``after`` and ``until``
+    (ISO 8601) keep orders submitted strictly after / before them, as Alpaca does. Without an
     explicit ``limit`` *every* matching order is returned (real Alpaca pages at
     50), so ``status=all`` counts every order ever accepted, duplicates included.
 ``DELETE /v2/orders/{id}``
@@ -73,6 +74,14 @@ _POSITION = re.compile(r"^/v2/positions/(?P<symbol>[^/]+)$")
 
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(raw: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _err(status: int, code: int, message: str) -> ApiResponse:
@@ -283,6 +292,12 @@ class FakeAlpaca(FakeBrokerServer):
             orders = [o for o in orders if o["symbol"] in wanted]
         if side := req.q("side"):
             orders = [o for o in orders if o["side"] == side]
+        for name, keep in (("after", lambda at, bound: at > bound), ("until", lambda at, bound: at < bound)):
+            if raw := req.q(name):
+                bound = _parse_time(raw)
+                if bound is None:
+                    return _unprocessable(f"{name} must be an ISO 8601 timestamp")
+                orders = [o for o in orders if keep(_parse_time(o["submitted_at"]), bound)]
         if (req.q("direction") or "desc") == "desc":
             orders.reverse()
         if limit := req.q("limit"):

@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -124,6 +125,36 @@ def test_alpaca_duplicate_client_order_id_rejected_even_after_cancel(alpaca_adap
     assert "client_order_id must be unique" in exc.value.detail
     assert len(fakes.alpaca.orders()) == 1
     assert len(alpaca_adapter.list_orders("all")) == 1
+
+
+def test_list_orders_after_a_time(adapter_and_fake):
+    adapter, _ = adapter_and_fake
+    adapter.submit(market("old-1"))
+    time.sleep(0.01)
+    cut = datetime.now(UTC)
+    time.sleep(0.01)
+    adapter.submit(market("new-1"))
+    adapter.submit(market("new-2"))
+    assert {o.client_order_id for o in adapter.list_orders("all", after=cut)} == {"new-1", "new-2"}
+    assert len(adapter.list_orders("all")) == 3
+
+
+def test_alpaca_list_orders_pages_past_the_page_size(alpaca_adapter):
+    """Alpaca answers at most 500 orders per call; the adapter pages back through ``until``."""
+    for i in range(7):
+        alpaca_adapter.submit(market(f"p-{i}"))
+    listed = alpaca_adapter.list_orders("all", page_size=3)
+    assert [o.client_order_id for o in listed] == [f"p-{i}" for i in reversed(range(7))]  # newest first, once each
+    # a bounded read: two pages of 3, the second starting again at the first page's oldest order
+    assert [o.client_order_id for o in alpaca_adapter.list_orders("all", page_size=3, max_pages=2)] \
+        == ["p-6", "p-5", "p-4", "p-3", "p-2"]
+
+
+def test_alpaca_fake_refuses_a_bad_time_filter(fakes):
+    import requests
+    answer = requests.get(f"{fakes.alpaca.url}/v2/orders", params={"status": "all", "after": "yesterday"},
+                          headers={"APCA-API-KEY-ID": "k", "APCA-API-SECRET-KEY": "s"}, timeout=5)
+    assert answer.status_code == 422 and "after" in answer.json()["message"]
 
 
 def test_alpaca_account_and_positions(alpaca_adapter):
