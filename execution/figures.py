@@ -14,11 +14,13 @@ LAYOUT = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "height": 340, "templa
 
 
 def fallback_rate_figure(buckets: list[dict[str, Any]], *, title: str,
-                         step: timedelta = timedelta(hours=1)) -> go.Figure:
+                         step: timedelta = timedelta(hours=1), show_last: timedelta | None = None) -> go.Figure:
     """Stacked bars of fallbacks by reason (left axis) and the fallback rate line (right axis).
 
     ``step`` is the bucket width: where buckets are missing (no orders: nights, weekends) the
     rate is undefined, so the line breaks there instead of drawing a slope across the gap.
+    ``show_last`` opens the chart on that much of the most recent data (buttons and a range
+    slider reach the rest): 2,000 hourly bars in one view are too thin to read.
     """
     # numpy arrays: plotly validates them as a whole and ships numbers as typed arrays (fast for 2,000+ hours).
     xs = np.array([b["bucket"].replace(tzinfo=None) for b in buckets], dtype="datetime64[s]")
@@ -35,6 +37,16 @@ def fallback_rate_figure(buckets: list[dict[str, Any]], *, title: str,
     layout = {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "fallbacks"}},
               "yaxis2": {"title": {"text": "rate"}, "overlaying": "y", "side": "right", "range": [0, 1],
                          "tickformat": ".0%"}, **LAYOUT}
+    if show_last is not None and len(xs) and xs[-1] - xs[0] > np.timedelta64(int(show_last.total_seconds()), "s"):
+        end = xs[-1] + np.timedelta64(int(step.total_seconds()), "s")
+        layout["xaxis"] = {
+            "range": [str(end - np.timedelta64(int(show_last.total_seconds()), "s")), str(end)],
+            "rangeselector": {"buttons": [{"count": 1, "label": "1d", "step": "day", "stepmode": "backward"},
+                                          {"count": 7, "label": "7d", "step": "day", "stepmode": "backward"},
+                                          {"count": 30, "label": "30d", "step": "day", "stepmode": "backward"},
+                                          {"step": "all", "label": "all"}]},
+            "rangeslider": {"visible": True, "thickness": 0.08}}
+        layout["height"] = LAYOUT["height"] + 60
     return go.Figure(data=traces, layout=layout)
 
 
@@ -48,13 +60,28 @@ def outage_timeline_figure(outages: list[dict[str, Any]], *, now: datetime | Non
     for reason, items in sorted(by_reason.items()):
         starts = [o["started_at"] for o in items]
         ends = [o["ended_at"] or now for o in items]
+        hover = [[o["failures"], "open" if o["ended_at"] is None else "closed",
+                  _duration((e - s).total_seconds())] for o, s, e in zip(items, starts, ends, strict=True)]
         fig.add_bar(y=[reason] * len(items), base=starts,
                     x=[(e - s).total_seconds() * 1000 for s, e in zip(starts, ends, strict=True)],
-                    orientation="h", name=reason,
-                    customdata=[[o["failures"], "open" if o["ended_at"] is None else "closed"] for o in items],
-                    hovertemplate="%{base} → %{x:.0f} ms<br>failures %{customdata[0]} (%{customdata[1]})")
+                    orientation="h", name=reason, customdata=hover,
+                    hovertemplate="from %{base}<br>%{customdata[2]}, failures %{customdata[0]} (%{customdata[1]})"
+                                  "<extra></extra>")
+        # a marker at each start: an outage of minutes is a hairline on a 90-day axis
+        fig.add_scatter(y=[reason] * len(items), x=starts, mode="markers", name=reason, customdata=hover,
+                        marker={"symbol": "diamond", "size": 9,
+                                "color": ["#dc2626" if o["ended_at"] is None else "#f59e0b" for o in items]},
+                        hovertemplate="started %{x}<br>%{customdata[2]}, failures %{customdata[0]} "
+                                      "(%{customdata[1]})<extra></extra>")
     fig.update_layout(title="LEAN outages", xaxis={"type": "date"}, showlegend=False, **LAYOUT)
     return fig
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min" if minutes else f"{int(seconds)} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def route_concentration_figure(rows: list[dict[str, Any]]) -> go.Figure:

@@ -48,7 +48,7 @@ def dashboards(request):
     fallback = selectors.fallback_dashboard(since=since)
     charts = {
         "fallback_hourly": figures.to_html(figures.fallback_rate_figure(
-            fallback.hourly, title="Fallback rate by hour, split by reason")),
+            fallback.hourly, title="Fallback rate by hour, split by reason", show_last=timedelta(days=7))),
         "fallback_daily": figures.to_html(figures.fallback_rate_figure(
             fallback.daily, title="Fallback rate by day, split by reason", step=timedelta(days=1))),
         "outages": figures.to_html(figures.outage_timeline_figure(selectors.outage_timeline(since=since))),

@@ -93,3 +93,23 @@ def test_figures_are_pure():
                                            "ended_at": None, "reason": "r", "failures": 3}],
                                          now=datetime(2026, 1, 1, 0, 1, tzinfo=UTC))
     assert fig.data[0].x == (60000.0,)
+
+
+def test_hourly_chart_opens_on_the_last_days_and_outages_are_marked():
+    hours = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(0, 24 * 30, 5)]
+    buckets = [{"bucket": h, "requests": 2, "fallbacks": 0, "fallback_rate": 0.0, "by_reason": {}} for h in hours]
+    fig = figures.fallback_rate_figure(buckets, title="t", show_last=timedelta(days=7))
+    start, end = (datetime.fromisoformat(v) for v in fig.layout.xaxis.range)
+    assert end - start == timedelta(days=7) and end > hours[-1].replace(tzinfo=None)
+    assert [b.label for b in fig.layout.xaxis.rangeselector.buttons] == ["1d", "7d", "30d", "all"]
+    short = figures.fallback_rate_figure(buckets[:10], title="t", show_last=timedelta(days=7))
+    assert short.layout.xaxis.range is None  # less data than the window: everything shows
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    fig = figures.outage_timeline_figure(
+        [{"id": 1, "started_at": start, "ended_at": start + timedelta(minutes=4), "reason": "r", "failures": 3},
+         {"id": 2, "started_at": start + timedelta(days=2), "ended_at": None, "reason": "r", "failures": 9}],
+        now=start + timedelta(days=2, hours=1, minutes=5))
+    bars, markers = fig.data
+    assert bars.type == "bar" and markers.type == "scatter" and list(markers.x) == [start, start + timedelta(days=2)]
+    assert list(markers.marker.color) == ["#f59e0b", "#dc2626"]  # closed, open
+    assert [c[2] for c in markers.customdata] == ["4 min", "1 h 05 min"]
