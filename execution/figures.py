@@ -19,8 +19,8 @@ def fallback_rate_figure(buckets: list[dict[str, Any]], *, title: str,
 
     ``step`` is the bucket width: where buckets are missing (no orders: nights, weekends) the
     rate is undefined, so the line breaks there instead of drawing a slope across the gap.
-    ``show_last`` opens the chart on that much of the most recent data (buttons and a range
-    slider reach the rest): 2,000 hourly bars in one view are too thin to read.
+    ``show_last`` opens the chart on that much of the most recent data (buttons, zoom and pan
+    reach the rest): 2,000 hourly bars in one view are too thin to read.
     """
     # numpy arrays: plotly validates them as a whole and ships numbers as typed arrays (fast for 2,000+ hours).
     xs = np.array([b["bucket"].replace(tzinfo=None) for b in buckets], dtype="datetime64[s]")
@@ -41,12 +41,11 @@ def fallback_rate_figure(buckets: list[dict[str, Any]], *, title: str,
         end = xs[-1] + np.timedelta64(int(step.total_seconds()), "s")
         layout["xaxis"] = {
             "range": [str(end - np.timedelta64(int(show_last.total_seconds()), "s")), str(end)],
-            "rangeselector": {"buttons": [{"count": 1, "label": "1d", "step": "day", "stepmode": "backward"},
+            "rangeselector": {"x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom",
+                              "buttons": [{"count": 1, "label": "1d", "step": "day", "stepmode": "backward"},
                                           {"count": 7, "label": "7d", "step": "day", "stepmode": "backward"},
                                           {"count": 30, "label": "30d", "step": "day", "stepmode": "backward"},
-                                          {"step": "all", "label": "all"}]},
-            "rangeslider": {"visible": True, "thickness": 0.08}}
-        layout["height"] = LAYOUT["height"] + 60
+                                          {"step": "all", "label": "all"}]}}
     return go.Figure(data=traces, layout=layout)
 
 
