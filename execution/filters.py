@@ -17,10 +17,12 @@ class ExecutionFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ExecutionStatus.choices)
     fallback = django_filters.BooleanFilter(method="filter_fallback", label="Fell back")
     strategy = django_filters.CharFilter(field_name="strategy__name", label="Strategy")
+    client_order_id = django_filters.CharFilter(field_name="client_order_id", label="Client order id")
 
     class Meta:
         model = Execution
-        fields = ["symbol", "since", "until", "adapter", "expected_adapter", "status", "fallback", "strategy"]
+        fields = ["symbol", "since", "until", "adapter", "expected_adapter", "status", "fallback", "strategy",
+                  "client_order_id"]
 
     def filter_symbol(self, queryset, name, value):
         return queryset.filter(symbol=value.strip().upper())

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from execution.models import Execution, LeanOutage, ReconciliationRun
+from execution.models import Execution, LeanOutage, ReconciliationDiscrepancy, ReconciliationRun
 
 BUCKETS = {"hour", "day"}
 
@@ -24,6 +24,10 @@ def lean_outage_list() -> QuerySet[LeanOutage]:
 
 def reconciliation_run_list() -> QuerySet[ReconciliationRun]:
     return ReconciliationRun.objects.order_by("-id")
+
+
+def reconciliation_discrepancies(*, run: ReconciliationRun) -> QuerySet[ReconciliationDiscrepancy]:
+    return run.discrepancies.order_by("id")
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple]:

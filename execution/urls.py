@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.execution_list, name="execution-list"),
     path("dashboards/", views.dashboards, name="execution-dashboards"),
     path("outages/", views.outage_list, name="execution-outages"),
+    path("reconciliation/<int:run_id>/", views.reconciliation_run_detail, name="execution-reconciliation-run"),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from execution import figures, selectors
@@ -67,3 +67,10 @@ def outage_list(request):
     outages = list(selectors.lean_outage_list()[:200])
     runs = list(selectors.reconciliation_run_list()[:20])
     return render(request, "execution/outages.html", {"outages": outages, "runs": runs})
+
+
+@login_required
+def reconciliation_run_detail(request, run_id: int):
+    run = get_object_or_404(selectors.reconciliation_run_list(), pk=run_id)
+    discrepancies = list(selectors.reconciliation_discrepancies(run=run)[:1000])
+    return render(request, "execution/reconciliation_run.html", {"run": run, "discrepancies": discrepancies})

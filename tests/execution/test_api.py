@@ -108,8 +108,11 @@ def test_execution_list_filters_and_pagination(make_client, django_assert_max_nu
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert client.get("/api/v1/trading/executions", {"since": future}).json()["results"] == []
     assert client.get("/api/v1/trading/executions?limit=501").status_code == 400
+    one = ExecutionFactory(client_order_id="find-me")
+    assert [r["id"] for r in client.get("/api/v1/trading/executions?client_order_id=find-me").json()["results"]] \
+        == [one.id]
     with django_assert_max_num_queries(6):
-        assert len(client.get("/api/v1/trading/executions?limit=500").json()["results"]) == 5
+        assert len(client.get("/api/v1/trading/executions?limit=500").json()["results"]) == 6
 
 
 def test_route_stats_is_bare_array_per_bucket(make_client, django_assert_num_queries):

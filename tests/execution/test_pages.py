@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from execution import figures, selectors
-from execution.models import Fill, LeanOutage, TradeDecision
+from execution.models import Fill, LeanOutage, ReconciliationDiscrepancy, ReconciliationRun, TradeDecision
 from tests.execution.factories import ExecutionFactory
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,26 @@ def test_dashboard_page_renders_four_charts_from_static_plotly(browser, django_a
 
 def test_outages_page(browser):
     seed()
-    assert "lean_submit_timeout" in browser.get("/executions/outages/").content.decode()
+    page = browser.get("/executions/outages/").content.decode()
+    assert "lean_submit_timeout" in page and "1\xa0hour" in page  # how long it lasted
+
+
+def test_reconciliation_run_page_lists_its_discrepancies_linked_to_executions(browser):
+    row = ExecutionFactory(client_order_id="c-42")
+    ExecutionFactory(client_order_id="c-43")
+    run = ReconciliationRun.objects.create(trigger="test", checked=2, updated=1, discrepancy_count=2)
+    ReconciliationDiscrepancy.objects.create(run=run, execution=row, kind="not_found_at_broker",
+                                             client_order_id="c-42", details={"before": "pending"})
+    ReconciliationDiscrepancy.objects.create(run=run, kind="unknown_broker_order", adapter="lean",
+                                             client_order_id="stranger-1", broker_order_id="b-9")
+    assert f'href="/executions/reconciliation/{run.id}/"' in browser.get("/executions/outages/").content.decode()
+    page = browser.get(f"/executions/reconciliation/{run.id}/").content.decode()
+    assert "not_found_at_broker" in page and "unknown_broker_order" in page and "b-9" in page
+    assert 'href="/executions/?client_order_id=c-42"' in page
+    assert "/executions/?client_order_id=stranger-1" not in page  # nothing stored to link to
+    listed = browser.get("/executions/?client_order_id=c-42").content.decode()
+    assert "c-42" in listed and "c-43" not in listed
+    assert browser.get("/executions/reconciliation/999999/").status_code == 404
 
 
 def test_dashboard_selectors_aggregate_in_one_query_each(django_assert_num_queries):
