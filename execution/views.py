@@ -69,8 +69,27 @@ def outage_list(request):
     return render(request, "execution/outages.html", {"outages": outages, "runs": runs})
 
 
+def describe_discrepancy(details: dict) -> str:
+    """A discrepancy's details as one line an operator reads: what changed, whom we asked."""
+    parts = []
+    before, after = details.get("before"), details.get("after")
+    if isinstance(before, dict) and isinstance(after, dict):
+        parts += [f"{key} {before.get(key)} → {after.get(key)}" for key in after if before.get(key) != after.get(key)]
+    elif before is not None or after is not None:
+        parts.append(f"{before} → {after}")
+    if details.get("asked"):
+        parts.append("asked " + ", ".join(details["asked"]))
+    if details.get("errors"):
+        parts.append("errors: " + "; ".join(details["errors"]))
+    rest = {k: v for k, v in details.items() if k not in ("before", "after", "asked", "errors")}
+    parts += [f"{key} {value}" for key, value in rest.items()]
+    return " · ".join(parts)
+
+
 @login_required
 def reconciliation_run_detail(request, run_id: int):
     run = get_object_or_404(selectors.reconciliation_run_list(), pk=run_id)
     discrepancies = list(selectors.reconciliation_discrepancies(run=run)[:1000])
+    for d in discrepancies:
+        d.summary = describe_discrepancy(d.details or {})
     return render(request, "execution/reconciliation_run.html", {"run": run, "discrepancies": discrepancies})

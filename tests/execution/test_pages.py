@@ -62,17 +62,31 @@ def test_reconciliation_run_page_lists_its_discrepancies_linked_to_executions(br
     ExecutionFactory(client_order_id="c-43")
     run = ReconciliationRun.objects.create(trigger="test", checked=2, updated=1, discrepancy_count=2)
     ReconciliationDiscrepancy.objects.create(run=run, execution=row, kind="not_found_at_broker",
-                                             client_order_id="c-42", details={"before": "pending"})
+                                             client_order_id="c-42",
+                                             details={"before": "pending", "after": "rejected",
+                                                      "asked": ["lean", "alpaca"]})
     ReconciliationDiscrepancy.objects.create(run=run, kind="unknown_broker_order", adapter="lean",
-                                             client_order_id="stranger-1", broker_order_id="b-9")
+                                             client_order_id="stranger-1", broker_order_id="b-9",
+                                             details={"status": "filled", "symbol": "MSFT"})
     assert f'href="/executions/reconciliation/{run.id}/"' in browser.get("/executions/outages/").content.decode()
     page = browser.get(f"/executions/reconciliation/{run.id}/").content.decode()
     assert "not_found_at_broker" in page and "unknown_broker_order" in page and "b-9" in page
+    assert "pending → rejected · asked lean, alpaca" in page
     assert 'href="/executions/?client_order_id=c-42"' in page
     assert "/executions/?client_order_id=stranger-1" not in page  # nothing stored to link to
     listed = browser.get("/executions/?client_order_id=c-42").content.decode()
     assert "c-42" in listed and "c-43" not in listed
+    assert "status filled · symbol MSFT" in page
     assert browser.get("/executions/reconciliation/999999/").status_code == 404
+
+
+def test_discrepancy_descriptions():
+    from execution.views import describe_discrepancy
+    assert describe_discrepancy({"before": {"status": "accepted", "filled_qty": "0", "adapter": "lean"},
+                                 "after": {"status": "filled", "filled_qty": "5", "adapter": "lean"}}) \
+        == "status accepted → filled · filled_qty 0 → 5"
+    assert describe_discrepancy({"errors": ["lean_get_by_client_order_id_network_error"]}) \
+        == "errors: lean_get_by_client_order_id_network_error"
 
 
 def test_dashboard_selectors_aggregate_in_one_query_each(django_assert_num_queries):
