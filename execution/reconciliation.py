@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -134,8 +134,8 @@ def _reconcile_one(execution: Execution, brokers: dict[str, BrokerAdapter], run:
               details={"status": execution.status, "asked": names})
 
 
-def _unknown_broker_orders(brokers: dict[str, BrokerAdapter], run: ReconciliationRun, tally: _Tally, *,
-                           since) -> None:
+def _unknown_broker_orders(brokers: dict[str, BrokerAdapter], run: ReconciliationRun, tally: _Tally, *
+                           since: datetime) -> None:
     for name, adapter in brokers.items():
         try:
             orders = adapter.list_orders("all", after=since)
