@@ -134,7 +134,7 @@ def _reconcile_one(execution: Execution, brokers: dict[str, BrokerAdapter], run:
               details={"status": execution.status, "asked": names})
 
 
-def _unknown_broker_orders(brokers: dict[str, BrokerAdapter], run: ReconciliationRun, tally: _Tally, *
+def _unknown_broker_orders(brokers: dict[str, BrokerAdapter], run: ReconciliationRun, tally: _Tally, *,
                            since: datetime) -> None:
     for name, adapter in brokers.items():
         try:
