@@ -35,7 +35,7 @@ def fallback_rate_figure(buckets: list[dict[str, Any]], *, title: str,
     traces.append({"type": "scatter", "x": line_x, "y": line_y, "name": "fallback rate", "yaxis": "y2",
                    "mode": "lines", "connectgaps": False, "line": {"color": "#111827"}})
     layout = {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "fallbacks"}},
-              "yaxis2": {"title": {"text": "rate"}, "overlaying": "y", "side": "right", "range": [0, 1],
+              "yaxis2": {"title": {"text": "rate"}, "overlaying": "y", "side": "right", "range": [0, 1], "dtick": 0.25,
                          "tickformat": ".0%"}, **LAYOUT}
     if show_last is not None and len(xs) and xs[-1] - xs[0] > np.timedelta64(int(show_last.total_seconds()), "s"):
         end = xs[-1] + np.timedelta64(int(step.total_seconds()), "s")
