@@ -29,18 +29,20 @@ def fallback_rate_figure(buckets: list[dict[str, Any]], *, title: str,
     traces: list[dict[str, Any]] = [
         {"type": "bar", "x": xs, "y": np.array([b["by_reason"].get(reason, 0) for b in buckets], dtype=np.int64),
          "name": reason} for reason in reasons]
-    gaps = np.flatnonzero(np.diff(xs) > np.timedelta64(int(step.total_seconds()), "s")) + 1
-    line_x = np.insert(xs, gaps, xs[gaps - 1] + np.timedelta64(int(step.total_seconds()), "s"))
+    width = np.timedelta64(int(step.total_seconds()), "s")
+    gaps = np.flatnonzero(np.diff(xs) > width) + 1
+    line_x = np.insert(xs, gaps, xs[gaps - 1] + width)
     line_y = np.insert(rates, gaps, np.nan)
     traces.append({"type": "scatter", "x": line_x, "y": line_y, "name": "fallback rate", "yaxis": "y2",
                    "mode": "lines", "connectgaps": False, "line": {"color": "#111827"}})
     layout = {"title": {"text": title}, "barmode": "stack", "yaxis": {"title": {"text": "fallbacks"}},
               "yaxis2": {"title": {"text": "rate"}, "overlaying": "y", "side": "right", "range": [0, 1], "dtick": 0.25,
                          "tickformat": ".0%"}, **LAYOUT}
-    if show_last is not None and len(xs) and xs[-1] - xs[0] > np.timedelta64(int(show_last.total_seconds()), "s"):
-        end = xs[-1] + np.timedelta64(int(step.total_seconds()), "s")
+    window = np.timedelta64(int(show_last.total_seconds()), "s") if show_last is not None else None
+    if window is not None and len(xs) and xs[-1] - xs[0] > window:
+        end = xs[-1] + width
         layout["xaxis"] = {
-            "range": [str(end - np.timedelta64(int(show_last.total_seconds()), "s")), str(end)],
+            "range": [str(end - window), str(end)],
             "rangeselector": {"x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom",
                               "buttons": [{"count": 1, "label": "1d", "step": "day", "stepmode": "backward"},
                                           {"count": 7, "label": "7d", "step": "day", "stepmode": "backward"},
