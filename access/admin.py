@@ -4,7 +4,7 @@ from knox.models import AuthToken
 
 from access.forms import ThrottledAdminAuthenticationForm
 from access.models import AuditEvent, StrategyGroupObjectPermission, StrategyUserObjectPermission
-from torghut_site.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 admin.site.login_form = ThrottledAdminAuthenticationForm
 

@@ -9,7 +9,7 @@ from access import selectors
 from access.permissions import HasRole
 from access.roles import ALL_ROLES, Role
 from access.serializers import MeSerializer, StrategyInScopeSerializer
-from ledger.models import Strategy
+from strategies.models import Strategy
 
 
 class Me(APIView):

@@ -1,6 +1,6 @@
 """REST endpoints of the access app, mounted under /api/v1/."""
 from access import api
-from torghut_site.api import slashless
+from core.api import slashless
 
 urlpatterns = [
     *slashless("access/me", api.Me.as_view(), name="api-access-me"),

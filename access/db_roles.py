@@ -2,7 +2,7 @@
 
 - ``torghut_app``: the service. SELECT/INSERT/UPDATE/DELETE on every application table, except
   no UPDATE or DELETE where a model's trigger refuses them (append-only tables: the ledger, the
-  audit trail, and whatever other apps declare with ``torghut_site.db.append_only()``).
+  audit trail, and whatever other apps declare with ``core.db.append_only()``).
   Tables no model owns (``django_migrations``) are read-only for it.
 - ``torghut_readonly``: SELECT on everything but credentials (token digests, session data), for
   dashboards and analysts.

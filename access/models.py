@@ -10,8 +10,8 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from knox.models import AuthToken
 
 from access.choices import Outcome, Via
-from ledger.models import Strategy
-from torghut_site.db import append_only
+from core.db import append_only
+from strategies.models import Strategy
 
 
 class StrategyUserObjectPermission(UserObjectPermissionBase):

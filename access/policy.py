@@ -10,7 +10,7 @@ from rest_framework.permissions import BasePermission
 
 from access.roles import Role
 from access.selectors import user_roles
-from torghut_site.api import ApiError
+from core.errors import PermissionRefused
 
 
 class GuardedAction(models.TextChoices):
@@ -23,10 +23,9 @@ class GuardedAction(models.TextChoices):
 FORBIDDEN_FOR_AGENT = frozenset(GuardedAction.values)
 
 
-class AgentForbidden(ApiError):
-    status_code = 403
+class AgentForbidden(PermissionRefused):
     default_code = "agent_forbidden"
-    default_detail = "Agents may never do this."
+    default_message = "Agents may never do this."
 
 
 def is_agent(user) -> bool:

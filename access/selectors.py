@@ -12,7 +12,7 @@ from guardian.shortcuts import get_objects_for_user
 from knox.models import AuthToken
 
 from access.roles import Role
-from ledger.models import Strategy
+from strategies.models import Strategy
 
 
 def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
@@ -63,7 +63,7 @@ def strategies_for(user, perm: str) -> QuerySet[Strategy]:
         return Strategy.objects.all()
     if PERM_ROLE[codename] not in user_roles(user):
         return Strategy.objects.none()
-    return get_objects_for_user(user, f"ledger.{codename}", klass=Strategy,
+    return get_objects_for_user(user, f"strategies.{codename}", klass=Strategy,
                                 with_superuser=False, accept_global_perms=False)
 
 
@@ -83,6 +83,17 @@ def get_object_in_scope_or_404(user, qs: QuerySet, *, perm: str, strategy_field:
         return scope_queryset(user, qs, perm=perm, strategy_field=strategy_field).get(**lookup)
     except qs.model.DoesNotExist:
         raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.") from None
+
+
+def may_place_orders(user, strategy_name: str) -> bool:
+    """Whether ``user`` may place orders for ``strategy_name``: agents (the order routers) and
+    superusers for any strategy; an operator only for the strategies they operate."""
+    if getattr(user, "is_superuser", False):
+        return True
+    roles = user_roles(user)
+    if Role.AGENT in roles:
+        return True
+    return Role.OPERATOR in roles and strategies_for(user, StrategyPerm.OPERATE).filter(name=strategy_name).exists()
 
 
 def strategy_scope_of(user) -> dict[str, list[str]]:

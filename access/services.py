@@ -21,7 +21,7 @@ from access.context import current_request_id, new_request_id
 from access.models import AuditEvent, LoginFailure
 from access.roles import Role
 from access.selectors import PERM_ROLE, StrategyPerm, user_roles
-from ledger.models import Strategy
+from strategies.models import Strategy
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def principal_create(*, name: str, roles: list[str], strategies: list[str] | Non
     """Create a user (or add roles to an existing one) and issue a fresh API token.
 
     ``strategies`` narrows the principal's approver/operator rights: for each named strategy
-    (created if missing) an approver gets ``approve_promotions`` and an operator gets
+    (it must be known: recorded by a research run) an approver gets ``approve_promotions`` and an operator gets
     ``operate_strategy`` on that strategy only. The token is returned once; only its hash is
     stored.
     """
@@ -148,22 +148,26 @@ def principal_create(*, name: str, roles: list[str], strategies: list[str] | Non
 
 
 def strategy_grant(*, user, strategy_name: str, perm: str) -> Strategy:
-    """Grant ``perm`` (approve_promotions | operate_strategy) on one strategy, creating the
-    strategy row when it does not exist yet. Idempotent."""
+    """Grant ``perm`` (approve_promotions | operate_strategy) on one known strategy. Idempotent.
+
+    Strategies are registered by research runs only; a grant on a name no run has recorded is
+    refused (a typo would otherwise create a strategy nobody trades)."""
     if perm not in (StrategyPerm.APPROVE, StrategyPerm.OPERATE):
         raise ValueError(f"Unknown strategy permission {perm!r}.")
     name = strategy_name.strip()
-    if not name or len(name) > 100:
-        raise ValueError("A strategy name must be 1-100 characters.")
-    strategy, _ = Strategy.objects.get_or_create(name=name)
-    assign_perm(f"ledger.{perm}", user, strategy)
+    strategy = Strategy.objects.filter(name=name).first()
+    if strategy is None:
+        known = ", ".join(Strategy.objects.order_by("name").values_list("name", flat=True)[:20]) or "none yet"
+        raise ValueError(f"Unknown strategy {name!r}: a strategy is known once a research run names it "
+                         f"(known: {known}).")
+    assign_perm(f"strategies.{perm}", user, strategy)
     return strategy
 
 
 def strategy_revoke(*, user, strategy_name: str, perm: str, actor: str, via: str = Via.COMMAND) -> bool:
     with transaction.atomic():
         strategy = Strategy.objects.filter(name=strategy_name).first()
-        removed = bool(strategy) and remove_perm(f"ledger.{perm}", user, strategy) is not None
+        removed = bool(strategy) and remove_perm(f"strategies.{perm}", user, strategy) is not None
         audit_record(actor=actor, via=via, action="strategy_revoke",
                      object_ref=f"strategy:{strategy_name}", details={"user": user.username, "perm": perm})
     return removed

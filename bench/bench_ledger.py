@@ -24,8 +24,9 @@ def _copy_same_rows(body: dict, run_pk_seed: int) -> None:
 
     from django.db import connection, transaction
 
-    from ledger.canonical import content_sha256
-    from ledger.models import Dataset, FeatureSnapshot, Strategy
+    from core.canonical import content_sha256
+    from ledger.models import Dataset, FeatureSnapshot
+    from strategies.models import Strategy
 
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor

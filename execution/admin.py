@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from execution.models import (
     AdapterHealthEvent,
     BackfillCheckpoint,
@@ -13,7 +14,6 @@ from execution.models import (
     ReconciliationRun,
     TradeDecision,
 )
-from torghut_site.admin import ReadOnlyAdmin
 
 
 @admin.register(Execution)

@@ -11,14 +11,16 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access import selectors as access_selectors
 from access.permissions import HasRole
 from access.roles import ALL_ROLES, Role
+from core.api import page_schema
+from core.errors import InvalidInput, PermissionRefused
+from core.validation import validation_details
 from execution import selectors, services
 from execution.filters import ExecutionFilter, LeanOutageFilter
 from execution.schemas import ExecutionOut, OrderIn
 from execution.serializers import LeanOutageSerializer, RouteStatSerializer
-from ledger.schemas import validation_details
-from torghut_site.api import InvalidInput, page_schema
 
 
 def _since(request, default: timedelta):
@@ -42,6 +44,7 @@ class OrderCreate(APIView):
         request=OrderIn,
         responses={201: ExecutionOut, 200: ExecutionOut,
                    400: OpenApiResponse(description="invalid input; details.fields names the fields"),
+                   403: OpenApiResponse(description="strategy_out_of_scope: operator lacks operate_strategy"),
                    423: OpenApiResponse(description="trading_halted | symbol_disabled | strategy_not_live")},
         summary="Submit an order (idempotent on client_order_id; LEAN first, Alpaca fallback)",
     )
@@ -52,6 +55,10 @@ class OrderCreate(APIView):
             fields = validation_details(exc)
             raise InvalidInput("Invalid order: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()),
                                details={"fields": fields}) from None
+        if not access_selectors.may_place_orders(request.user, order.strategy):
+            raise PermissionRefused(f"You may not place orders for strategy {order.strategy!r}: operators trade only "
+                                    "the strategies they are granted (operate_strategy).",
+                                    code="strategy_out_of_scope", details={"strategy": order.strategy})
         data = services.OrderInput(
             client_order_id=order.client_order_id, strategy=order.strategy, symbol=order.symbol, side=order.side,
             qty=order.qty, order_type=order.type, time_in_force=order.time_in_force, limit_price=order.limit_price,

@@ -1,6 +1,6 @@
 """REST endpoints of the execution app, mounted under /api/v1/."""
+from core.api import slashless
 from execution import api
-from torghut_site.api import slashless
 
 urlpatterns = [
     *slashless("trading/orders", api.OrderCreate.as_view(), name="api-order-create"),

@@ -8,9 +8,6 @@ class Adapter(models.TextChoices):
     UNKNOWN = "unknown", "Unknown (legacy, unrecoverable)"
 
 
-ROUTABLE_ADAPTERS = (Adapter.LEAN, Adapter.ALPACA)
-
-
 class Side(models.TextChoices):
     BUY = "buy", "Buy"
     SELL = "sell", "Sell"
@@ -36,10 +33,6 @@ class ExecutionStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected (no broker took it)"
     EXPIRED = "expired", "Expired"
 
-
-OPEN_STATUSES = (ExecutionStatus.PENDING_SUBMIT, ExecutionStatus.PENDING, ExecutionStatus.ACCEPTED,
-                 ExecutionStatus.PARTIALLY_FILLED)
-FINAL_STATUSES = (ExecutionStatus.FILLED, ExecutionStatus.CANCELED, ExecutionStatus.REJECTED, ExecutionStatus.EXPIRED)
 
 # Broker status strings (LEAN runner and Alpaca) -> our status.
 BROKER_STATUS_MAP = {

@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.db import append_only
 from execution.choices import (
     Adapter,
     DiscrepancyKind,
@@ -26,8 +27,7 @@ from execution.choices import (
     Side,
     TimeInForce,
 )
-from ledger.models import Strategy
-from torghut_site.db import append_only
+from strategies.models import Strategy
 
 QTY = {"max_digits": 24, "decimal_places": 8}
 KNOWN = [Adapter.LEAN, Adapter.ALPACA]

@@ -21,8 +21,9 @@ from pydantic import (
     field_validator,
 )
 
+from core.canonical import decimal_str
 from execution.choices import Adapter, OrderType, Side, TimeInForce
-from ledger.canonical import decimal_str
+from strategies.models import NAME_PATTERN as STRATEGY_NAME_PATTERN
 
 PlainDecimal = Annotated[Decimal, PlainSerializer(decimal_str, return_type=str, when_used="always")]
 OptionalPlainDecimal = Annotated[Decimal | None, PlainSerializer(decimal_str, return_type=str | None,
@@ -37,7 +38,7 @@ class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     client_order_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
-    strategy: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    strategy: Annotated[str, StringConstraints(pattern=STRATEGY_NAME_PATTERN)]
     symbol: Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
                       StringConstraints(pattern=r"^[A-Z][A-Z0-9.\-/]{0,31}$")]
     side: Side

@@ -25,6 +25,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import locks
+from core.errors import Blocked
 from execution.adapters.base import BrokerOrder, OrderRequest
 from execution.choices import Adapter, ExecutionStatus
 from execution.circuit import PersistedLeanGate
@@ -32,8 +34,6 @@ from execution.controls import order_controls
 from execution.models import Execution, Fill, OrderRefusal
 from execution.routing import OrderRouter, RouteOutcome, expected_adapter
 from execution.wiring import adapters, route_policy
-from ledger.models import Strategy
-from torghut_site.api import Blocked
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,17 @@ class SubmitResult:
     outcome: RouteOutcome | None = None
 
 
+def order_lock_key(client_order_id: str) -> str:
+    """The advisory-lock key every writer of one order (submission, reconciliation) takes."""
+    return f"order:{client_order_id}"
+
+
 def order_try_lock(client_order_id: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [f"order:{client_order_id}"])
-        return bool(cursor.fetchone()[0])
+    return locks.try_session_lock(order_lock_key(client_order_id))
 
 
 def order_unlock(client_order_id: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [f"order:{client_order_id}"])
+    locks.session_unlock(order_lock_key(client_order_id))
 
 
 def order_refusal_record(*, data: OrderInput, code: str, message: str, actor: str) -> None:
@@ -73,25 +75,22 @@ def order_refusal_record(*, data: OrderInput, code: str, message: str, actor: st
                                 symbol=data.symbol, code=code, message=message, actor=actor)
 
 
-_LOCK_AND_LOOK_UP = """
-SELECT pg_try_advisory_lock(hashtextextended(%s, 0)),
-       (SELECT id FROM executions WHERE client_order_id = %s),
-       (SELECT id FROM strategies WHERE name = %s)
-"""
+_LOOK_UP = """(SELECT id FROM executions WHERE client_order_id = %s), (SELECT id FROM strategies WHERE name = %s)"""
+_LOCK_AND_LOOK_UP = f"SELECT pg_try_advisory_lock({locks.KEY_SQL}), {_LOOK_UP}"
 
 
 def _lock_and_look_up(data: OrderInput) -> tuple[int | None, int | None]:
     """Take the order's advisory lock; return (stored execution id, strategy id), in one round trip
     when nobody else holds the lock. If it is held, wait for it and look again with a fresh snapshot."""
-    key = f"order:{data.client_order_id}"
+    key = order_lock_key(data.client_order_id)
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_AND_LOOK_UP, [key, data.client_order_id, data.strategy])
         locked, execution_id, strategy_id = cursor.fetchone()
-        if not locked:
-            cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
-            cursor.execute(_LOCK_AND_LOOK_UP.replace("pg_try_advisory_lock(hashtextextended(%s, 0))", "%s"),
-                           [True, data.client_order_id, data.strategy])
-            _, execution_id, strategy_id = cursor.fetchone()
+    if not locked:
+        locks.session_lock(key)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {_LOOK_UP}", [data.client_order_id, data.strategy])
+            execution_id, strategy_id = cursor.fetchone()
     return execution_id, strategy_id
 
 
@@ -107,7 +106,7 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
     try:
         if execution_id is not None:
             return SubmitResult(Execution.objects.get(pk=execution_id), created=False)
-        controls = order_controls(strategy=data.strategy, symbol=data.symbol)
+        controls = order_controls(strategy=data.strategy, symbol=data.symbol, strategy_known=strategy_id is not None)
         if controls.block is not None:
             code, message = controls.block
             order_refusal_record(data=data, code=code, message=message, actor=actor)
@@ -116,8 +115,6 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
             lean, alpaca = adapters()
             router = OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean))
         expected, policy_reason = expected_adapter(route_policy(), data.symbol, lean_enabled=controls.lean_enabled)
-        if strategy_id is None:
-            strategy_id = Strategy.objects.get_or_create(name=data.strategy)[0].pk
         execution, created = _execution_insert(data=data, strategy_id=strategy_id, expected=expected, actor=actor)
         if not created:
             return SubmitResult(execution, created=False)
@@ -155,7 +152,8 @@ RETURNING id, trade_decision_id
 """
 
 
-def _execution_insert(*, data: OrderInput, strategy_id: int, expected: str, actor: str) -> tuple[Execution, bool]:
+def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: str,
+                      actor: str) -> tuple[Execution, bool]:
     """Insert decision + execution (``pending_submit``) in one committed statement; (stored, False) on conflict."""
     now = timezone.now()
     params = {"cid": data.client_order_id, "strategy_id": strategy_id, "symbol": data.symbol, "side": data.side,

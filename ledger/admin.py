@@ -1,6 +1,7 @@
 """Read-only admin for the research ledger: evidence is inspected here, never edited."""
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from ledger.models import (
     CandidateLifecycleEvent,
     Dataset,
@@ -8,10 +9,8 @@ from ledger.models import (
     FoldMetric,
     ResearchCandidate,
     ResearchRun,
-    Strategy,
     StressMetric,
 )
-from torghut_site.admin import ReadOnlyAdmin
 
 
 class FoldInline(admin.TabularInline):
@@ -72,8 +71,3 @@ class CandidateLifecycleEventAdmin(ReadOnlyAdmin):
     list_filter = ["role"]
 
 
-@admin.register(Strategy)
-class StrategyAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
-    search_fields = ["name"]
-    readonly_fields = ["created_at"]

@@ -6,12 +6,12 @@ from rest_framework.response import Response
 
 from access.permissions import HasRole
 from access.roles import ALL_ROLES, Role
+from core.api import page_schema
 from ledger import selectors, services
 from ledger.filters import RunFilter
 from ledger.models import ResearchRun
 from ledger.schemas import ResearchRunV1, RunCreatedV1, StoredRunV1
 from ledger.serializers import runs_representation
-from torghut_site.api import page_schema
 
 PAGE_OF_RUNS = page_schema("StoredRunV1")
 

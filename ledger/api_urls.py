@@ -1,6 +1,6 @@
 """REST endpoints of the ledger app, mounted under /api/v1/."""
+from core.api import slashless
 from ledger import api
-from torghut_site.api import slashless
 
 urlpatterns = [
     *slashless("research/runs", api.RunListCreate.as_view(), name="api-run-list"),

@@ -9,30 +9,11 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
+from core.db import append_only
 from ledger.choices import DatasetSource, LifecycleRole, RunStatus, StressCase
-from torghut_site.db import append_only
+from strategies.models import Strategy
 
 MONEY = {"max_digits": 24, "decimal_places": 8}
-
-
-class Strategy(models.Model):
-    """A trading strategy by name; runs, promotions and object permissions point at it."""
-
-    name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        db_table = "strategies"
-        ordering = ["name"]
-        verbose_name_plural = "strategies"
-        permissions = [
-            ("approve_promotions", "Can approve promotions of this strategy"),
-            ("operate_strategy", "Can operate controls of this strategy"),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Dataset(models.Model):

@@ -17,11 +17,11 @@ from pydantic import (
     Field,
     NonNegativeInt,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
 from ledger.choices import StressCase
+from strategies.models import NAME_PATTERN as STRATEGY_NAME_PATTERN
 
 SCHEMA_V1 = "torghut.research-run/v1"
 
@@ -62,7 +62,7 @@ class _Strict(BaseModel):
 
 
 class StrategyV1(_Strict):
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
+    name: Annotated[str, StringConstraints(pattern=STRATEGY_NAME_PATTERN)]
     version: ShortText
     type: ShortText
 
@@ -174,27 +174,6 @@ class ResearchRunV1(_Strict):
 
 
 SCHEMAS: dict[str, type[BaseModel]] = {SCHEMA_V1: ResearchRunV1}
-
-
-def error_path(loc: tuple[Any, ...]) -> str:
-    """``("candidates", 0, "folds", 1, "x")`` -> ``candidates[0].folds[1].x``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in {"function-after", "function-before"} or str(part).startswith(("function-", "constrained-")):
-            continue
-        else:
-            out += ("." if out else "") + ("from" if part == "from_" else str(part))
-    return out or "(root)"
-
-
-def validation_details(exc: ValidationError) -> dict[str, list[str]]:
-    fields: dict[str, list[str]] = {}
-    for err in exc.errors(include_url=False):
-        message = err["msg"].removeprefix("Value error, ")
-        fields.setdefault(error_path(tuple(err["loc"])), []).append(message)
-    return fields
 
 
 def parse_artifact(body: Any) -> BaseModel:

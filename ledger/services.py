@@ -9,7 +9,10 @@ from typing import Any
 from django.db import connection, transaction
 from pydantic import ValidationError
 
-from ledger.canonical import canonical_json, content_sha256, sha256_hex
+from core import locks
+from core.canonical import canonical_json, content_sha256, sha256_hex
+from core.errors import Conflict, InvalidInput, invalid_fields
+from core.validation import validation_details
 from ledger.choices import DatasetSource, LifecycleRole
 from ledger.models import (
     CandidateLifecycleEvent,
@@ -18,11 +21,10 @@ from ledger.models import (
     FoldMetric,
     ResearchCandidate,
     ResearchRun,
-    Strategy,
     StressMetric,
 )
-from ledger.schemas import SCHEMAS, ResearchRunV1, parse_artifact, validation_details
-from torghut_site.api import Conflict, InvalidInput
+from ledger.schemas import SCHEMAS, ResearchRunV1, parse_artifact
+from strategies.services import strategy_register
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,7 @@ class IngestResult:
 
 
 def _invalid(fields: dict[str, list[str]]) -> InvalidInput:
-    first = "; ".join(f"{k}: {' '.join(v)}" for k, v in list(fields.items())[:3])
-    more = f" (and {len(fields) - 3} more)" if len(fields) > 3 else ""
-    return InvalidInput(f"The run artifact is invalid: {first}{more}", code="invalid_artifact",
-                        details={"fields": fields})
+    return invalid_fields("The run artifact is invalid", fields, code="invalid_artifact")
 
 
 def artifact_parse(body: Any) -> ResearchRunV1:
@@ -58,11 +57,6 @@ def artifact_parse(body: Any) -> ResearchRunV1:
         raise _invalid({"(root)": [str(exc)]}) from None
 
 
-def _strategy_for(name: str) -> Strategy:
-    strategy, _ = Strategy.objects.get_or_create(name=name)
-    return strategy
-
-
 def run_ingest(*, body: Any, actor: str = "") -> IngestResult:
     """Store one complete run atomically, or return the stored one when the body is identical.
 
@@ -74,8 +68,7 @@ def run_ingest(*, body: Any, actor: str = "") -> IngestResult:
     digest = sha256_hex(canonical_json(raw))
     with transaction.atomic():
         # Serialise writers of the same run_id; different runs proceed in parallel.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"run:{artifact.run_id}"])
+        locks.xact_lock(f"run:{artifact.run_id}")
         existing = ResearchRun.objects.filter(run_id=artifact.run_id).first()
         if existing is not None:
             if existing.artifact_sha256 == digest:
@@ -130,7 +123,7 @@ def _write_run(artifact: ResearchRunV1, raw: dict[str, Any], digest: str, actor:
         run_id=artifact.run_id,
         schema_version=artifact.schema_version,
         status=artifact.status,
-        strategy=_strategy_for(artifact.strategy.name),
+        strategy=strategy_register(name=artifact.strategy.name),
         strategy_name=artifact.strategy.name,
         strategy_type=artifact.strategy.type,
         strategy_version=artifact.strategy.version,
@@ -214,8 +207,7 @@ def dataset_store_bars(*, bars, version: str, source: str, snapshot_ref: str = "
         raise InvalidInput(f"invalid bars: {exc}", details={"fields": {"bars": [str(exc)]}}) from None
     fingerprint = dataset_fingerprint(bars)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"dataset:{fingerprint}"])
+        locks.xact_lock(f"dataset:{fingerprint}")
         existing = Dataset.objects.filter(fingerprint=fingerprint).first()
         if existing is not None and existing.bar_count:
             return existing, False

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from torghut_site import embedded_db
+from core import embedded_db
 
 
 def test_stale_pid_file_is_detected(tmp_path):

@@ -2,7 +2,7 @@
 
 Every value has a safe development default; production sets ``DEBUG=0``, ``SECRET_KEY``,
 ``ALLOWED_HOSTS`` and ``DATABASE_URL``. With no ``DATABASE_URL`` the embedded PostgreSQL
-in ``var/pgdata`` is started (see ``torghut_site.embedded_db``).
+in ``var/pgdata`` is started (see ``core.embedded_db``).
 """
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "guardian",
     "pgtrigger",
     "django_q",
+    "strategies",
     "access",
     "ledger",
     "promotions",
@@ -96,7 +97,7 @@ WSGI_APPLICATION = "torghut_site.wsgi.application"
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 EMBEDDED_PGDATA = VAR_DIR / "pgdata"
 if not DATABASE_URL:
-    from torghut_site import embedded_db
+    from core import embedded_db
 
     DATABASE_URL = embedded_db.start(EMBEDDED_PGDATA)
     DATABASE_IS_EMBEDDED = True
@@ -154,10 +155,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "torghut_site.api.LimitCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.LimitCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "torghut_site.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["access.throttling.TokenRateThrottle"],
     "PAGE_SIZE": 100,
     "COERCE_DECIMAL_TO_STRING": True,
@@ -179,7 +180,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    "PREPROCESSING_HOOKS": ["torghut_site.api.schema_drop_slash_aliases"],
+    "PREPROCESSING_HOOKS": ["core.api.schema_drop_slash_aliases"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI is served from the sidecar package's static files: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

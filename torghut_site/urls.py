@@ -5,9 +5,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from access import views as access_views
+from core import views
+from core.api import slashless
 from execution.metrics import metrics_view
-from torghut_site import views
-from torghut_site.api import slashless
 
 api_v1 = [
     *slashless("schema", SpectacularAPIView.as_view(), name="api-schema"),

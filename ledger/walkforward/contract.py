@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ledger.schemas import parse_artifact, validation_details
+from core.validation import validation_details
+from ledger.schemas import parse_artifact
 
 
 def validate_artifact(artifact: Any) -> list[str]:

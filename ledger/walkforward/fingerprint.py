@@ -17,7 +17,7 @@ import hashlib
 
 import numpy as np
 
-from ledger.canonical import canonical_json, sha256_hex
+from core.canonical import canonical_json, sha256_hex
 
 from .bars import BarSet
 

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 
 from access.choices import Outcome, Via
 from access.models import AuditEvent
-from ledger.models import Strategy
+from strategies.models import Strategy
 
 
 class StrategyFactory(factory.django.DjangoModelFactory):

@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 from access import policy, selectors, services
 from access.models import AuditEvent, TokenUsage
 from access.roles import Role
-from ledger.models import ResearchRun, Strategy
+from ledger.models import ResearchRun
+from strategies.models import Strategy
 from tests.access.factories import StrategyFactory, UserFactory
 from tests.ledger.factories import ArtifactFactory, RunFactory
 
@@ -65,17 +66,28 @@ def test_create_principal_adds_roles_to_an_existing_user():
     assert AuthToken.objects.filter(user__username="bob").count() == 2
 
 
-def test_strategy_flag_grants_per_object_rights_and_creates_the_strategy():
+def test_strategy_flag_grants_per_object_rights_on_known_strategies():
+    StrategyFactory(name="macd_rsi"), StrategyFactory(name="breakout")
     lines = run("create_principal", "ann", "--role", "approver", "--role", "operator",
                 "--strategy", "macd_rsi", "--strategy", "breakout")
     assert "strategy macd_rsi: approve_promotions" in lines and "strategy breakout: operate_strategy" in lines
     user = AuthToken.objects.get(user__username="ann").user
-    assert set(Strategy.objects.values_list("name", flat=True)) >= {"macd_rsi", "breakout"}
     assert set(selectors.strategies_for(user, APPROVE).values_list("name", flat=True)) == {"macd_rsi", "breakout"}
     assert set(selectors.strategies_for(user, OPERATE).values_list("name", flat=True)) == {"macd_rsi", "breakout"}
 
 
+def test_a_grant_never_creates_a_strategy():
+    """Only a research run registers a strategy: a typo in --strategy is refused, nothing written."""
+    StrategyFactory(name="macd_rsi")
+    with pytest.raises(CommandError, match="Unknown strategy 'macd_rsj'.*known: macd_rsi"):
+        call_command("create_principal", "ann", "--role", "operator", "--strategy", "macd_rsj", stdout=StringIO())
+    assert list(Strategy.objects.values_list("name", flat=True)) == ["macd_rsi"]
+    assert not AuthToken.objects.filter(user__username="ann").exists()
+    assert AuditEvent.objects.filter(action="principal_create", outcome="invalid", object_ref="user:ann").exists()
+
+
 def test_strategy_flag_only_narrows_the_matching_role():
+    StrategyFactory(name="macd_rsi")
     run("create_principal", "op", "--role", "operator", "--strategy", "macd_rsi")
     user = AuthToken.objects.get(user__username="op").user
     assert list(selectors.strategies_for(user, OPERATE).values_list("name", flat=True)) == ["macd_rsi"]
@@ -144,7 +156,7 @@ def test_last_used_is_stamped_at_most_once_a_minute(monkeypatch):
 def test_object_permission_scopes_to_that_strategy_only():
     x, y = StrategyFactory(name="x"), StrategyFactory(name="y")
     user = UserFactory(roles=[Role.APPROVER])
-    assign_perm(f"ledger.{APPROVE}", user, x)
+    assign_perm(f"strategies.{APPROVE}", user, x)
     assert list(selectors.strategies_for(user, APPROVE)) == [x]
     assert not selectors.strategies_for(user, OPERATE).exists()
     assert selectors.get_object_in_scope_or_404(user, Strategy.objects.all(), perm=APPROVE,
@@ -158,14 +170,14 @@ def test_a_model_wide_permission_does_not_grant_every_strategy():
     StrategyFactory(name="x")
     user = UserFactory(roles=[Role.APPROVER])
     user.user_permissions.add(Permission.objects.get(codename=APPROVE))
-    assert user.has_perm(f"ledger.{APPROVE}")
+    assert user.has_perm(f"strategies.{APPROVE}")
     assert not selectors.strategies_for(user, APPROVE).exists()
 
 
 def test_object_permission_without_the_role_grants_nothing():
     x = StrategyFactory(name="x")
     user = UserFactory(roles=[Role.RESEARCHER])
-    assign_perm(f"ledger.{APPROVE}", user, x)
+    assign_perm(f"strategies.{APPROVE}", user, x)
     assert not selectors.strategies_for(user, APPROVE).exists()
 
 
@@ -174,7 +186,7 @@ def test_group_object_permission_counts_and_superuser_sees_all():
 
     x, _ = StrategyFactory(name="x"), StrategyFactory(name="y")
     desk = Group.objects.create(name="desk-x")
-    assign_perm(f"ledger.{OPERATE}", desk, x)
+    assign_perm(f"strategies.{OPERATE}", desk, x)
     user = UserFactory(roles=[Role.OPERATOR])
     user.groups.add(desk)
     assert list(selectors.strategies_for(user, OPERATE)) == [x]
@@ -186,7 +198,7 @@ def test_scope_queryset_filters_rows_pointing_at_strategies():
     RunFactory(body=ArtifactFactory(strategy={"name": "alpha", "version": "1", "type": "t"}))
     RunFactory(body=ArtifactFactory(strategy={"name": "beta", "version": "1", "type": "t"}))
     user = UserFactory(roles=[Role.OPERATOR])
-    assign_perm(f"ledger.{OPERATE}", user, Strategy.objects.get(name="alpha"))
+    assign_perm(f"strategies.{OPERATE}", user, Strategy.objects.get(name="alpha"))
     runs = selectors.scope_queryset(user, ResearchRun.objects.all(), perm=OPERATE)
     assert list(runs.values_list("strategy_name", flat=True)) == ["alpha"]
     assert not selectors.scope_queryset(user, ResearchRun.objects.all(), perm=APPROVE).exists()
@@ -196,7 +208,7 @@ def test_out_of_scope_strategy_answers_404_and_in_scope_200(make_client):
     StrategyFactory(name="mine"), StrategyFactory(name="other")
     client = make_client("approver")
     user = client.principal
-    assign_perm(f"ledger.{APPROVE}", AuthToken.objects.get(token_key=user.token_key).user,
+    assign_perm(f"strategies.{APPROVE}", AuthToken.objects.get(token_key=user.token_key).user,
                 Strategy.objects.get(name="mine"))
     assert client.get("/api/v1/access/strategies/mine").json()["permissions"] == [APPROVE]
     assert client.get("/api/v1/access/strategies/other").status_code == 404
@@ -213,7 +225,7 @@ def test_agents_can_never_approve_lift_a_halt_or_change_a_policy(action):
     assert not policy.agent_forbidden(operator, action)
     with pytest.raises(policy.AgentForbidden) as err:
         policy.ensure_not_agent(agent, action)
-    assert err.value.status_code == 403 and err.value.code == "agent_forbidden"
+    assert err.value.http_status == 403 and err.value.code == "agent_forbidden"
 
 
 def test_superuser_agent_is_still_an_agent_and_unknown_actions_are_errors():

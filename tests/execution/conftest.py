@@ -59,3 +59,21 @@ def routed(settings, fakes):
     settings.TRADING_LEAN_CIRCUIT_MIN_REQUESTS = 1000
     settings.TRADING_LEAN_CIRCUIT_PROBE_SECONDS = 0
     return fakes
+
+
+# --- Strategies the orders of these tests trade --------------------------------------------------
+KNOWN_STRATEGIES = ("macd_rsi", "tsmom", "s")
+
+
+@pytest.fixture(autouse=True)
+def known_strategies(request):
+    """Register the strategies these tests trade, as a research run would (orders for a strategy
+    the plane does not know are refused with 423 strategy_not_live)."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    request.getfixturevalue("db")
+    from strategies.services import strategy_register
+
+    for name in KNOWN_STRATEGIES:
+        strategy_register(name=name)

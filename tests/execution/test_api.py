@@ -39,7 +39,7 @@ def test_order_create_then_replay(routed, make_client):
 @pytest.mark.smoke
 def test_order_when_no_broker_takes_it_is_201_rejected(routed, make_client):
     routed.set_fault("error")
-    resp = make_client("operator").post("/api/v1/trading/orders", ORDER, format="json")
+    resp = make_client("agent").post("/api/v1/trading/orders", ORDER, format="json")
     assert resp.status_code == 201
     body = resp.json()
     assert body["status"] == "rejected"
@@ -162,3 +162,43 @@ def test_metrics_names_and_access(client, settings):
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 403
     settings.METRICS_TOKEN = "s3cret"
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+# --- strategies: orders never create one; operators trade only their own ----------------------
+
+@pytest.mark.parametrize("name", ["", "   ", " macd_rsi", "macd rsi", "x" * 101])
+def test_a_blank_or_malformed_strategy_is_400_and_writes_nothing(routed, make_client, name):
+    from strategies.models import Strategy
+
+    before = Strategy.objects.count()
+    resp = make_client("agent").post("/api/v1/trading/orders", {**ORDER, "strategy": name}, format="json")
+    assert resp.status_code == 400, resp.content
+    assert "strategy" in resp.json()["error"]["details"]["fields"]
+    assert Execution.objects.count() == 0 and Strategy.objects.count() == before
+    assert routed.lean.orders() == [] and routed.alpaca.orders() == []
+
+
+def test_an_order_for_a_strategy_no_run_named_is_423_and_creates_no_strategy(routed, make_client):
+    from strategies.models import Strategy
+
+    resp = make_client("agent").post("/api/v1/trading/orders", {**ORDER, "strategy": "breakout"}, format="json")
+    assert resp.status_code == 423 and resp.json()["error"]["code"] == "strategy_not_live"
+    assert "breakout" in resp.json()["error"]["message"]
+    assert not Strategy.objects.filter(name="breakout").exists()
+    assert Execution.objects.count() == 0 and routed.lean.orders() == [] and routed.alpaca.orders() == []
+    assert OrderRefusal.objects.get().code == "strategy_not_live"
+
+
+def test_an_operator_scoped_to_one_strategy_cannot_trade_another(routed, make_client):
+    from access.services import principal_create
+
+    ops = make_client("agent")  # any client; replaced below by a scoped operator's token
+    token = principal_create(name="ops1", roles=["operator"], strategies=["macd_rsi"]).token
+    ops.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    refused = ops.post("/api/v1/trading/orders", {**ORDER, "client_order_id": "o-2", "strategy": "tsmom"},
+                       format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "strategy_out_of_scope"
+    assert Execution.objects.count() == 0 and routed.lean.orders() == []
+    own = ops.post("/api/v1/trading/orders", {**ORDER, "client_order_id": "o-1"}, format="json")
+    assert own.status_code == 201, own.content
+    assert Execution.objects.get().strategy.name == "macd_rsi"

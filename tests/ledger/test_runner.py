@@ -62,7 +62,7 @@ def test_runner_is_deterministic_and_stores_through_the_writer(small_bars):
 
 def test_runner_refuses_unknown_strategies(small_bars):
     dataset, _ = services.dataset_store_bars(bars=small_bars, version="syn-1", source=DatasetSource.SYNTHETIC)
-    from torghut_site.api import InvalidInput
+    from core.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="unknown strategy"):
         services.walkforward_run(dataset=dataset, strategies=["nope"], code_commit="x")

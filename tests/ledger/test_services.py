@@ -3,10 +3,10 @@ import copy
 
 import pytest
 
+from core.errors import Conflict, InvalidInput
 from ledger import services
 from ledger.models import FoldMetric, ResearchCandidate, ResearchRun, StressMetric
 from tests.ledger.factories import ArtifactFactory, RunFactory, folds
-from torghut_site.api import Conflict, InvalidInput
 
 pytestmark = pytest.mark.django_db
 

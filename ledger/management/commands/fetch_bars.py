@@ -5,10 +5,10 @@ import os
 from django.core.management.base import CommandError
 
 from access.commands import AuditedCommand
+from core.errors import ApplicationError
 from ledger.choices import DatasetSource
 from ledger.services import dataset_store_bars
 from ledger.sources.alpaca_bars import AlpacaBarsError, fetch_alpaca_bars
-from torghut_site.api import ApiError
 
 
 def _when(text: str) -> dt.datetime:
@@ -42,7 +42,7 @@ class Command(AuditedCommand):
                                                   actor="command:fetch_bars")
         except AlpacaBarsError as exc:
             raise CommandError(str(exc)) from None
-        except ApiError as exc:
+        except ApplicationError as exc:
             raise CommandError(exc.message) from None
         verb = "stored" if created else "already stored (identical rows)"
         self.stdout.write(f"{verb}: dataset {dataset.version} {dataset.fingerprint} ({dataset.bar_count} bars)")

@@ -4,9 +4,9 @@ import datetime as dt
 from django.core.management.base import CommandError
 
 from access.commands import AuditedCommand
+from core.errors import ApplicationError
 from ledger.choices import DatasetSource
 from ledger.services import dataset_store_bars
-from torghut_site.api import ApiError
 
 
 class Command(AuditedCommand):
@@ -36,7 +36,7 @@ class Command(AuditedCommand):
                 bars=bars, version=version, source=DatasetSource.SYNTHETIC,
                 snapshot_ref=f"synthetic:seed={seed}:start={start}:days={days}:symbols={','.join(names)}",
                 actor="command:generate_bars")
-        except (ValueError, ApiError) as exc:
+        except (ValueError, ApplicationError) as exc:
             raise CommandError(getattr(exc, "message", str(exc))) from None
         verb = "stored" if created else "already stored (identical rows)"
         self.stdout.write(f"{verb}: dataset {dataset.version} {dataset.fingerprint} ({dataset.bar_count} bars)")

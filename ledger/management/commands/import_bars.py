@@ -2,9 +2,9 @@
 from django.core.management.base import CommandError
 
 from access.commands import AuditedCommand
+from core.errors import ApplicationError
 from ledger.choices import DatasetSource
 from ledger.services import dataset_store_bars
-from torghut_site.api import ApiError
 
 
 class Command(AuditedCommand):
@@ -32,7 +32,7 @@ class Command(AuditedCommand):
             dataset, created = dataset_store_bars(bars=bars, version=version, source=DatasetSource.CSV,
                                                   snapshot_ref=snapshot_ref or csv_path,
                                                   actor="command:import_bars")
-        except ApiError as exc:
+        except ApplicationError as exc:
             raise CommandError(exc.message) from None
         verb = "stored" if created else "already stored (identical rows)"
         self.stdout.write(f"{verb}: dataset {dataset.version} {dataset.fingerprint} ({dataset.bar_count} bars)")

@@ -6,8 +6,8 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from access.commands import AuditedCommand
+from core.errors import ApplicationError
 from ledger.services import run_ingest
-from torghut_site.api import ApiError
 
 
 class Command(AuditedCommand):
@@ -44,7 +44,7 @@ class Command(AuditedCommand):
             prefix = f"[{index}/{total}] {name}:"
             try:
                 result = run_ingest(body=payload, actor=actor)
-            except ApiError as exc:
+            except ApplicationError as exc:
                 refused += 1
                 fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
                 self.stderr.write(f"{prefix} refused ({exc.code}) {exc.message}")

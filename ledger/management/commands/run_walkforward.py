@@ -5,10 +5,10 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from access.commands import AuditedCommand
+from core.errors import ApplicationError
 from ledger import selectors
 from ledger.models import Dataset
 from ledger.services import walkforward_run
-from torghut_site.api import ApiError
 
 
 def current_commit() -> str:
@@ -47,7 +47,7 @@ class Command(AuditedCommand):
             outcomes = walkforward_run(dataset=ds, strategies=strategy or strategy_names(),
                                        code_commit=code_commit or current_commit(), fold_spec=spec,
                                        actor="command:run_walkforward", progress=self.stdout.write)
-        except (ApiError, ValueError) as exc:
+        except (ApplicationError, ValueError) as exc:
             raise CommandError(getattr(exc, "message", str(exc))) from None
         for outcome in outcomes:
             r = outcome.result

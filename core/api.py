@@ -1,8 +1,8 @@
 """API conventions shared by every app: the error envelope, pagination and URL helpers.
 
 Errors always look like ``{"error": {"code", "message", "details"}}`` (see the agent
-contract). Services raise :class:`ApiError` subclasses (or Django/DRF exceptions) and the
-handler below renders them.
+contract). Services raise :class:`core.errors.ApplicationError` (transport-neutral); the
+handler below is the one place that turns it, and DRF's own exceptions, into the envelope.
 """
 from __future__ import annotations
 
@@ -11,57 +11,13 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from django.urls import path
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
-
-class ApiError(exceptions.APIException):
-    """An error with a stable snake_case ``code`` that agents can branch on."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-    default_detail = "Invalid request."
-
-    def __init__(self, message: str | None = None, *, code: str | None = None,
-                 details: dict[str, Any] | None = None, status_code: int | None = None):
-        self.code = code or self.default_code
-        self.message = message or str(self.default_detail)
-        self.details = details or {}
-        if status_code is not None:
-            self.status_code = status_code
-        super().__init__(self.message, self.code)
-
-
-class InvalidInput(ApiError):
-    status_code = 400
-    default_code = "invalid"
-    default_detail = "The request is not valid."
-
-
-class NotFoundError(ApiError):
-    status_code = 404
-    default_code = "not_found"
-    default_detail = "Not found."
-
-
-class Conflict(ApiError):
-    status_code = 409
-    default_code = "conflict"
-    default_detail = "The request conflicts with stored state."
-
-
-class PolicyRefused(ApiError):
-    status_code = 422
-    default_code = "policy_refused"
-    default_detail = "Refused by policy."
-
-
-class Blocked(ApiError):
-    status_code = 423
-    default_code = "blocked"
-    default_detail = "Blocked by a control flag."
+from core.errors import ApplicationError, InvalidInput
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -108,12 +64,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, ApplicationError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, ApiError):
-        response.data = error_body(exc.code, exc.message, exc.details)
-        return response
     code = _DEFAULT_CODES.get(response.status_code, "error")
     if isinstance(exc, exceptions.ValidationError):
         details = _flatten(exc.detail)
