@@ -285,3 +285,55 @@ def build_artifact(*, target: str, inputs: dict, policy: dict, policy_sha256: st
         "inputs": row_hashes(inputs),
         **result,
     }
+
+
+# --- policy documents --------------------------------------------------------------------------
+
+POLICY_SCHEMA = "torghut.gate-policy/v1"
+
+
+def policy_problems(document: Any) -> dict[str, list[str]]:
+    """What is wrong with a policy document, by field path (empty when it can be used)."""
+    problems: dict[str, list[str]] = {}
+
+    def bad(path: str, message: str) -> None:
+        problems.setdefault(path, []).append(message)
+
+    if not isinstance(document, dict):
+        return {"(root)": ["a policy is a JSON object"]}
+    if document.get("schema_version") != POLICY_SCHEMA:
+        bad("schema_version", f"must be {POLICY_SCHEMA!r}")
+    version = document.get("version")
+    if not isinstance(version, str) or not version or len(version) > 64 or not all(
+            c.isalnum() or c in "._-" for c in version):
+        bad("version", "1-64 characters of [A-Za-z0-9._-]")
+    requirements, params = document.get("stage_requirements"), document.get("gates")
+    if not isinstance(requirements, dict) or set(requirements) != set(TARGETS):
+        bad("stage_requirements", f"must name exactly the targets {', '.join(TARGETS)}")
+        requirements = {}
+    if not isinstance(params, dict):
+        bad("gates", "must map gate ids to their thresholds")
+        params = {}
+    previous: set[str] = set()
+    for target in TARGETS:
+        required = requirements.get(target)
+        if required is None:
+            continue
+        if not isinstance(required, list) or not required:
+            bad(f"stage_requirements.{target}", "a non-empty list of gate ids")
+            continue
+        for gate_id in required:
+            if gate_id not in GATES:
+                bad(f"stage_requirements.{target}", f"unknown gate {gate_id!r}; known: {', '.join(GATES)}")
+            elif not isinstance(params.get(gate_id), dict):
+                bad(f"gates.{gate_id}", "thresholds missing for a required gate")
+        if not previous <= set(required):
+            bad(f"stage_requirements.{target}", "must include every gate of the stage below")
+        previous = set(required)
+    caps = document.get("canary_caps")
+    if not isinstance(caps, dict) or not {"max_notional_per_order", "max_notional_per_day"} <= set(caps):
+        bad("canary_caps", "max_notional_per_order and max_notional_per_day are required")
+    age = document.get("evaluation_max_age_hours")
+    if not isinstance(age, int) or isinstance(age, bool) or age <= 0:
+        bad("evaluation_max_age_hours", "a positive whole number of hours")
+    return problems

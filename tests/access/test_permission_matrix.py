@@ -55,6 +55,8 @@ API = {
     "trading/executions": Row({"GET": ALL}),
     "trading/route-stats": Row({"GET": ALL}),
     "trading/lean-outages": Row({"GET": ALL}),
+    "promotions/keys": Row({"GET": ALL}),
+    "promotions/policies": Row({"GET": ALL}),
     "access/strategies/<str:name>": Row({"GET": frozenset({Role.APPROVER, Role.OPERATOR})},
                                         kwargs=lambda ctx: {"name": ctx.strategy.name}, scope="strategy"),
 }
