@@ -6,6 +6,8 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "torghut_site.settings")
+    if sys.argv[1:2] == ["verify_evidence"]:
+        os.environ["TORGHUT_NO_DATABASE"] = "1"  # verifies offline: never start or reach a database
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -47,10 +47,13 @@ class TableInfo:
 
 
 def protected_operations(model) -> frozenset[str]:
-    """UPDATE/DELETE refused by a pgtrigger ``Protect`` trigger on the model (append-only)."""
+    """UPDATE/DELETE refused outright by a pgtrigger ``Protect`` trigger on the model (append-only).
+
+    A conditional ``Protect`` (e.g. "the name never changes") refuses only some updates, so the
+    runtime role keeps the privilege and the trigger refuses what it must."""
     ops: set[str] = set()
     for trigger in getattr(model._meta, "triggers", None) or []:
-        if isinstance(trigger, pgtrigger.Protect):
+        if isinstance(trigger, pgtrigger.Protect) and trigger.condition is None:
             for part in str(trigger.operation).split(" OR "):
                 word = part.split()[0].upper() if part.strip() else ""
                 if word in ("UPDATE", "DELETE"):

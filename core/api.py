@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from django.urls import path
+from django.urls import path, register_converter
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -145,3 +145,18 @@ def slashless(route: str, view, name: str | None = None) -> list:
 def schema_drop_slash_aliases(endpoints):
     """drf-spectacular hook: document each path once, without the trailing-slash alias."""
     return [(p, pr, m, c) for (p, pr, m, c) in endpoints if not p.endswith("/") or p == "/"]
+
+
+class RowIdConverter:
+    """``<id:name>``: a row id that fits a bigint (an int converter would pass 10**30 to the database)."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(RowIdConverter, "id")

@@ -39,6 +39,14 @@ class PermissionRefused(ApplicationError):
     default_message = "You may not do this."
 
 
+class NotFound(ApplicationError):
+    """Unknown, or outside what the caller may see (404)."""
+
+    http_status = 404
+    default_code = "not_found"
+    default_message = "Not found."
+
+
 class Conflict(ApplicationError):
     """Conflicts with stored state (409)."""
 

@@ -114,3 +114,52 @@ def dataset_bars(*, dataset):
             str(symbols[a]), cols[a:b, 0].astype(np.int64), cols[a:b, 1], cols[a:b, 2], cols[a:b, 3],
             cols[a:b, 4], cols[a:b, 5], None if any(s is None for s in spread) else np.array(spread, dtype=float))
     return out
+
+
+# --- Rows as evidence: plain, canonical dicts (hashed by gate evaluations and replays) -------------
+
+def _plain(value):
+    from core.canonical import decimal_str
+
+    if isinstance(value, Decimal):
+        return decimal_str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+RUN_FIELDS = ("run_id", "status", "strategy_name", "strategy_type", "strategy_version", "code_commit",
+              "runner_version", "dataset_version", "dataset_from", "dataset_to", "feature_schema_version",
+              "feature_spec_hash", "artifact_sha256")
+SNAPSHOT_FIELDS = ("snapshot_fingerprint", "schema_version", "spec_hash", "null_rate", "staleness_ms_p95")
+CANDIDATE_FIELDS = ("candidate_id", "candidate_hash", "position", "parameter_set", "decision_count", "trade_count",
+                    "symbols_covered")
+FOLD_FIELDS = ("fold_name", "fold_order", "train_start", "train_end", "test_start", "test_end", "decision_count",
+               "trade_count", "gross_pnl", "net_pnl", "max_drawdown", "turnover_ratio", "cost_bps", "sharpe",
+               "regime_label")
+STRESS_FIELDS = ("stress_case", "net_pnl", "max_drawdown", "pessimistic_pnl_delta")
+
+
+def candidate_evidence_rows(*, candidate_id: str) -> dict:
+    """Every ledger row a gate evaluation of ``candidate_id`` reads, as plain dicts: its run, the
+    run's feature snapshot, every candidate of the run with all their folds (the selection-bias gate
+    needs the whole search), and the candidate's stress rows. Five queries, whatever the size.
+
+    Raises ``ResearchCandidate.DoesNotExist``."""
+    from ledger.models import FeatureSnapshot
+
+    cand = ResearchCandidate.objects.select_related("run").get(candidate_id=candidate_id)
+    run = cand.run
+    snapshot = FeatureSnapshot.objects.values(*SNAPSHOT_FIELDS).get(pk=run.feature_snapshot_id)
+    candidates = [{k: _plain(v) for k, v in row.items()} for row in
+                  ResearchCandidate.objects.filter(run_id=run.pk).order_by("position").values(*CANDIDATE_FIELDS)]
+    folds = [{"candidate_id": row.pop("candidate__candidate_id"), **{k: _plain(v) for k, v in row.items()}}
+             for row in FoldMetric.objects.filter(candidate__run_id=run.pk)
+             .order_by("candidate__position", "fold_order").values("candidate__candidate_id", *FOLD_FIELDS)]
+    stress = [{"candidate_id": candidate_id, **{k: _plain(v) for k, v in row.items()}}
+              for row in StressMetric.objects.filter(candidate_id=cand.pk).order_by("stress_case")
+              .values(*STRESS_FIELDS)]
+    run_row = {name: _plain(getattr(run, name)) for name in RUN_FIELDS}
+    candidate_row = next(c for c in candidates if c["candidate_id"] == candidate_id)
+    return {"run": run_row, "feature_snapshot": {k: _plain(v) for k, v in snapshot.items()},
+            "candidate": candidate_row, "candidates": candidates, "folds": folds, "stress": stress}

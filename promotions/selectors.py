@@ -27,3 +27,123 @@ def signing_key_list() -> QuerySet[SigningKey]:
 def verifying_keys() -> dict[str, str]:
     """``{key_id: public_key}`` of every key whose signatures verify (active and retired)."""
     return dict(SigningKey.objects.exclude(status=KeyStatus.REVOKED).values_list("key_id", "public_key"))
+
+
+def champion_candidate(*, strategy):
+    """The candidate of the newest applied promotion at or below the strategy's stage (None at shadow)."""
+    from promotions.choices import PromotionStatus
+    from promotions.models import Promotion
+    from strategies.choices import STAGE_RANK
+
+    for promotion in (Promotion.objects.filter(strategy=strategy, status=PromotionStatus.APPLIED)
+                      .select_related("candidate").order_by("-id")):
+        if STAGE_RANK[promotion.to_stage] <= STAGE_RANK[strategy.stage]:
+            return promotion.candidate
+    return None
+
+
+# --- evidence and replay -----------------------------------------------------------------------
+
+def evidence_bundle(*, promotion) -> dict:
+    """The promotion's evidence bundle, with the ledger rows read afresh from the database."""
+    from ledger.selectors import candidate_evidence_rows
+    from promotions.bundle import BUNDLE_SCHEMA
+    from promotions.models import SigningKey
+
+    evaluation = promotion.evaluation
+    policy = evaluation.policy
+    inputs = {**candidate_evidence_rows(candidate_id=promotion.candidate.candidate_id),
+              "operations": evaluation.operations}
+    decisions = list(promotion.decisions.order_by("id"))
+    key_ids = {evaluation.key_id, *(d.key_id for d in decisions)}
+    keys = [{"key_id": k.key_id, "algorithm": k.algorithm, "public_key": k.public_key, "status": k.status}
+            for k in SigningKey.objects.filter(key_id__in=key_ids).order_by("key_id")]
+    return {
+        "schema_version": BUNDLE_SCHEMA,
+        "promotion": promotion_representation(promotion, decisions=decisions),
+        "policy": {"version": policy.version, "sha256": policy.sha256, "document": policy.document},
+        "inputs": inputs,
+        "evaluation": {"evaluation_id": str(evaluation.evaluation_id), "artifact": evaluation.artifact,
+                       "artifact_sha256": evaluation.artifact_sha256, "signature": evaluation.signature,
+                       "key_id": evaluation.key_id},
+        "decisions": [{"document": d.document, "decision_sha256": d.decision_sha256, "signature": d.signature,
+                       "key_id": d.key_id} for d in decisions],
+        "keys": keys,
+    }
+
+
+def promotion_replay(*, promotion) -> dict:
+    """Recompute the decision from the stored ledger rows and the stored policy version alone, and
+    verify every hash and signature (``GET /api/v1/promotions/{id}/replay``)."""
+    import time
+
+    from promotions import bundle as bundle_mod
+    from promotions import gates
+
+    started = time.perf_counter()
+    bundle = evidence_bundle(promotion=promotion)
+    mismatches = bundle_mod.verify(bundle)
+    artifact = bundle["evaluation"]["artifact"]
+    try:
+        replayed = gates.build_artifact(target=artifact["target"], inputs=bundle["inputs"],
+                                        policy=bundle["policy"]["document"], policy_sha256=bundle["policy"]["sha256"],
+                                        evaluated_at=artifact["evaluated_at"])
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        replayed = {}
+
+    def summary(a: dict) -> dict:
+        return {"allowed": a.get("allowed"), "recommended_mode": a.get("recommended_mode"),
+                "gates": {g["gate_id"]: g["status"] for g in a.get("gates", [])}}
+
+    return {"promotion_id": promotion.pk, "reproducible": not mismatches, "mismatches": mismatches,
+            "original": summary(artifact), "replayed": summary(replayed),
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def promotion_representation(promotion, *, decisions=None) -> dict:
+    """The contract's promotion object."""
+    decisions = list(promotion.decisions.order_by("id")) if decisions is None else decisions
+    last = decisions[-1] if decisions else None
+    return {
+        "id": promotion.pk, "strategy": promotion.strategy.name, "candidate_id": promotion.candidate.candidate_id,
+        "from_stage": promotion.from_stage, "to_stage": promotion.to_stage, "status": promotion.status,
+        "approvals": [{"user": d.actor, "decision": d.action, "comment": d.comment,
+                       "at": d.at.isoformat().replace("+00:00", "Z")}
+                      for d in decisions if d.action in ("approve", "reject", "comment")],
+        "approvals_required": promotion.approvals_required,
+        "evaluation_id": str(promotion.evaluation.evaluation_id),
+        "decision_sha256": last.decision_sha256 if last else None,
+        "signature": last.signature if last else None,
+        "key_id": last.key_id if last else None,
+        "requested_by": promotion.requested_by,
+        "agent_run_id": str(promotion.agent_run.agent_run_id) if promotion.agent_run_id else None,
+        "created_at": promotion.created_at.isoformat().replace("+00:00", "Z"),
+        "updated_at": promotion.updated_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def promotion_list():
+    from promotions.models import Promotion
+
+    return Promotion.objects.select_related("strategy", "candidate", "evaluation", "agent_run").order_by("-id")
+
+
+def promotion_get(*, promotion_id: int):
+    """Raises ``Promotion.DoesNotExist``."""
+    return promotion_list().get(pk=promotion_id)
+
+
+def champions(*, strategies) -> dict[int, str]:
+    """strategy pk -> champion candidate_id, for a page of strategies in one query."""
+    from promotions.choices import PromotionStatus
+    from promotions.models import Promotion
+    from strategies.choices import STAGE_RANK
+
+    stage = {s.pk: s.stage for s in strategies}
+    out: dict[int, str] = {}
+    rows = (Promotion.objects.filter(strategy_id__in=list(stage), status=PromotionStatus.APPLIED)
+            .order_by("-id").values_list("strategy_id", "to_stage", "candidate__candidate_id"))
+    for strategy_id, to_stage, candidate_id in rows:
+        if strategy_id not in out and STAGE_RANK[to_stage] <= STAGE_RANK[stage[strategy_id]]:
+            out[strategy_id] = candidate_id
+    return out

@@ -96,7 +96,11 @@ WSGI_APPLICATION = "torghut_site.wsgi.application"
 # --- Database: PostgreSQL always -------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 EMBEDDED_PGDATA = VAR_DIR / "pgdata"
-if not DATABASE_URL:
+if os.environ.get("TORGHUT_NO_DATABASE") == "1":
+    # Offline commands (verify_evidence): a configuration that is never connected to.
+    DATABASE_URL = "postgresql://offline@127.0.0.1:1/offline"
+    DATABASE_IS_EMBEDDED = False
+elif not DATABASE_URL:
     from core import embedded_db
 
     DATABASE_URL = embedded_db.start(EMBEDDED_PGDATA)
@@ -209,8 +213,11 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
-# --- Promotion signing keys -------------------------------------------------------------
+# --- Promotions ------------------------------------------------------------------------
+# Ed25519 signing keys (private halves as files; `manage.py signing_keys rotate` makes one).
 SIGNING_KEY_DIR = Path(os.environ.get("TORGHUT_SIGNING_KEY_DIR", VAR_DIR / "keys"))
+# Gate 5 (live ramp readiness) reads this: live trading is enabled for this deployment.
+TRADING_LIVE_ENABLED = env_bool("TRADING_LIVE_ENABLED", False)
 
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from io import StringIO
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.contrib import admin
+from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from knox.models import AuthToken
 from rest_framework.test import APIClient
@@ -57,6 +59,25 @@ API = {
     "trading/lean-outages": Row({"GET": ALL}),
     "promotions/keys": Row({"GET": ALL}),
     "promotions/policies": Row({"GET": ALL}),
+    "strategies": Row({"GET": ALL}),
+    "strategies/<str:name>": Row({"GET": ALL}, kwargs=lambda ctx: {"name": ctx.strategy.name}),
+    "promotions": Row({"GET": ALL}),
+    "promotions/evaluations": Row({"POST": frozenset({Role.RESEARCHER, Role.AGENT})}),
+    "agent-runs": Row({"POST": frozenset({Role.AGENT})}),
+    "autonomy/drills": Row({"POST": frozenset({Role.OPERATOR})}),
+    # Approvals are refused with 403 (not 404) outside the approver's strategies: the contract says so.
+    "promotions/<id:promotion_id>": Row({"GET": ALL}, kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
+    "promotions/<id:promotion_id>/approve": Row({"POST": frozenset({Role.APPROVER})},
+                                                kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
+    "promotions/<id:promotion_id>/reject": Row({"POST": frozenset({Role.APPROVER})},
+                                               kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
+    "promotions/<id:promotion_id>/comments": Row({"POST": frozenset({Role.APPROVER, Role.OPERATOR})},
+                                                 kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
+    "promotions/<id:promotion_id>/rollback": Row({"POST": frozenset({Role.OPERATOR, Role.AGENT})},
+                                                 kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
+    "promotions/<id:promotion_id>/replay": Row({"GET": ALL}, kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
+    "promotions/<id:promotion_id>/evidence": Row({"GET": ALL},
+                                                 kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
     "access/strategies/<str:name>": Row({"GET": frozenset({Role.APPROVER, Role.OPERATOR})},
                                         kwargs=lambda ctx: {"name": ctx.strategy.name}, scope="strategy"),
 }
@@ -78,17 +99,35 @@ def api_routes() -> list[str]:
 def url_for(route: str, kwargs: dict[str, str]) -> str:
     path = route
     for name, value in kwargs.items():
-        for conv in ("str", "int", "slug", "uuid", "path", ""):
+        for conv in ("str", "int", "id", "slug", "uuid", "path", ""):
             path = path.replace(f"<{conv}:{name}>" if conv else f"<{name}>", str(value))
     assert "<" not in path, f"no value for a path parameter of {route}"
     return "/api/v1/" + path
 
 
 @pytest.fixture
-def ctx(db):
+def ctx(db, settings, tmp_path):
     strategy = StrategyFactory(name="matrix_strategy")
     run = RunFactory(body=ArtifactFactory(strategy={"name": strategy.name, "version": "1", "type": "t"}))
-    return SimpleNamespace(strategy=strategy, run=run)
+    return SimpleNamespace(strategy=strategy, run=run, promotion=_pending_promotion(run, settings, tmp_path))
+
+
+def _pending_promotion(run, settings, tmp_path):
+    """A promotion of the run's first candidate to paper, pending approval (requested by an agent)."""
+    from promotions import services
+    from tests.promotions.conftest import drills
+
+    settings.SIGNING_KEY_DIR = tmp_path / "keys"
+    services.signing_key_rotate(actor="matrix")
+    call_command("gate_policy", "load", "--shipped", stdout=StringIO())
+    services.policy_activate(version="v3-gates-1", actor="matrix", reason="matrix")
+    drills()
+    candidate = run.candidates.order_by("position").first().candidate_id
+    evaluation = services.evaluation_create(candidate_id=candidate, target="paper", actor="matrix-lane")
+    proof = {"evaluation_id": str(evaluation.evaluation_id), "artifact_sha256": evaluation.artifact_sha256,
+             "signature": evaluation.signature}
+    return services.agent_run_handoff(run_id=run.run_id, candidate_id=candidate, promotion_target="paper",
+                                      gate_proof=proof, actor="matrix-lane")[1]
 
 
 def client_for(principal: str, ctx, *, in_scope: bool) -> APIClient:
