@@ -147,3 +147,35 @@ def champions(*, strategies) -> dict[int, str]:
         if strategy_id not in out and STAGE_RANK[to_stage] <= STAGE_RANK[stage[strategy_id]]:
             out[strategy_id] = candidate_id
     return out
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+def pipeline_rows() -> list[dict]:
+    """One row per strategy: stage, champion, challengers counted, open promotions by target stage."""
+    from django.db.models import Count, OuterRef, Q, Subquery
+
+    from ledger.models import CandidateLifecycleEvent, ResearchCandidate
+    from promotions.choices import OPEN_PROMOTION_STATUSES
+    from promotions.models import Promotion
+    from strategies.models import Strategy
+
+    strategies = list(Strategy.objects.order_by("name"))
+    champs = champions(strategies=strategies)
+    latest_role = CandidateLifecycleEvent.objects.filter(candidate=OuterRef("pk")).order_by("-id").values("role")[:1]
+    challengers = dict(ResearchCandidate.objects.annotate(role=Subquery(latest_role)).filter(role="challenger")
+                       .values("run__strategy_id").annotate(n=Count("id")).values_list("run__strategy_id", "n"))
+    open_by: dict[int, dict[str, list]] = {}
+    for p in (Promotion.objects.filter(status__in=OPEN_PROMOTION_STATUSES).select_related("candidate")
+              .annotate(approvals=Count("decisions", filter=Q(decisions__action="approve"))).order_by("id")):
+        open_by.setdefault(p.strategy_id, {}).setdefault(p.to_stage, []).append(p)
+    return [{"strategy": s, "stage": s.stage, "champion": champs.get(s.pk), "challengers": challengers.get(s.pk, 0),
+             "open": open_by.get(s.pk, {}), "pending": sum(len(v) for v in open_by.get(s.pk, {}).values())}
+            for s in strategies]
+
+
+def fold_points(*, candidate) -> list:
+    from ledger.figures import FoldPoint
+
+    return [FoldPoint(candidate.candidate_id, f.fold_name, f.net_pnl, f.max_drawdown)
+            for f in candidate.folds.order_by("fold_order")]

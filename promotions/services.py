@@ -426,7 +426,7 @@ def _ensure_approver(user, promotion: Promotion, action: str) -> None:
                                 code="requester_cannot_decide")
 
 
-def promotion_approve(*, promotion_id: int, user, comment: str = "", now=None) -> Promotion:
+def promotion_approve(*, promotion_id: int, user, comment: str = "", now=None, via: str = Via.API) -> Promotion:
     """Approve; the final approval (two different people for live) applies the promotion at once."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -446,7 +446,7 @@ def promotion_approve(*, promotion_id: int, user, comment: str = "", now=None) -
         _decide(promotion, DecisionAction.APPROVE, actor=user.get_username(), roles=roles, comment=comment, now=now)
         if len(approvers) + 1 >= promotion.approvals_required:
             _apply(promotion, actor=user.get_username(), roles=roles, now=now)
-        audit_record(actor=user.get_username(), actor_roles=roles, via=Via.API, action="promotion_approve",
+        audit_record(actor=user.get_username(), actor_roles=roles, via=via, action="promotion_approve",
                      object_ref=f"promotion:{promotion.pk}",
                      details={"before": PromotionStatus.PENDING_APPROVAL, "after": promotion.status,
                               "comment": comment})
@@ -472,7 +472,7 @@ def _apply(promotion: Promotion, *, actor: str, roles, now) -> None:
             extra={"stage_before": promotion.from_stage, "stage_after": promotion.to_stage})
 
 
-def promotion_reject(*, promotion_id: int, user, comment: str = "", now=None) -> Promotion:
+def promotion_reject(*, promotion_id: int, user, comment: str = "", now=None, via: str = Via.API) -> Promotion:
     with transaction.atomic():
         promotion = _locked_promotion(promotion_id)
         _ensure_approver(user, promotion, GuardedAction.REJECT_PROMOTION)
@@ -484,7 +484,7 @@ def promotion_reject(*, promotion_id: int, user, comment: str = "", now=None) ->
         promotion.status = PromotionStatus.REJECTED
         promotion.save(update_fields=["status", "updated_at"])
         _decide(promotion, DecisionAction.REJECT, actor=user.get_username(), roles=roles, comment=comment, now=now)
-        audit_record(actor=user.get_username(), actor_roles=roles, via=Via.API, action="promotion_reject",
+        audit_record(actor=user.get_username(), actor_roles=roles, via=via, action="promotion_reject",
                      object_ref=f"promotion:{promotion.pk}",
                      details={"before": before, "after": PromotionStatus.REJECTED, "comment": comment})
     return promotion

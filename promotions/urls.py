@@ -4,4 +4,8 @@ from django.urls import path
 from promotions import views
 
 app_name = "promotions"
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.pipeline, name="index"),
+    path("policies/", views.policy_list, name="policies"),
+    path("<id:promotion_id>/", views.promotion_detail, name="detail"),
+]
