@@ -140,6 +140,38 @@ FOLD_FIELDS = ("fold_name", "fold_order", "train_start", "train_end", "test_star
 STRESS_FIELDS = ("stress_case", "net_pnl", "max_drawdown", "pessimistic_pnl_delta")
 
 
+def _utc_text(column: str) -> str:
+    """SQL rendering a timestamptz exactly as ``_plain`` renders a datetime (ISO 8601, ``Z``)."""
+    return (f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+            f"date_trunc('second', {column}) = {column} THEN '' ELSE to_char({column} AT TIME ZONE 'UTC', '.US') END "
+            "|| 'Z'")
+
+
+_FOLD_JSON = {
+    **{name: f"f.{name}" for name in ("fold_name", "fold_order", "decision_count", "trade_count", "regime_label")},
+    **{name: _utc_text(f"f.{name}") for name in ("train_start", "train_end", "test_start", "test_end")},
+    # trim_scale(numeric)::text is decimal_str(Decimal): "101.25", "100", "0", "-0.5"
+    **{name: f"trim_scale(f.{name})::text" for name in ("gross_pnl", "net_pnl", "max_drawdown", "turnover_ratio",
+                                                          "cost_bps", "sharpe")},
+}
+
+
+def _fold_rows_of_run(run_pk: int) -> list[dict]:
+    """Every fold row of every candidate of a run, as evidence dicts, built by PostgreSQL in one query
+    (10,000 rows in tens of milliseconds; the ORM spent seconds converting each value)."""
+    import json
+
+    from django.db import connection
+
+    pairs = ", ".join(f"'{name}', {expr}" for name, expr in _FOLD_JSON.items())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT coalesce(json_agg(json_build_object('candidate_id', c.candidate_id, {pairs}) "
+            f"ORDER BY c.position, f.fold_order), '[]')::text FROM research_fold_metrics f "
+            f"JOIN research_candidates c ON c.id = f.candidate_id WHERE c.run_id = %s", [run_pk])
+        return json.loads(cursor.fetchone()[0])
+
+
 def candidate_evidence_rows(*, candidate_id: str) -> dict:
     """Every ledger row a gate evaluation of ``candidate_id`` reads, as plain dicts: its run, the
     run's feature snapshot, every candidate of the run with all their folds (the selection-bias gate
@@ -153,9 +185,7 @@ def candidate_evidence_rows(*, candidate_id: str) -> dict:
     snapshot = FeatureSnapshot.objects.values(*SNAPSHOT_FIELDS).get(pk=run.feature_snapshot_id)
     candidates = [{k: _plain(v) for k, v in row.items()} for row in
                   ResearchCandidate.objects.filter(run_id=run.pk).order_by("position").values(*CANDIDATE_FIELDS)]
-    folds = [{"candidate_id": row.pop("candidate__candidate_id"), **{k: _plain(v) for k, v in row.items()}}
-             for row in FoldMetric.objects.filter(candidate__run_id=run.pk)
-             .order_by("candidate__position", "fold_order").values("candidate__candidate_id", *FOLD_FIELDS)]
+    folds = _fold_rows_of_run(run.pk)
     stress = [{"candidate_id": candidate_id, **{k: _plain(v) for k, v in row.items()}}
               for row in StressMetric.objects.filter(candidate_id=cand.pk).order_by("stress_case")
               .values(*STRESS_FIELDS)]

@@ -18,15 +18,20 @@ BUNDLE_SCHEMA = "torghut.evidence-bundle/v1"
 
 def verify(bundle: Any) -> list[str]:
     """Every problem found, in words naming what broke; empty when every hash and signature holds."""
+    return verify_and_replay(bundle)[0]
+
+
+def verify_and_replay(bundle: Any) -> tuple[list[str], dict]:
+    """(problems, the artifact recomputed from the bundle — ``{}`` when it cannot be)."""
     if not isinstance(bundle, dict) or bundle.get("schema_version") != BUNDLE_SCHEMA:
-        return [f"not a {BUNDLE_SCHEMA} document"]
+        return [f"not a {BUNDLE_SCHEMA} document"], {}
     problems: list[str] = []
     try:
         policy, inputs, evaluation = bundle["policy"], bundle["inputs"], bundle["evaluation"]
         artifact, decisions = evaluation["artifact"], bundle["decisions"]
         keys = {k["key_id"]: k for k in bundle["keys"]}
     except (KeyError, TypeError) as exc:
-        return [f"the bundle lacks {exc}"]
+        return [f"the bundle lacks {exc}"], {}
 
     if content_sha256(policy["document"]) != policy["sha256"]:
         problems.append(f"policy {policy['version']}: its document does not hash to its sha256")
@@ -51,6 +56,7 @@ def verify(bundle: Any) -> list[str]:
         problems.append("evaluation artifact: does not hash to its artifact_sha256")
     problems += _signature("evaluation artifact", artifact, evaluation.get("signature"), evaluation.get("key_id"),
                            keys)
+    replayed: dict = {}
     if hashes and not any("malformed" in p for p in problems):
         try:
             replayed = gates.build_artifact(target=artifact["target"], inputs=inputs, policy=policy["document"],
@@ -72,7 +78,7 @@ def verify(bundle: Any) -> list[str]:
             problems.append(f"{name}: rests on another evaluation than the bundle's")
         problems += _signature(name, doc, decision.get("signature"), decision.get("key_id"), keys)
         previous = decision.get("decision_sha256", "")
-    return problems
+    return problems, replayed
 
 
 def _signature(name: str, document: dict, signature: str | None, key_id: str | None, keys: dict) -> list[str]:

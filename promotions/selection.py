@@ -98,8 +98,9 @@ def probability_of_backtest_overfitting(matrix: np.ndarray, *, partitions: int, 
     size = folds // groups
     trimmed = matrix[folds - size * groups:]  # drop the oldest remainder rows
     group_sums = trimmed.reshape(groups, size, candidates).sum(axis=1)  # groups x candidates
-    combos = np.array([[g in chosen for g in range(groups)]
-                       for chosen in itertools.combinations(range(groups), groups // 2)], dtype=float)
+    chosen = np.array(list(itertools.combinations(range(groups), groups // 2)))  # splits x S/2 group indexes
+    combos = np.zeros((len(chosen), groups))
+    combos[np.arange(len(chosen))[:, None], chosen] = 1.0
     in_sample = combos @ group_sums            # splits x candidates (sums over equal-size groups)
     out_sample = (1 - combos) @ group_sums
     best = in_sample.argmax(axis=1)

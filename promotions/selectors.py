@@ -77,19 +77,12 @@ def promotion_replay(*, promotion) -> dict:
     verify every hash and signature (``GET /api/v1/promotions/{id}/replay``)."""
     import time
 
-    from promotions import bundle as bundle_mod
-    from promotions import gates
+    from promotions.bundle import verify_and_replay
 
     started = time.perf_counter()
     bundle = evidence_bundle(promotion=promotion)
-    mismatches = bundle_mod.verify(bundle)
+    mismatches, replayed = verify_and_replay(bundle)
     artifact = bundle["evaluation"]["artifact"]
-    try:
-        replayed = gates.build_artifact(target=artifact["target"], inputs=bundle["inputs"],
-                                        policy=bundle["policy"]["document"], policy_sha256=bundle["policy"]["sha256"],
-                                        evaluated_at=artifact["evaluated_at"])
-    except (KeyError, TypeError, ValueError, ArithmeticError):
-        replayed = {}
 
     def summary(a: dict) -> dict:
         return {"allowed": a.get("allowed"), "recommended_mode": a.get("recommended_mode"),
