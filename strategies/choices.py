@@ -10,6 +10,7 @@ class Stage(models.TextChoices):
 
 
 STAGES = tuple(Stage.values)
+TARGETS = STAGES[1:]  # what a promotion can move a strategy to
 STAGE_RANK = {stage: rank for rank, stage in enumerate(STAGES)}
 #: Legal stage changes: one step up (a promotion), or down to any lower stage (a demotion).
 STAGE_TRANSITIONS = tuple(

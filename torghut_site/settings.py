@@ -190,7 +190,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "ledger.choices.ARTIFACT_STATUSES"},
+    "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "ledger.choices.ARTIFACT_STATUSES",
+                            "StageEnum": "strategies.choices.STAGES", "TargetEnum": "strategies.choices.TARGETS"},
 }
 
 # --- Cache (API throttle counters) and workers (django-q2) ----------------------------
