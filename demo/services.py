@@ -80,14 +80,23 @@ def demo_research(progress: Callable[[str], object] = print) -> int:
 # --- Executions: orders routed through the real router to the fake brokers ------------------------
 
 DEMO_SYMBOLS = ["AAPL", "MSFT", "NVDA", "SPY", "AMZN", "QQQ"]
-# (trading day, first hour, last hour, LEAN fault mode): what the demo lives through.
+# LEAN's process is not running: connections are refused (the demo points LEAN's adapter at a
+# port where nothing listens; the fake has no such mode, it is always listening).
+LEAN_STOPPED = "stopped"
+# (trading day, first hour, last hour, LEAN fault mode): what the demo lives through. Every kind of
+# LEAN failure opens the circuit after a few orders; from then on orders fall back with
+# lean_circuit_open until a probe finds LEAN healthy again.
 LEAN_INCIDENTS = [
-    (2, 1, 3, "down"),          # LEAN unreachable: fallbacks, the circuit opens, an outage is recorded
-    (4, 4, 4, "error"),         # LEAN answers 500
-    (6, 2, 2, "malformed"),     # LEAN answers garbage: contract violations
+    (2, 1, 3, "down"),          # LEAN closes connections unanswered: the first orders stay pending (LEAN may
+                                # hold them), then the circuit opens; reconciliation settles the pending ones
+    (4, 4, 4, "error"),         # LEAN answers 500: fallbacks with lean_submit_http_500
+    (6, 2, 2, "malformed"),     # LEAN answers garbage: contract violations, pending after a failed look-up
+    (7, 3, 4, LEAN_STOPPED),    # LEAN stopped: connections refused, fallbacks with lean_submit_network_error
     (9, 0, 5, "down"),          # a long outage
+    (11, 1, 1, "accept_then_reset"),    # LEAN takes orders but the answer is lost: found by look-up
     (12, 3, 3, "accept_then_timeout"),  # LEAN accepts but answers late: found by look-up, never duplicated
     (13, 5, 5, "slow"),         # LEAN hangs: timeouts
+    (14, 2, 2, "reject"),       # LEAN refuses orders (buying power): rejected, never sent to Alpaca
 ]
 
 
@@ -108,6 +117,8 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
     reconcile. Idempotent: client order ids are derived from the simulated time."""
     import datetime as dt
     import random
+    import socket
+    from contextlib import closing
     from decimal import Decimal
 
     from django.test import override_settings
@@ -136,16 +147,20 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
     counts["orders"] = 0
     with FakeBrokers(delay_seconds=0.4) as fakes, override_settings(
         TRADING_LEAN_CIRCUIT_PROBE_SECONDS=600,
-    ):
+    ), closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as nothing_listens:
+        nothing_listens.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
         lean = LeanAdapter(fakes.lean.url, timeout_seconds=0.2)
+        lean_stopped = LeanAdapter(f"http://127.0.0.1:{nothing_listens.getsockname()[1]}", timeout_seconds=0.2)
         alpaca = AlpacaAdapter("demo-key", "demo-secret", url_override=fakes.alpaca.url, timeout_seconds=2)
-        router = OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean))
+        routers = {False: OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean)),
+                   True: OrderRouter(lean=lean_stopped, alpaca=alpaca, gate=PersistedLeanGate(lean_stopped))}
         with simulated_clock(first_day) as clock:
             trading_days = [first_day + dt.timedelta(days=d) for d in range(days)]
             for day, date in enumerate(d for d in trading_days if d.weekday() < 5):
                 for hour in range(7):  # 14:30-21:00 UTC
                     mode = incidents.get((day, hour), "ok")
-                    fakes.lean.set_fault(mode)
+                    router = routers[mode == LEAN_STOPPED]
+                    fakes.lean.set_fault("ok" if mode == LEAN_STOPPED else mode)
                     for n in range(orders_per_hour):
                         clock["now"] = date + dt.timedelta(hours=14, minutes=30 + hour * 60 + n * 60 // orders_per_hour)
                         symbol = rng.choice(DEMO_SYMBOLS)

@@ -4,11 +4,17 @@ Mapping (torghut's recovery rules), applied in SQL:
 
 * actual   <- ``_execution_route_actual`` | ``execution_actual_adapter`` | ``_execution_adapter``
 * expected <- ``_execution_route_expected`` | ``execution_expected_adapter``
-* the value ``alpaca_fallback`` means actual ``alpaca`` and, unless stated, expected ``lean``;
+* values are compared trimmed and case-insensitively; the value ``alpaca_fallback`` means actual
+  ``alpaca`` and, unless stated, expected ``lean``;
+* a route that ended at LEAN was expected at LEAN (nothing ever falls back *to* LEAN); an order
+  that ended at Alpaca with no word on what was expected stays expected ``unknown`` (it may have
+  been routed there by policy or have fallen back: not guessed);
+* with no word on the actual route, it is the expected one (torghut's rule);
 * values other than lean/alpaca/alpaca_fallback are ignored; what stays unrecoverable becomes ``unknown``;
-* a column that already holds a value is kept;
+* a column that already holds a value is kept (and counts as the word on its side);
 * when both are known and differ, the fallback count becomes at least 1 and an empty reason
-  becomes ``raw_order._execution_fallback_reason`` or ``fallback_from_<expected>_to_<actual>``.
+  becomes ``raw_order._execution_fallback_reason``, else the older ``_fallback_reason`` (trimmed),
+  else ``fallback_from_<expected>_to_<actual>``.
 
 Only legacy rows with a NULL adapter column are touched, so running it again changes nothing.
 """
@@ -34,15 +40,21 @@ def _is_fallback_marker(key: str) -> str:
     return f"lower(btrim(raw_order->>'{key}')) = 'alpaca_fallback'"
 
 
-ACTUAL = (f"COALESCE(execution_actual_adapter, {_norm('_execution_route_actual')}, "
-          f"{_norm('execution_actual_adapter')}, {_norm('_execution_adapter')}, 'unknown')")
-EXPECTED = (f"COALESCE(execution_expected_adapter, {_norm('_execution_route_expected')}, "
-            f"{_norm('execution_expected_adapter')}, "
-            f"CASE WHEN {_is_fallback_marker('_execution_route_actual')} OR {_is_fallback_marker('_execution_adapter')}"
-            f" OR {_is_fallback_marker('execution_actual_adapter')} THEN 'lean' END, 'unknown')")
+# What the row says about each side (NULL: nothing usable).
+STATED_ACTUAL = (f"COALESCE(execution_actual_adapter, {_norm('_execution_route_actual')}, "
+                 f"{_norm('execution_actual_adapter')}, {_norm('_execution_adapter')})")
+STATED_EXPECTED = (f"COALESCE(execution_expected_adapter, {_norm('_execution_route_expected')}, "
+                   f"{_norm('execution_expected_adapter')}, "
+                   f"CASE WHEN {_is_fallback_marker('_execution_route_actual')} "
+                   f"OR {_is_fallback_marker('_execution_adapter')}"
+                   f" OR {_is_fallback_marker('execution_actual_adapter')} THEN 'lean' END)")
 TODO = "legacy AND (execution_expected_adapter IS NULL OR execution_actual_adapter IS NULL)"
 
-MAPPED = f"SELECT id, {EXPECTED} AS expected, {ACTUAL} AS actual FROM executions WHERE {TODO}"
+MAPPED = f"""SELECT id,
+  COALESCE(s.expected, CASE WHEN s.actual = 'lean' THEN 'lean' END, 'unknown') AS expected,
+  COALESCE(s.actual, s.expected, 'unknown') AS actual
+FROM executions, LATERAL (SELECT {STATED_EXPECTED} AS expected, {STATED_ACTUAL} AS actual) s
+WHERE {TODO}"""
 
 _UPDATE = f"""
 WITH m AS ({MAPPED} {{range}}),
@@ -55,7 +67,8 @@ upd AS (
       THEN GREATEST(e.execution_fallback_count, 1) ELSE e.execution_fallback_count END,
     execution_fallback_reason = CASE
       WHEN m.expected <> m.actual AND 'unknown' NOT IN (m.expected, m.actual) AND e.execution_fallback_reason = ''
-      THEN COALESCE(NULLIF(e.raw_order->>'_execution_fallback_reason', ''),
+      THEN COALESCE(NULLIF(btrim(e.raw_order->>'_execution_fallback_reason'), ''),
+                    NULLIF(btrim(e.raw_order->>'_fallback_reason'), ''),
                     'fallback_from_' || m.expected || '_to_' || m.actual)
       ELSE e.execution_fallback_reason END,
     last_update_at = now()

@@ -11,13 +11,18 @@ Rules (torghut's, plus "never place an order twice"):
   the allowlist policy per symbol and the LEAN lane disable switch (setting or autonomy flag);
   an order routed to Alpaca by policy is *expected* on Alpaca, not a fallback;
 * a LEAN failure is classified ``lean_submit_{timeout|network_error|http_<code>|contract_violation}``;
-* when the answer is ambiguous (timeout, malformed body, duplicate id) the router asks the
-  broker by client order id whether it has the order before doing anything else; if the
-  look-up cannot answer, the order is left ``pending`` and is *not* sent anywhere else;
-* a connection closed or refused without an answer counts as "LEAN did not take it" and the
-  order falls back to Alpaca; on the last leg (Alpaca) even that is looked up first;
-* when no broker takes the order, the outcome is ``rejected`` (brokers answered) or
-  ``pending`` (a broker may have it), with the route fields naming what was tried and why.
+* when the broker may hold the order (:attr:`AdapterError.ambiguous`: a timeout, a connection
+  closed without an answer after the request was sent, a body that is not an order, a
+  duplicate-id answer) the router asks it by client order id before doing anything else: found
+  -> the order is that broker's; "not found" -> LEAN did not take it, fall back; the look-up
+  cannot answer -> the order is left ``pending`` and is *not* sent anywhere else;
+* a connection refused (the request was never sent) counts as "LEAN did not take it" and the
+  order falls back to Alpaca at once;
+* a refusal of the order itself (:attr:`AdapterError.refused`, HTTP 422) is final on either leg:
+  the order is ``rejected`` with the broker's code and message and never sent to the other broker
+  (a LEAN that refuses orders is answering, so it does not count against the circuit breaker);
+* when no broker takes the order, the outcome is ``rejected`` (brokers answered or never got it)
+  or ``pending`` (a broker may have it), with the route fields naming what was tried and why.
 """
 from __future__ import annotations
 
@@ -25,15 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from execution.adapters.base import (
-    KIND_CONTRACT_VIOLATION,
-    KIND_NETWORK_ERROR,
-    KIND_TIMEOUT,
-    AdapterError,
-    BrokerAdapter,
-    BrokerOrder,
-    OrderRequest,
-)
+from execution.adapters.base import AdapterError, BrokerAdapter, BrokerOrder, OrderRequest
 from execution.choices import Adapter, ExecutionStatus, status_from_broker
 
 CIRCUIT_OPEN_REASON = "lean_circuit_open"
@@ -99,12 +96,42 @@ class Attempt:
     detail: str = ""
     ambiguous: bool = False  # the broker may hold the order and we could not find out
     recovered_by_lookup: bool = False
+    refused: bool = False  # the broker refused the order on its content: final
+    broker_code: str = ""
     elapsed_ms: float = 0.0
+
+    @property
+    def error(self) -> str:
+        """What ``last_error`` records: the reason, plus the broker's code and message for a refusal."""
+        if not self.refused:
+            return self.reason
+        return ": ".join(part for part in (self.reason, self.broker_code, self.detail[:300]) if part)
 
     def as_json(self) -> dict[str, Any]:
         return {"adapter": self.adapter, "ok": self.order is not None, "reason": self.reason,
                 "detail": self.detail[:300], "ambiguous": self.ambiguous,
-                "recovered_by_lookup": self.recovered_by_lookup, "elapsed_ms": round(self.elapsed_ms, 2)}
+                "recovered_by_lookup": self.recovered_by_lookup, "refused": self.refused,
+                "broker_code": self.broker_code, "elapsed_ms": round(self.elapsed_ms, 2)}
+
+
+# What the router does once the LEAN attempt is over.
+TAKEN, REFUSED, HOLD_PENDING, FALL_BACK = "taken", "refused", "hold_pending", "fall_back"
+
+
+def after_lean(attempt: Attempt) -> str:
+    """The next step after the LEAN attempt. Pure.
+
+    ``taken`` (LEAN has the order, answered or found by look-up), ``refused`` (LEAN refused the
+    order itself: final, never sent to Alpaca), ``hold_pending`` (LEAN may hold it and could not
+    say: send it nowhere else) or ``fall_back`` (LEAN does not have it: try Alpaca).
+    """
+    if attempt.order is not None:
+        return TAKEN
+    if attempt.refused:
+        return REFUSED
+    if attempt.ambiguous:
+        return HOLD_PENDING
+    return FALL_BACK
 
 
 @dataclass
@@ -121,20 +148,12 @@ class RouteOutcome:
     adapter_ms: float = 0.0
 
 
-def _lookup_worthy(exc: AdapterError, *, last_leg: bool) -> bool:
-    if exc.kind in (KIND_TIMEOUT, KIND_CONTRACT_VIOLATION):
-        return True
-    if exc.status_code in (409, 422):  # duplicate client_order_id: the broker may already hold it
-        return True
-    return last_leg and exc.kind == KIND_NETWORK_ERROR
-
-
 class OrderRouter:
     def __init__(self, *, lean: BrokerAdapter, alpaca: BrokerAdapter, gate: LeanGate | None = None) -> None:
         self.adapters = {Adapter.LEAN: lean, Adapter.ALPACA: alpaca}
         self.gate = gate or AlwaysClosed()
 
-    def attempt(self, adapter_name: str, order: OrderRequest, *, last_leg: bool) -> Attempt:
+    def attempt(self, adapter_name: str, order: OrderRequest) -> Attempt:
         adapter = self.adapters[adapter_name]
         started = time.perf_counter()
         result = Attempt(adapter=adapter_name)
@@ -142,7 +161,9 @@ class OrderRouter:
             result.order = adapter.submit(order)
         except AdapterError as exc:
             result.reason, result.detail = exc.reason, exc.detail
-            if _lookup_worthy(exc, last_leg=last_leg):
+            if exc.refused:
+                result.refused, result.broker_code = True, exc.broker_code
+            elif exc.ambiguous:
                 try:
                     found = adapter.get_by_client_order_id(order.client_order_id)
                 except AdapterError as lookup_exc:
@@ -159,33 +180,36 @@ class OrderRouter:
         fallback_reason = ""
         if expected == Adapter.LEAN:
             if self.gate.allow_lean():
-                lean = self.attempt(Adapter.LEAN, order, last_leg=False)
+                lean = self.attempt(Adapter.LEAN, order)
                 attempts.append(lean)
-                if lean.reason:
+                if lean.reason and not lean.refused:
                     self.gate.lean_failed(lean.reason, lean.detail)
                 else:
                     self.gate.lean_succeeded()
-                if lean.order is not None:
+                step = after_lean(lean)
+                if step == TAKEN:
                     return self._done(expected, Adapter.LEAN, lean, attempts, policy_reason, fallback_reason="")
-                if lean.ambiguous:
-                    # LEAN may hold the order: never send it elsewhere; reconciliation decides.
-                    return RouteOutcome(expected=expected, actual=Adapter.LEAN, status=ExecutionStatus.PENDING,
-                                        fallback_reason="", last_error=lean.reason, policy_reason=policy_reason,
-                                        attempts=attempts, adapter_ms=_ms(attempts))
+                if step in (REFUSED, HOLD_PENDING):
+                    # refused: final, Alpaca would only be asked to place a refused order;
+                    # pending: LEAN may hold the order, so it goes nowhere else (reconciliation decides)
+                    return RouteOutcome(expected=expected, actual=Adapter.LEAN,
+                                        status=ExecutionStatus.REJECTED if step == REFUSED else ExecutionStatus.PENDING,
+                                        last_error=lean.error, policy_reason=policy_reason, attempts=attempts,
+                                        adapter_ms=_ms(attempts))
                 fallback_reason = lean.reason
             else:
                 fallback_reason = CIRCUIT_OPEN_REASON
             target = Adapter.ALPACA
         else:
             target = expected
-        final = self.attempt(target, order, last_leg=True)
+        final = self.attempt(target, order)
         attempts.append(final)
         if final.order is not None:
             return self._done(expected, target, final, attempts, policy_reason, fallback_reason)
         reason, count = fallback_reason_for(expected, target, fallback_reason)
         return RouteOutcome(expected=expected, actual=target,
                             status=ExecutionStatus.PENDING if final.ambiguous else ExecutionStatus.REJECTED,
-                            fallback_reason=reason, fallback_count=count, last_error=final.reason,
+                            fallback_reason=reason, fallback_count=count, last_error=final.error,
                             policy_reason=policy_reason, attempts=attempts, adapter_ms=_ms(attempts))
 
     @staticmethod

@@ -34,6 +34,23 @@ def classify_urllib3_exception(exc: BaseException) -> str:
     return KIND_FAILED
 
 
+def urllib3_request_sent(exc: BaseException) -> bool:
+    """False when a urllib3 pool never got a connection up, so the request was never written
+    (refused, unreachable, name not resolved, connect timeout); True otherwise."""
+    return not isinstance(exc, urllib3_exceptions.ConnectTimeoutError)  # NewConnectionError is one
+
+
+def requests_request_sent(exc: BaseException) -> bool:
+    """The same for an exception raised by requests (which wraps urllib3's in ``MaxRetryError``)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        for arg in exc.args:
+            if isinstance(getattr(arg, "reason", arg), urllib3_exceptions.ConnectTimeoutError):
+                return False
+    return True
+
+
 def describe(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     return f"{exc.__class__.__name__}: {text}"[:500]

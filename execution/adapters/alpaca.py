@@ -9,7 +9,8 @@ failures at once and decides itself). Use ``url_override`` to point at the fake:
 
 Failures raise :class:`~execution.adapters.base.AdapterError` with reasons like
 ``alpaca_submit_timeout``, ``alpaca_submit_network_error``,
-``alpaca_submit_http_422`` (e.g. duplicate ``client_order_id``) and
+``alpaca_submit_http_422`` (a refusal of the order, or a duplicate ``client_order_id``:
+``AdapterError.duplicate`` tells them apart) and
 ``alpaca_submit_contract_violation`` (non-JSON or unparsable body).
 """
 
@@ -31,7 +32,7 @@ from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.models import Order
 from requests.adapters import HTTPAdapter
 
-from ._transport import classify_request_exception, describe
+from ._transport import classify_request_exception, describe, requests_request_sent
 from .base import (
     KIND_CONTRACT_VIOLATION,
     KIND_FAILED,
@@ -235,11 +236,13 @@ class AlpacaAdapter:
                 str(detail or exc)[:500],
                 status_code=status,
                 payload=payload,
+                duplicate=operation == "submit" and status == 422 and _is_duplicate_id(detail),
             ) from exc
         except requests.exceptions.JSONDecodeError as exc:  # before RequestException
             raise self._error(operation, KIND_CONTRACT_VIOLATION, f"response is not JSON: {exc}") from exc
         except requests.RequestException as exc:
-            raise self._error(operation, classify_request_exception(exc), describe(exc)) from exc
+            raise self._error(operation, classify_request_exception(exc), describe(exc),
+                              request_sent=requests_request_sent(exc)) from exc
         except (pydantic.ValidationError, TypeError, ValueError, AttributeError) as exc:
             raise self._error(operation, KIND_CONTRACT_VIOLATION, describe(exc)) from exc
 
@@ -262,6 +265,13 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _is_duplicate_id(message: Any) -> bool:
+    """Alpaca refuses a reused client order id with 422 ``client_order_id must be unique`` (the only
+    422 that means "an order with this id exists"; every other 422 refuses the order itself)."""
+    text = str(message or "").lower()
+    return "client_order_id" in text and "unique" in text
 
 
 def _api_error_payload(exc: APIError) -> Any:

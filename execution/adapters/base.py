@@ -15,6 +15,20 @@ Every broker adapter (``lean``, ``alpaca``) turns its transport failures into on
     the broker answered 2xx but not with what the contract promises.
 ``failed``
     anything else.
+
+Three facts the adapters establish, so the router never has to guess them from a kind:
+
+:attr:`AdapterError.request_sent`
+    ``False`` when the request never left (connection refused, unreachable, connect timeout);
+    a broker cannot hold an order it was never sent. ``True`` otherwise, including a connection
+    closed without an answer *after* the request was written.
+:attr:`AdapterError.duplicate`
+    the broker says it already holds an order with this client order id (LEAN's 409, Alpaca's
+    422 ``client_order_id must be unique``).
+:attr:`AdapterError.refused` (derived)
+    the broker refused the order on its content (HTTP 422 that is not a duplicate): final.
+:attr:`AdapterError.ambiguous` (derived)
+    the broker may hold the order and did not say so: ask it by client order id.
 """
 
 from __future__ import annotations
@@ -93,7 +107,8 @@ class AdapterError(Exception):
 
     ``status_code`` and ``payload`` carry the HTTP status and the parsed error body
     when the broker answered with one (e.g. LEAN's 409 duplicate includes the
-    existing order under ``payload["order"]``).
+    existing order under ``payload["order"]``). ``request_sent`` and ``duplicate``:
+    see the module docstring.
     """
 
     def __init__(
@@ -105,6 +120,8 @@ class AdapterError(Exception):
         adapter: str,
         status_code: int | None = None,
         payload: Any = None,
+        request_sent: bool = True,
+        duplicate: bool = False,
     ) -> None:
         self.adapter = adapter
         self.operation = operation
@@ -112,6 +129,8 @@ class AdapterError(Exception):
         self.detail = detail
         self.status_code = status_code
         self.payload = payload
+        self.request_sent = request_sent
+        self.duplicate = duplicate
         super().__init__(f"{self.reason}: {detail}" if detail else self.reason)
 
     @property
@@ -122,6 +141,28 @@ class AdapterError(Exception):
     def is_timeout(self) -> bool:
         """True when the broker may have acted on the request without us knowing."""
         return self.kind == KIND_TIMEOUT
+
+    @property
+    def refused(self) -> bool:
+        """The broker answered and refused the order on its content (HTTP 422): final."""
+        return self.status_code == 422 and not self.duplicate
+
+    @property
+    def ambiguous(self) -> bool:
+        """The broker may hold the order: its answer was lost after the request was sent (timeout,
+        connection closed unanswered, a body that is not an order), or it says the id is taken."""
+        if self.duplicate:
+            return True
+        return self.request_sent and self.kind in (KIND_TIMEOUT, KIND_NETWORK_ERROR, KIND_CONTRACT_VIOLATION)
+
+    @property
+    def broker_code(self) -> str:
+        """The broker's own error code, when its error body names one (``insufficient_buying_power``)."""
+        if isinstance(self.payload, dict):
+            for key in ("code", "error"):
+                if self.payload.get(key) not in (None, ""):
+                    return str(self.payload[key])
+        return ""
 
 
 @runtime_checkable

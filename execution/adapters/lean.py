@@ -11,7 +11,9 @@ passes them in)::
 
 Failures raise :class:`~execution.adapters.base.AdapterError` with reasons like
 ``lean_submit_timeout``, ``lean_submit_network_error``, ``lean_submit_http_500``
-and ``lean_submit_contract_violation`` (non-JSON body or missing fields).
+and ``lean_submit_contract_violation`` (non-JSON body or missing fields); a network error
+says whether the request had been sent (``request_sent``), a 409 on submit is a duplicate
+and a 422 a refusal of the order.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from urllib.parse import quote, urlencode
 
 import urllib3
 
-from ._transport import classify_urllib3_exception, describe
+from ._transport import classify_urllib3_exception, describe, urllib3_request_sent
 from .base import (
     KIND_CONTRACT_VIOLATION,
     AdapterError,
@@ -162,7 +164,8 @@ class LeanAdapter:
         try:
             response = self.pool.request(method, url, body=body, headers=headers, redirect=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._error(operation, classify_urllib3_exception(exc), describe(exc)) from exc
+            raise self._error(operation, classify_urllib3_exception(exc), describe(exc),
+                              request_sent=urllib3_request_sent(exc)) from exc
 
         status = response.status
         if none_on_404 and status == 404:
@@ -175,6 +178,8 @@ class LeanAdapter:
                 _error_detail(status, response.data, payload),
                 status_code=status,
                 payload=payload,
+                # a conflict on submit: the runner already holds an order under this client order id
+                duplicate=operation == "submit" and status == 409,
             )
         if not 200 <= status < 300:
             raise self._error(

@@ -1,11 +1,12 @@
 """Loopback fake brokers (LEAN runner + Alpaca) with fault injection, for tests and demos.
 
 See :mod:`.lean` and :mod:`.alpaca` for the HTTP contracts and :mod:`.base` for the
-``/_fault`` switch (modes: ok, down, slow, error, malformed, accept_then_timeout).
+``/_fault`` switch (modes: ok, down, slow, error, malformed, accept_then_timeout,
+accept_then_reset, reject; :data:`FAULT_MODE_HELP` says what each does).
 """
 
 from .alpaca import FakeAlpaca
-from .base import DEFAULT_DELAY_SECONDS, FAULT_MODES, FakeBrokerServer, base_price
+from .base import DEFAULT_DELAY_SECONDS, FAULT_MODE_HELP, FAULT_MODES, FakeBrokerServer, base_price
 from .lean import FakeLeanRunner
 from .server import (
     DEFAULT_ALPACA_PORT,
@@ -21,6 +22,7 @@ __all__ = [
     "DEFAULT_DELAY_SECONDS",
     "DEFAULT_LEAN_PORT",
     "FAULT_MODES",
+    "FAULT_MODE_HELP",
     "FakeAlpaca",
     "FakeBrokerServer",
     "FakeBrokers",

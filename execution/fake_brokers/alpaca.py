@@ -26,6 +26,10 @@ Routes (JSON, errors as ``{"code": <int>, "message": <str>}`` like Alpaca):
     Paper account with 100,000 USD starting cash; positions are derived from
     fills and marked at the base price.
 
+In the ``reject`` fault mode ``POST /v2/orders`` answers ``422``
+``{"code": "insufficient_buying_power", "message": ...}`` and records nothing; in
+``accept_then_reset`` it records the order and closes the connection unanswered.
+
 Every broker route requires the ``APCA-API-KEY-ID``/``APCA-API-SECRET-KEY``
 headers (any non-empty value) or an ``Authorization`` header, else ``401``.
 """
@@ -131,6 +135,11 @@ class FakeAlpaca(FakeBrokerServer):
 
     def bad_json_response(self) -> ApiResponse:
         return _err(400, 40010000, "request body format is invalid")
+
+    def reject_response(self, req: ApiRequest) -> ApiResponse:
+        if not self._authorized(req.headers):
+            return ApiResponse(401, {"code": 40110000, "message": "request is not authorized"})
+        return super().reject_response(req)
 
     # -------------------------------------------------------------------- routes
     def handle_api(self, req: ApiRequest) -> ApiResponse:

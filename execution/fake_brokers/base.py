@@ -6,8 +6,9 @@ daemon thread. It owns the fault switch (``POST /_fault``), the reset hook
 sleeping in ``slow`` / ``accept_then_timeout`` mode so shutdown stays quick.
 
 Subclasses implement :meth:`FakeBrokerServer.handle_api` (the broker's own
-routes) and :meth:`FakeBrokerServer.is_submit` (which request is "the order
-submission" for ``accept_then_timeout``).
+routes), :meth:`FakeBrokerServer.is_submit` (which request is "the order
+submission" for ``accept_then_timeout``, ``accept_then_reset`` and ``reject``) and
+may shape :meth:`FakeBrokerServer.reject_response`.
 """
 
 from __future__ import annotations
@@ -27,15 +28,28 @@ FAULT_SLOW = "slow"
 FAULT_ERROR = "error"
 FAULT_MALFORMED = "malformed"
 FAULT_ACCEPT_THEN_TIMEOUT = "accept_then_timeout"
+FAULT_ACCEPT_THEN_RESET = "accept_then_reset"
+FAULT_REJECT = "reject"
 
-FAULT_MODES = (
-    FAULT_OK,
-    FAULT_DOWN,
-    FAULT_SLOW,
-    FAULT_ERROR,
-    FAULT_MALFORMED,
-    FAULT_ACCEPT_THEN_TIMEOUT,
-)
+# Each mode and what the broker API does in it (``/_fault`` and ``/_reset`` always answer).
+FAULT_MODE_HELP = {
+    FAULT_OK: "answers correctly at once",
+    FAULT_DOWN: "closes every connection without an answer, after reading the request (/healthz too); "
+                "records nothing",
+    FAULT_SLOW: "answers nothing for the delay (10 s), then closes the connection; records nothing",
+    FAULT_ERROR: "HTTP 500 with a JSON error body; records nothing",
+    FAULT_MALFORMED: "HTTP 200 whose body is not JSON; records nothing",
+    FAULT_ACCEPT_THEN_TIMEOUT: "records each submitted order at once, answers the submission only after the "
+                               "delay; look-ups answer at once",
+    FAULT_ACCEPT_THEN_RESET: "records each submitted order, then closes the connection without an answer; "
+                             "look-ups answer at once",
+    FAULT_REJECT: "refuses each submitted order on its content: HTTP 422 "
+                  '{"code": "insufficient_buying_power", "message": ...}; records nothing; look-ups answer '
+                  "as usual",
+}
+FAULT_MODES = tuple(FAULT_MODE_HELP)
+
+REJECT_CODE = "insufficient_buying_power"
 
 DEFAULT_DELAY_SECONDS = 10.0
 
@@ -284,6 +298,13 @@ class FakeBrokerServer:
     def bad_json_response(self) -> ApiResponse:
         return ApiResponse(400, {"error": "invalid_json", "message": "body is not valid JSON"})
 
+    def reject_response(self, req: ApiRequest) -> ApiResponse:
+        """``reject`` mode: the broker refuses the order on its content (HTTP 422, nothing recorded)."""
+        order = req.body if isinstance(req.body, dict) else {}
+        what = " ".join(str(order[k]) for k in ("side", "qty", "symbol") if order.get(k) is not None)
+        message = f"insufficient buying power for {what}" if what else "insufficient buying power"
+        return ApiResponse(422, {"code": REJECT_CODE, "message": message})
+
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, handler: _Handler, method: str) -> None:
         parts = urlsplit(handler.path)
@@ -329,11 +350,17 @@ class FakeBrokerServer:
             raw_body=raw_body,
             headers={k.lower(): v for k, v in handler.headers.items()},
         )
+        if mode == FAULT_REJECT and self.is_submit(method, path):
+            self._send(handler, self.reject_response(req))
+            return
         try:
             response = self.handle_api(req)
         except Exception as exc:  # noqa: BLE001 - keep the fake alive whatever happens
             response = ApiResponse(500, {"error": "fake_broker_bug", "message": repr(exc)})
 
+        if mode == FAULT_ACCEPT_THEN_RESET and self.is_submit(method, path):
+            self._drop(handler)  # the order is recorded; the answer is lost
+            return
         if (
             mode == FAULT_ACCEPT_THEN_TIMEOUT
             and self.is_submit(method, path)

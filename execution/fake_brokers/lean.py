@@ -15,6 +15,9 @@ Routes (all JSON):
 ``POST /v1/orders/{id}/cancel``
     ``200`` with the canceled order; ``404`` unknown; ``409`` when already
     filled/canceled (``{"error": "not_cancelable", "order": ...}``).
+    In the ``reject`` fault mode it answers ``422`` ``{"error"/"code":
+    "insufficient_buying_power", "message": ...}`` and records nothing; in
+    ``accept_then_reset`` it records the order and closes the connection unanswered.
 ``POST /v1/orders/cancel-all``
     ``200`` ``{"canceled": [<order>, ...], "count": n}`` for every open order.
 ``GET /v1/orders/{id}`` / ``GET /v1/orders/client/{client_order_id}``
@@ -100,6 +103,10 @@ class FakeLeanRunner(FakeBrokerServer):
 
     def is_submit(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v1/orders/submit"
+
+    def reject_response(self, req: ApiRequest) -> ApiResponse:
+        response = super().reject_response(req)
+        return ApiResponse(response.status, {"error": response.payload["code"], **response.payload})
 
     # -------------------------------------------------------------------- routes
     def handle_api(self, req: ApiRequest) -> ApiResponse:

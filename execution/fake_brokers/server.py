@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Self
 
 from .alpaca import FakeAlpaca
-from .base import DEFAULT_DELAY_SECONDS
+from .base import DEFAULT_DELAY_SECONDS, FAULT_MODES
 from .lean import FakeLeanRunner
 
 DEFAULT_LEAN_PORT = 8781
@@ -118,8 +118,8 @@ def serve_forever_both(
     ).start()
     write(f"fake LEAN runner: {fakes.lean.url}")
     write(f"fake Alpaca:      {fakes.alpaca.url}")
-    write("fault switch: POST <url>/_fault {\"mode\": \"ok|down|slow|error|malformed|"
-          "accept_then_timeout\", \"delay_seconds\": 10}; Ctrl-C to stop")
+    write(f"fault switch: POST <url>/_fault {{\"mode\": \"{'|'.join(FAULT_MODES)}\", "
+          "\"delay_seconds\": 10}; Ctrl-C to stop")
     stop = stop_event or threading.Event()
     try:
         while not stop.wait(0.5):

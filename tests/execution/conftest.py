@@ -4,6 +4,8 @@ Delays are short (``FAULT_DELAY`` s) and adapter timeouts shorter
 (``ADAPTER_TIMEOUT`` s) so timeout cases finish quickly.
 """
 
+import socket
+
 import pytest
 
 from execution.adapters import AlpacaAdapter, LeanAdapter
@@ -77,3 +79,13 @@ def known_strategies(request):
 
     for name in KNOWN_STRATEGIES:
         strategy_register(name=name)
+
+
+@pytest.fixture
+def refused_url():
+    """A loopback address where connections are refused: a port bound (so nobody else takes it)
+    but not listening. A request to it is never sent."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()

@@ -113,6 +113,8 @@ def test_lean_duplicate_submit_is_http_409_with_existing_order(lean_adapter, fak
     assert exc.value.reason == "lean_submit_http_409"
     assert exc.value.status_code == 409
     assert exc.value.payload["order"]["id"] == first.broker_order_id
+    # the broker says it holds an order under this id: worth a look-up, not a refusal
+    assert exc.value.duplicate and exc.value.ambiguous and not exc.value.refused
     assert len(fakes.lean.orders()) == 1
 
 
@@ -123,6 +125,7 @@ def test_alpaca_duplicate_client_order_id_rejected_even_after_cancel(alpaca_adap
         alpaca_adapter.submit(limit("dup", "1"))
     assert exc.value.reason == "alpaca_submit_http_422"
     assert "client_order_id must be unique" in exc.value.detail
+    assert exc.value.duplicate and exc.value.ambiguous and not exc.value.refused
     assert len(fakes.alpaca.orders()) == 1
     assert len(alpaca_adapter.list_orders("all")) == 1
 
@@ -235,6 +238,32 @@ def test_unreachable_broker_is_network_error(adapter_and_fake):
     with pytest.raises(AdapterError) as exc:
         adapter.submit(market())
     assert exc.value.reason == f"{adapter.name}_submit_network_error"
+    # refused: the request never left, so the broker cannot hold the order
+    assert not exc.value.request_sent and not exc.value.ambiguous
+
+
+@pytest.mark.parametrize("mode", ["down", "accept_then_reset"])
+def test_connection_closed_after_the_request_was_sent_is_ambiguous(adapter_and_fake, mode):
+    adapter, fake = adapter_and_fake
+    fake.set_fault(mode)
+    with pytest.raises(AdapterError) as exc:
+        adapter.submit(market("cl-1"))
+    assert exc.value.reason == f"{adapter.name}_submit_network_error"
+    assert exc.value.request_sent and exc.value.ambiguous and not exc.value.refused
+    assert len(fake.orders()) == (1 if mode == "accept_then_reset" else 0)
+
+
+def test_reject_is_a_final_refusal_carrying_the_brokers_reason(adapter_and_fake):
+    adapter, fake = adapter_and_fake
+    fake.set_fault("reject")
+    with pytest.raises(AdapterError) as exc:
+        adapter.submit(market("rj-1", symbol="NVDA"))
+    err = exc.value
+    assert err.reason == f"{adapter.name}_submit_http_422" and err.status_code == 422
+    assert err.refused and not err.ambiguous and not err.duplicate
+    assert err.broker_code == "insufficient_buying_power"
+    assert "NVDA" in err.detail
+    assert fake.orders() == []
 
 
 # ------------------------------------------------------- contract violations (2xx JSON)

@@ -46,6 +46,22 @@ def test_order_when_no_broker_takes_it_is_201_rejected(routed, make_client):
     assert body["execution_fallback_reason"] == "lean_submit_http_500" and body["execution_fallback_count"] == 1
 
 
+@pytest.mark.parametrize("mode,status,actual", [
+    ("reject", "rejected", "lean"),           # refused by LEAN: final, not retried at Alpaca
+    ("accept_then_reset", "filled", "lean"),  # the answer was lost: found at LEAN by client order id
+    ("down", "pending", "lean"),              # LEAN may hold it and cannot say: held, sent nowhere else
+])
+def test_order_under_lean_faults_is_201_and_never_reaches_alpaca(routed, make_client, mode, status, actual):
+    routed.lean.set_fault(mode)
+    client = make_client("agent")
+    resp = client.post("/api/v1/trading/orders", ORDER, format="json")
+    assert resp.status_code == 201, resp.content
+    body = resp.json()
+    assert (body["status"], body["execution_actual_adapter"], body["execution_fallback_count"]) == (status, actual, 0)
+    assert client.post("/api/v1/trading/orders", ORDER, format="json").json() == body  # a replay: the stored row
+    assert routed.alpaca.orders() == []
+
+
 @pytest.mark.parametrize("body,field", [
     ({**ORDER, "qty": "0"}, "qty"),
     ({**ORDER, "side": "hold"}, "side"),

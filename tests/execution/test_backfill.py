@@ -18,10 +18,26 @@ CASES = [
     ({"execution_actual_adapter": "alpaca", "execution_expected_adapter": "lean",
       "_execution_fallback_reason": "lean_submit_timeout"}, "lean", "alpaca", 1, "lean_submit_timeout"),
     ({"_execution_adapter": "ALPACA", "_execution_route_expected": "alpaca"}, "alpaca", "alpaca", 0, ""),
-    ({"_execution_adapter": "lean"}, "unknown", "lean", 0, ""),
+    # nothing ever falls back to LEAN: a route that ended at LEAN was expected there
+    ({"_execution_adapter": "lean"}, "lean", "lean", 0, ""),
+    ({"_execution_adapter": " lean "}, "lean", "lean", 0, ""),
+    ({"_execution_route_actual": "LEAN"}, "lean", "lean", 0, ""),
+    # the actual route is the expected one when nothing says otherwise
+    ({"_execution_route_expected": "lean"}, "lean", "lean", 0, ""),
+    ({"execution_expected_adapter": " alpaca"}, "alpaca", "alpaca", 0, ""),
+    # the older reason key is kept as given, like _execution_fallback_reason
+    ({"_execution_adapter": "alpaca", "_execution_route_expected": "lean", "_fallback_reason": "lean_submit_timeout"},
+     "lean", "alpaca", 1, "lean_submit_timeout"),
+    ({"_execution_adapter": "alpaca_fallback", "_fallback_reason": " lean_submit_http_503 "},
+     "lean", "alpaca", 1, "lean_submit_http_503"),
+    ({"_execution_adapter": "alpaca_fallback", "_execution_fallback_reason": "lean_circuit_open",
+      "_fallback_reason": "older"}, "lean", "alpaca", 1, "lean_circuit_open"),
+    # an order that ended at Alpaca may have been expected there or fallen back: not guessed
+    ({"_execution_adapter": "alpaca"}, "unknown", "alpaca", 0, ""),
     ({"something": "else"}, "unknown", "unknown", 0, ""),
     ({"_execution_route_actual": "ib"}, "unknown", "unknown", 0, ""),
 ]
+UNKNOWN = sum("unknown" in (e, a) for _, e, a, *_ in CASES)
 
 
 def make_legacy():
@@ -31,7 +47,7 @@ def make_legacy():
 def test_mapping(db):
     rows = make_legacy()
     result = backfill_routes(batch_size=2)
-    assert result.updated == len(CASES) and result.unknown == 3
+    assert result.updated == len(CASES) and result.unknown == UNKNOWN == 3
     for row, (_, expected, actual, count, reason) in zip(rows, CASES, strict=True):
         row.refresh_from_db()
         assert (row.execution_expected_adapter, row.execution_actual_adapter) == (expected, actual), row.raw_order
@@ -68,11 +84,11 @@ def test_dry_run_prints_counts_and_writes_nothing(db):
     out = StringIO()
     call_command("backfill_routes", "--dry-run", stdout=out)
     text = out.getvalue()
-    assert "7 legacy rows need a route; 4 recoverable, 3 would become unknown" in text
+    assert f"{len(CASES)} legacy rows need a route; {len(CASES) - 3} recoverable, 3 would become unknown" in text
     assert Execution.objects.filter(execution_actual_adapter__isnull=True).count() == len(CASES)
     out = StringIO()
     call_command("backfill_routes", "--batch-size", "3", stdout=out)
-    assert "backfill done: 7 rows updated (3 unknown)" in out.getvalue()
+    assert f"backfill done: {len(CASES)} rows updated (3 unknown)" in out.getvalue()
     assert "id <=" in out.getvalue()
 
 
@@ -82,8 +98,10 @@ def test_provenance_report(db):
     out = StringIO()
     call_command("provenance_report", stdout=out)
     last = out.getvalue().strip().splitlines()[-1].split()
-    assert last == ["all", "8", "7", "7", "0", "0", "7"]
+    n = str(len(CASES))
+    assert last == ["all", str(len(CASES) + 1), n, n, "0", "0", n]
     backfill_routes()
     out = StringIO()
     call_command("provenance_report", stdout=out)
-    assert out.getvalue().strip().splitlines()[-1].split() == ["all", "8", "0", "0", "3", "2", "7"]
+    # unknown expected: the Alpaca-only row and the two without a usable hint; unknown actual: those two
+    assert out.getvalue().strip().splitlines()[-1].split() == ["all", str(len(CASES) + 1), "0", "0", "3", "2", n]

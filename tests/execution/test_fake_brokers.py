@@ -264,7 +264,18 @@ def test_fault_endpoint_get_set_and_reset(fakes):
         assert len(fake.orders()) == 1
         assert requests.post(f"{fake.url}/_reset", timeout=3).status_code == 200
         assert fake.orders() == []
-    assert set(FAULT_MODES) == {"ok", "down", "slow", "error", "malformed", "accept_then_timeout"}
+    assert set(FAULT_MODES) == {"ok", "down", "slow", "error", "malformed", "accept_then_timeout",
+                                "accept_then_reset", "reject"}
+
+
+@pytest.mark.parametrize("mode", FAULT_MODES)
+def test_fault_switch_answers_in_every_mode(broker, mode):
+    fake, _submit, _lookup = broker
+    fake.set_fault(mode)
+    started = time.monotonic()
+    assert requests.get(f"{fake.url}/_fault", timeout=3).json()["mode"] == mode
+    assert requests.post(f"{fake.url}/_fault", json={"mode": "ok"}, timeout=3).json()["mode"] == "ok"
+    assert time.monotonic() - started < 0.5
 
 
 def test_down_closes_connections_without_answer(broker):
@@ -326,6 +337,58 @@ def test_accept_then_timeout_records_at_once_answers_late(broker, fault_delay):
     late = submit(fake.url, cid="att-2", timeout=5)
     assert late.status_code in (200, 201)
     assert time.monotonic() - started >= fault_delay - 0.1
+
+
+def test_accept_then_reset_records_the_order_then_closes_without_answer(broker):
+    fake, submit, lookup = broker
+    fake.set_fault("accept_then_reset")
+    started = time.monotonic()
+    with pytest.raises(requests.ConnectionError) as exc:
+        submit(fake.url, cid="atr", timeout=3)
+    assert not isinstance(exc.value, requests.Timeout)
+    assert time.monotonic() - started < 0.5
+    assert [o["client_order_id"] for o in fake.orders()] == ["atr"]
+    found = lookup(fake.url, "atr")  # look-ups answer at once
+    assert found.status_code == 200 and found.json()["client_order_id"] == "atr"
+    assert lookup(fake.url, "nope").status_code == 404
+    assert time.monotonic() - started < 1.0
+
+
+def test_reject_refuses_the_order_with_422_naming_why_and_records_nothing(broker):
+    fake, submit, lookup = broker
+    fake.set_fault("reject")
+    answer = submit(fake.url, cid="rj")
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["code"] == "insufficient_buying_power"
+    assert "AAPL" in body["message"] and "buying power" in body["message"]
+    assert fake.orders() == []
+    assert lookup(fake.url, "rj").status_code == 404  # look-ups answer as usual
+    assert requests.get(f"{fake.url}/healthz", timeout=3).status_code == 200
+
+
+def test_alpaca_reject_and_reset_through_trading_client(fakes, trading_client):
+    order = MarketOrderRequest(symbol="SPY", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.DAY,
+                               client_order_id="tc-1")
+    fakes.alpaca.set_fault("reject")
+    with pytest.raises(APIError) as exc:
+        trading_client.submit_order(order)
+    assert exc.value.status_code == 422 and exc.value.code == "insufficient_buying_power"
+    fakes.alpaca.set_fault("accept_then_reset")
+    with pytest.raises(requests.ConnectionError):
+        trading_client.submit_order(order)
+    assert trading_client.get_order_by_client_id("tc-1").status == OrderStatus.FILLED
+    every = requests.get(f"{fakes.alpaca.url}/v2/orders?status=all", headers=ALPACA_HEADERS, timeout=3).json()
+    assert [o["client_order_id"] for o in every] == ["tc-1"]
+
+
+def test_fake_brokers_command_help_names_every_mode():
+    from django.core.management import load_command_class
+    parser = load_command_class("execution", "fake_brokers").create_parser("manage.py", "fake_brokers")
+    text = " ".join(parser.format_help().split())
+    for mode in FAULT_MODES:
+        assert f"{mode}:" in text, mode
+    assert "/_fault" in text
 
 
 def test_delay_can_be_set_through_fault_body(fakes):

@@ -51,6 +51,32 @@ def test_accept_then_timeout_with_failed_lookup_is_repaired(routed, settings):
 
 
 @pytest.mark.django_db
+def test_orders_left_pending_at_lean_are_settled_by_client_order_id(routed):
+    """LEAN closed the connections unanswered (``down``) and its look-ups failed, so the rows are
+    pending at LEAN. Once it answers, reconciliation finds the one LEAN really took and rejects the
+    other; a refused order stays as it is; nothing is ever sent to Alpaca."""
+    from execution.adapters import LeanAdapter
+    from execution.adapters.base import OrderRequest
+    routed.lean.set_fault("down")
+    reached, lost = (order_submit(data=OrderInputFactory()).execution for _ in range(2))
+    assert {(r.status, r.execution_actual_adapter) for r in (reached, lost)} == {("pending", "lean")}
+    routed.lean.set_fault("reject")
+    refused = order_submit(data=OrderInputFactory()).execution
+    assert refused.status == "rejected"
+    routed.lean.set_fault("ok")
+    LeanAdapter(routed.lean.url).submit(OrderRequest(reached.client_order_id, "AAPL", "buy", reached.submitted_qty))
+
+    run = reconcile_run(trigger="test")
+    reached, lost, refused_after = (Execution.objects.get(pk=r.pk) for r in (reached, lost, refused))
+    assert (reached.status, reached.execution_actual_adapter, reached.execution_fallback_count) == ("filled", "lean", 0)
+    assert reached.fills.count() == 1
+    assert (lost.status, lost.last_error) == ("rejected", "not_found_at_broker")
+    assert (refused_after.status, refused_after.last_error) == ("rejected", refused.last_error)
+    assert sorted(run.discrepancies.values_list("kind", flat=True)) == ["found_at_broker", "not_found_at_broker"]
+    assert routed.alpaca.orders() == []
+
+
+@pytest.mark.django_db
 def test_flags_broker_orders_unknown_to_database(routed):
     from decimal import Decimal
 

@@ -7,9 +7,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
+from execution.adapters.base import BrokerOrder
 from execution.models import AdapterHealthEvent, Execution, LeanOutage
-from execution.routing import RoutePolicy, expected_adapter, fallback_reason_for
+from execution.routing import Attempt, RoutePolicy, after_lean, expected_adapter, fallback_reason_for
 from execution.services import order_submit
 from tests.execution.conftest import ROUTER_TIMEOUT
 from tests.execution.factories import OrderInputFactory
@@ -18,7 +20,15 @@ pytestmark = pytest.mark.django_db
 
 
 def alpaca_orders(fakes):
-    return fakes.alpaca.orders()
+    """Every order the Alpaca fake ever accepted, as its API lists them."""
+    answer = requests.get(f"{fakes.alpaca.url}/v2/orders", params={"status": "all"},
+                          headers={"APCA-API-KEY-ID": "k", "APCA-API-SECRET-KEY": "s"}, timeout=5)
+    assert answer.status_code == 200
+    return answer.json()
+
+
+def attempts(row):
+    return [(a["adapter"], a["ok"], a["reason"]) for a in row.raw_order["_execution_route_attempts"]]
 
 
 def test_lean_ok_routes_to_lean_and_records_fill(routed):
@@ -41,17 +51,51 @@ def test_same_client_order_id_returns_stored_row(routed):
     assert len(routed.lean.orders()) == 1
 
 
-@pytest.mark.parametrize("mode,reason", [
-    ("down", "lean_submit_network_error"),
-    ("error", "lean_submit_http_500"),
-])
-def test_lean_failure_falls_back_with_reason(routed, mode, reason):
-    routed.lean.set_fault(mode)
+def test_lean_http_error_falls_back_with_reason(routed):
+    routed.lean.set_fault("error")
     row = order_submit(data=OrderInputFactory()).execution
     assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("lean", "alpaca")
-    assert row.execution_fallback_reason == reason and row.execution_fallback_count == 1
+    assert row.execution_fallback_reason == "lean_submit_http_500" and row.execution_fallback_count == 1
     assert row.status == "filled"
     assert len(alpaca_orders(routed)) == 1
+
+
+def test_lean_connection_refused_falls_back_at_once(routed, settings, refused_url):
+    """Nothing listening: the request was never sent, so LEAN cannot hold the order."""
+    settings.TRADING_LEAN_RUNNER_URL = refused_url
+    row = order_submit(data=OrderInputFactory()).execution
+    assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("lean", "alpaca")
+    assert row.execution_fallback_reason == "lean_submit_network_error" and row.execution_fallback_count == 1
+    assert row.status == "filled" and row.last_error == ""
+    assert attempts(row) == [("lean", False, "lean_submit_network_error"), ("alpaca", True, "")]
+    assert len(alpaca_orders(routed)) == 1
+
+
+def test_lean_accepts_then_resets_is_found_by_look_up_never_sent_to_alpaca(routed):
+    routed.lean.set_fault("accept_then_reset")
+    rows = [order_submit(data=OrderInputFactory()).execution for _ in range(4)]
+    for row in rows:
+        assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("lean", "lean")
+        assert row.execution_fallback_count == 0 and row.execution_fallback_reason == ""
+        assert row.status == "filled" and row.broker_order_id
+        assert row.last_error == "lean_submit_network_error"  # the lost answer, recovered by look-up
+    assert len(routed.lean.orders()) == 4
+    assert alpaca_orders(routed) == []
+
+
+def test_lean_closed_unanswered_and_look_up_fails_stays_pending(routed):
+    """LEAN ``down`` closes the connection after reading the order: it may hold it. The look-up
+    cannot answer either, so the order stays pending at LEAN and goes nowhere else."""
+    routed.lean.set_fault("down")
+    row = order_submit(data=OrderInputFactory()).execution
+    row.refresh_from_db()
+    assert row.status == "pending"
+    assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("lean", "lean")
+    assert row.execution_fallback_count == 0 and row.execution_fallback_reason == ""
+    assert row.last_error == "lean_submit_network_error"
+    [lean] = row.raw_order["_execution_route_attempts"]
+    assert lean["ambiguous"] and "look-up failed: lean_get_by_client_order_id_network_error" in lean["detail"]
+    assert alpaca_orders(routed) == []
 
 
 def test_malformed_lean_answer_is_looked_up_then_falls_back(routed):
@@ -76,14 +120,16 @@ def test_lean_accepts_then_times_out_no_second_order_at_alpaca(routed):
 def test_lean_down_outage_opens_then_closes(routed):
     routed.lean.set_fault("down")
     rows = [order_submit(data=OrderInputFactory()).execution for _ in range(5)]
-    assert all(r.execution_actual_adapter == "alpaca" and r.execution_fallback_count == 1 for r in rows)
-    reasons = [r.execution_fallback_reason for r in rows]
-    assert reasons[:3] == ["lean_submit_network_error"] * 3
+    # LEAN may hold the first orders (closed after reading them; look-ups fail too): pending there
+    assert [(r.status, r.execution_actual_adapter, r.last_error) for r in rows[:3]] == [
+        ("pending", "lean", "lean_submit_network_error")] * 3
     # the breaker opened after 3 consecutive failures; the probe fails too, so orders go straight to Alpaca
-    assert set(reasons[3:]) == {"lean_circuit_open"}
+    assert [(r.status, r.execution_actual_adapter, r.execution_fallback_reason) for r in rows[3:]] == [
+        ("filled", "alpaca", "lean_circuit_open")] * 2
     outage = LeanOutage.objects.get()
     assert outage.ended_at is None and outage.reason == "lean_submit_network_error" and outage.failures >= 3
-    assert len(alpaca_orders(routed)) == 5 and routed.lean.orders() == []
+    assert [o["client_order_id"] for o in alpaca_orders(routed)] == [r.client_order_id for r in reversed(rows[3:])]
+    assert routed.lean.orders() == []
 
     routed.lean.set_fault("ok")
     row = order_submit(data=OrderInputFactory()).execution
@@ -93,8 +139,9 @@ def test_lean_down_outage_opens_then_closes(routed):
     assert AdapterHealthEvent.objects.filter(kind="circuit_close").count() == 1
 
 
-def test_both_down_order_is_kept_pending_and_nothing_is_sent_twice(routed):
-    routed.set_fault("down")
+def test_alpaca_closed_unanswered_after_a_refused_lean_is_kept_pending(routed, settings, refused_url):
+    settings.TRADING_LEAN_RUNNER_URL = refused_url
+    routed.alpaca.set_fault("down")
     row = order_submit(data=OrderInputFactory()).execution
     assert row.status == "pending"
     assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("lean", "alpaca")
@@ -103,12 +150,72 @@ def test_both_down_order_is_kept_pending_and_nothing_is_sent_twice(routed):
     assert Execution.objects.count() == 1
 
 
+def test_both_refused_order_is_rejected(routed, settings, refused_url):
+    """Neither broker got the request: nobody can hold the order, so it is rejected, not pending."""
+    settings.TRADING_LEAN_RUNNER_URL = refused_url
+    settings.ALPACA_BASE_URL = refused_url
+    row = order_submit(data=OrderInputFactory()).execution
+    assert row.status == "rejected"
+    assert row.execution_fallback_reason == "lean_submit_network_error"
+    assert row.last_error == "alpaca_submit_network_error"
+
+
 def test_both_erroring_order_is_rejected_with_route_fields(routed):
     routed.set_fault("error")
     row = order_submit(data=OrderInputFactory()).execution
     assert row.status == "rejected"
     assert row.execution_fallback_reason == "lean_submit_http_500"
     assert row.last_error == "alpaca_submit_http_500"
+
+
+def test_lean_refusal_is_final_and_never_sent_to_alpaca(routed, settings):
+    routed.lean.set_fault("reject")
+    rows = [order_submit(data=OrderInputFactory(symbol="NVDA")).execution for _ in range(4)]
+    for row in rows:
+        row.refresh_from_db()
+        assert row.status == "rejected"
+        assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("lean", "lean")
+        assert row.execution_fallback_count == 0 and row.execution_fallback_reason == ""
+        assert row.last_error.startswith("lean_submit_http_422: insufficient_buying_power: ")
+        assert "NVDA" in row.last_error
+        [lean] = row.raw_order["_execution_route_attempts"]
+        assert lean["refused"] and lean["broker_code"] == "insufficient_buying_power" and not lean["ambiguous"]
+    assert alpaca_orders(routed) == [] and routed.lean.orders() == []
+    # a refusal is LEAN working, not failing: the breaker (3 failures) stays closed
+    assert not LeanOutage.objects.exists()
+
+
+def test_alpaca_refusal_is_final_without_a_look_up(routed):
+    routed.lean.set_fault("error")
+    routed.alpaca.set_fault("reject")
+    row = order_submit(data=OrderInputFactory()).execution
+    assert row.status == "rejected"
+    assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("lean", "alpaca")
+    assert row.execution_fallback_reason == "lean_submit_http_500" and row.execution_fallback_count == 1
+    assert row.last_error.startswith("alpaca_submit_http_422: insufficient_buying_power: ")
+    alpaca = row.raw_order["_execution_route_attempts"][1]
+    assert alpaca["refused"] and "look-up" not in alpaca["detail"]
+    assert alpaca_orders(routed) == []
+
+
+def test_duplicate_id_answers_are_looked_up_and_the_brokers_order_kept(routed, settings, refused_url):
+    """A 409 from LEAN, or Alpaca's 422 'client_order_id must be unique', means the broker holds an
+    order under this id (placed behind our back here): the router takes that order."""
+    from execution.adapters import AlpacaAdapter, LeanAdapter
+    from execution.adapters.base import OrderRequest
+    at_lean, at_alpaca = OrderInputFactory(), OrderInputFactory()
+    LeanAdapter(routed.lean.url).submit(OrderRequest(at_lean.client_order_id, "AAPL", "buy", at_lean.qty))
+    row = order_submit(data=at_lean).execution
+    assert (row.status, row.execution_actual_adapter, row.last_error) == ("filled", "lean", "lean_submit_http_409")
+    assert len(routed.lean.orders()) == 1
+
+    AlpacaAdapter("k", "s", url_override=routed.alpaca.url).submit(
+        OrderRequest(at_alpaca.client_order_id, "AAPL", "buy", at_alpaca.qty))
+    settings.TRADING_LEAN_RUNNER_URL = refused_url
+    row = order_submit(data=at_alpaca).execution
+    assert (row.status, row.execution_actual_adapter, row.last_error) == ("filled", "alpaca", "alpaca_submit_http_422")
+    assert row.execution_fallback_reason == "lean_submit_network_error"
+    assert len(alpaca_orders(routed)) == 1
 
 
 def test_allowlist_policy_routes_other_symbols_to_alpaca_without_fallback(routed, settings):
@@ -156,6 +263,20 @@ def test_expected_adapter_policy(policy, symbol, lean_enabled, expected):
     assert expected_adapter(policy, symbol, lean_enabled=lean_enabled) == expected
 
 
+@pytest.mark.parametrize("attempt,step", [
+    (Attempt("lean", order=BrokerOrder("b-1", "c-1", "filled")), "taken"),
+    (Attempt("lean", order=BrokerOrder("b-1", "c-1", "filled"), reason="lean_submit_timeout",
+             recovered_by_lookup=True), "taken"),
+    (Attempt("lean", reason="lean_submit_http_422", refused=True, broker_code="insufficient_buying_power"),
+     "refused"),
+    (Attempt("lean", reason="lean_submit_network_error", ambiguous=True), "hold_pending"),
+    (Attempt("lean", reason="lean_submit_network_error"), "fall_back"),  # refused connection, or "not found"
+    (Attempt("lean", reason="lean_submit_http_500"), "fall_back"),
+])
+def test_after_lean(attempt, step):
+    assert after_lean(attempt) == step
+
+
 def test_fallback_reason_rule():
     assert fallback_reason_for("lean", "alpaca") == ("fallback_from_lean_to_alpaca", 1)
     assert fallback_reason_for("lean", "alpaca", "lean_submit_timeout") == ("lean_submit_timeout", 1)
@@ -189,13 +310,16 @@ def test_fake_brokers_command_serves_both_and_prints_urls():
 
 # --- a LEAN runner that loses submissions: submit misbehaves, look-ups answer 404 ---------------
 class _LosingRunner(BaseHTTPRequestHandler):
-    submit_behaviour = "hang"  # hang | not_an_order
+    submit_behaviour = "hang"  # hang | not_an_order | reset
 
     def do_POST(self):
         self.server.seen.append(("POST", self.path))
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.submit_behaviour == "hang":
             time.sleep(ROUTER_TIMEOUT * 3)
+            self.close_connection = True
+            return
+        if self.submit_behaviour == "reset":  # read the order, close without a byte
             self.close_connection = True
             return
         self._json(200, {"accepted": True})
@@ -239,6 +363,7 @@ def losing_runner(routed, settings):
 @pytest.mark.parametrize("behaviour,reason", [
     ("hang", "lean_submit_timeout"),
     ("not_an_order", "lean_submit_contract_violation"),
+    ("reset", "lean_submit_network_error"),
 ])
 def test_ambiguous_lean_answer_looked_up_then_falls_back_when_lean_has_no_such_order(losing_runner, behaviour,
                                                                                     reason):

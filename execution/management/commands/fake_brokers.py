@@ -1,11 +1,30 @@
 """Serve the fake LEAN runner and fake Alpaca on 127.0.0.1 in the foreground."""
-from django.core.management.base import BaseCommand
+from argparse import RawDescriptionHelpFormatter
 
-from execution.fake_brokers import DEFAULT_ALPACA_PORT, DEFAULT_LEAN_PORT, serve_forever_both
+from django.core.management.base import BaseCommand, DjangoHelpFormatter
+
+from execution.fake_brokers import DEFAULT_ALPACA_PORT, DEFAULT_LEAN_PORT, FAULT_MODE_HELP, serve_forever_both
+
+
+class _HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
+    """Django's option order, with the description's line breaks kept."""
+
+
+def _modes_help() -> str:
+    lines = ["Change a broker's behaviour from its next request on with",
+             "  curl -XPOST <url>/_fault -d '{\"mode\": \"<mode>\", \"delay_seconds\": 10}'",
+             "(/_fault itself always answers). Modes:"]
+    lines += [f"  {mode}: {text}" for mode, text in FAULT_MODE_HELP.items()]
+    lines.append("GET <alpaca url>/v2/orders?status=all lists every order the Alpaca fake accepted.")
+    return "\n".join(lines)
 
 
 class Command(BaseCommand):
-    help = "Serve the sandbox brokers (LEAN runner API + Alpaca REST subset) until Ctrl-C; prints both URLs."
+    help = ("Serve the sandbox brokers (LEAN runner API + Alpaca REST subset) until Ctrl-C; prints both URLs.\n\n"
+            + _modes_help())
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return super().create_parser(prog_name, subcommand, formatter_class=_HelpFormatter, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("--lean-port", type=int, default=DEFAULT_LEAN_PORT, help="0 picks a free port.")
