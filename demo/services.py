@@ -112,9 +112,10 @@ def simulated_clock(start):
 
 def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: int = 1500,
                     progress: Callable[[str], object] = print) -> dict[str, int]:
-    """Route a fortnight of orders through the real router and adapters to the fake brokers over
-    loopback HTTP, switching LEAN's faults on a schedule; then recover legacy rows' routes and
-    reconcile. Idempotent: client order ids are derived from the simulated time."""
+    """Route three weeks of orders through the real router and adapters to the fake brokers over
+    loopback HTTP, switching LEAN's faults on a schedule, while strategies are promoted through the
+    gates (``demo.promotions``); then recover legacy rows' routes and reconcile. Idempotent: client
+    order ids are derived from the simulated time."""
     import datetime as dt
     import random
     import socket
@@ -123,6 +124,8 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
 
     from django.test import override_settings
 
+    from core.errors import Blocked
+    from demo.promotions import LANES, WALK_FORWARD, DemoPromotions
     from execution.adapters import AlpacaAdapter, LeanAdapter
     from execution.backfill import backfill_routes
     from execution.circuit import PersistedLeanGate
@@ -144,7 +147,9 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
     progress(f"legacy rows: {counts['legacy']} stored with null routes; backfill recovered "
              f"{result.updated - result.unknown}, marked {result.unknown} unknown")
     incidents = {(d, h): mode for d, h0, h1, mode in LEAN_INCIDENTS for h in range(h0, h1 + 1)}
-    counts["orders"] = 0
+    counts["orders"] = counts["orders_refused"] = 0
+    story = DemoPromotions(progress)
+    traders = [s for s, *_ in LANES] * 8 + WALK_FORWARD  # the walk-forward strategies stay at shadow: refused
     with FakeBrokers(delay_seconds=0.4) as fakes, override_settings(
         TRADING_LEAN_CIRCUIT_PROBE_SECONDS=600,
     ), closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as nothing_listens:
@@ -155,8 +160,11 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
         routers = {False: OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean)),
                    True: OrderRouter(lean=lean_stopped, alpaca=alpaca, gate=PersistedLeanGate(lean_stopped))}
         with simulated_clock(first_day) as clock:
+            story.setup(first_day)
             trading_days = [first_day + dt.timedelta(days=d) for d in range(days)]
             for day, date in enumerate(d for d in trading_days if d.weekday() < 5):
+                clock["now"] = date + dt.timedelta(hours=14)
+                story.on_day(day)
                 for hour in range(7):  # 14:30-21:00 UTC
                     mode = incidents.get((day, hour), "ok")
                     router = routers[mode == LEAN_STOPPED]
@@ -168,13 +176,16 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
                         order_type = "limit" if rng.random() < 0.2 else "market"
                         data = OrderInput(
                             client_order_id=f"demo-{clock['now']:%Y%m%d%H%M}-{n:02d}", strategy=rng.choice(
-                                ["macd_rsi", "tsmom"]), symbol=symbol, side=rng.choice(["buy", "sell"]),
+                                traders), symbol=symbol, side=rng.choice(["buy", "sell"]),
                             qty=Decimal(rng.choice([1, 2, 5, 10, 25])), order_type=order_type,
                             limit_price=price if order_type == "limit" else None,
                             decision_price=price * Decimal(str(1 + rng.uniform(-0.002, 0.002))).quantize(
                                 Decimal("0.0001")))
-                        order_submit(data=data, actor="demo-agent", router=router)
-                        counts["orders"] += 1
+                        try:
+                            order_submit(data=data, actor="demo-agent", router=router)
+                            counts["orders"] += 1
+                        except Blocked:  # shadow strategies, canary caps: recorded as refusals
+                            counts["orders_refused"] += 1
                     if mode != "ok":
                         progress(f"  day {day + 1}, hour {hour + 1}: LEAN {mode}")
                 progress(f"executions: {date:%a %Y-%m-%d} routed ({counts['orders']} orders so far)")
@@ -184,6 +195,7 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
                                 brokers={"lean": lean, "alpaca": alpaca})
             progress(f"reconciliation: {run.checked} orders checked, {run.updated} updated, "
                      f"{run.discrepancy_count} discrepancies recorded")
+    counts.update(story.counts)
     return counts
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
@@ -180,3 +181,34 @@ HAVING sum(requests) > 0
 def route_counters() -> list[tuple[str, str, str, int, int]]:
     """(expected, actual, reason, requests, fallbacks) over every routed order: the Prometheus counters."""
     return _rows(_COUNTERS, [])
+
+
+def canary_notional_today(*, strategy_id: int) -> Decimal:
+    """What a strategy at canary has committed today (UTC): qty x (limit or decision price) of every
+    order it placed at canary that a broker did not refuse."""
+    rows = _rows(
+        "SELECT coalesce(sum(e.submitted_qty * coalesce(e.limit_price, d.decision_price)), 0) FROM executions e "
+        "LEFT JOIN trade_decisions d ON d.id = e.trade_decision_id WHERE e.strategy_id = %s "
+        "AND e.strategy_stage = 'canary' AND e.status <> 'rejected' AND e.created_at >= date_trunc('day', %s)",
+        [strategy_id, timezone.now()])
+    return Decimal(rows[0][0])
+
+
+def stage_evidence(*, strategy_id: int, now: datetime, stage: str) -> dict[str, Any]:
+    """What the gates read of a strategy's orders at ``stage`` (paper or canary): fills, the days they
+    fell on, slippage against decision prices (bps, adverse positive), the fallback ratio, and whether
+    every row records both routes. Plain JSON data (stored with the evaluation)."""
+    fills, days, slippage, orders, fallbacks, incomplete = _rows(
+        "SELECT count(*) FILTER (WHERE e.filled_qty > 0), count(DISTINCT date(e.created_at)) FILTER "
+        "(WHERE e.filled_qty > 0), avg(CASE WHEN e.side = 'buy' THEN (e.avg_fill_price - d.decision_price) "
+        "ELSE (d.decision_price - e.avg_fill_price) END / d.decision_price * 10000) FILTER (WHERE e.filled_qty > 0 "
+        "AND d.decision_price > 0), count(*), count(*) FILTER (WHERE e.execution_fallback_count > 0), "
+        "count(*) FILTER (WHERE e.execution_expected_adapter IS NULL OR e.execution_actual_adapter IS NULL "
+        "OR 'unknown' IN (e.execution_expected_adapter, e.execution_actual_adapter)) FROM executions e "
+        "LEFT JOIN trade_decisions d ON d.id = e.trade_decision_id "
+        "WHERE e.strategy_id = %s AND e.strategy_stage = %s AND e.created_at <= %s",
+        [strategy_id, stage, now])[0]
+    return {"fills": fills, "days": days, "orders": orders,
+            "slippage_bps": None if slippage is None else f"{slippage:.2f}",
+            "fallback_ratio": None if not orders else f"{fallbacks / orders:.4f}",
+            "provenance_complete": bool(orders) and not incomplete}

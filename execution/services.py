@@ -75,23 +75,29 @@ def order_refusal_record(*, data: OrderInput, code: str, message: str, actor: st
                                 symbol=data.symbol, code=code, message=message, actor=actor)
 
 
-_LOOK_UP = """(SELECT id FROM executions WHERE client_order_id = %s), (SELECT id FROM strategies WHERE name = %s)"""
+_LOOK_UP = "(SELECT id FROM executions WHERE client_order_id = %s)"
 _LOCK_AND_LOOK_UP = f"SELECT pg_try_advisory_lock({locks.KEY_SQL}), {_LOOK_UP}"
 
 
-def _lock_and_look_up(data: OrderInput) -> tuple[int | None, int | None]:
-    """Take the order's advisory lock; return (stored execution id, strategy id), in one round trip
-    when nobody else holds the lock. If it is held, wait for it and look again with a fresh snapshot."""
+def _lock_and_look_up(data: OrderInput) -> int | None:
+    """Take the order's advisory lock; return the stored execution id, in one round trip when nobody
+    else holds the lock. If it is held, wait for it and look again with a fresh snapshot."""
     key = order_lock_key(data.client_order_id)
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_AND_LOOK_UP, [key, data.client_order_id, data.strategy])
-        locked, execution_id, strategy_id = cursor.fetchone()
+        cursor.execute(_LOCK_AND_LOOK_UP, [key, data.client_order_id])
+        locked, execution_id = cursor.fetchone()
     if not locked:
         locks.session_lock(key)
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {_LOOK_UP}", [data.client_order_id, data.strategy])
-            execution_id, strategy_id = cursor.fetchone()
-    return execution_id, strategy_id
+            cursor.execute(f"SELECT {_LOOK_UP}", [data.client_order_id])
+            execution_id = cursor.fetchone()[0]
+    return execution_id
+
+
+def _notional(data: OrderInput) -> Decimal | None:
+    """qty x (limit price, else decision price); None for an unpriced market order."""
+    price = data.limit_price or data.decision_price
+    return None if price is None else data.qty * price
 
 
 def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | None = None) -> SubmitResult:
@@ -102,11 +108,11 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
     A replay that arrives while the first submission is in flight waits for it and returns
     the final row.
     """
-    execution_id, strategy_id = _lock_and_look_up(data)
+    execution_id = _lock_and_look_up(data)
     try:
         if execution_id is not None:
             return SubmitResult(Execution.objects.get(pk=execution_id), created=False)
-        controls = order_controls(strategy=data.strategy, symbol=data.symbol, strategy_known=strategy_id is not None)
+        controls = order_controls(strategy=data.strategy, symbol=data.symbol, notional=_notional(data))
         if controls.block is not None:
             code, message = controls.block
             order_refusal_record(data=data, code=code, message=message, actor=actor)
@@ -115,7 +121,8 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
             lean, alpaca = adapters()
             router = OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean))
         expected, policy_reason = expected_adapter(route_policy(), data.symbol, lean_enabled=controls.lean_enabled)
-        execution, created = _execution_insert(data=data, strategy_id=strategy_id, expected=expected, actor=actor)
+        execution, created = _execution_insert(data=data, strategy_id=controls.strategy_id, stage=controls.stage or "",
+                                               expected=expected, actor=actor)
         if not created:
             return SubmitResult(execution, created=False)
         request = OrderRequest(client_order_id=data.client_order_id, symbol=data.symbol, side=data.side,
@@ -142,18 +149,19 @@ WITH d AS (
 INSERT INTO executions (trade_decision_id, strategy_id, client_order_id, broker_order_id, symbol, side, order_type,
   time_in_force, limit_price, submitted_qty, filled_qty, avg_fill_price, status, raw_order, execution_expected_adapter,
   execution_actual_adapter, execution_fallback_reason, execution_fallback_count, last_error, correlation_id,
-  idempotency_key, legacy, submitted_by, reconcile_lease_until, created_at, submitted_at, last_update_at)
+  idempotency_key, legacy, submitted_by, reconcile_lease_until, created_at, submitted_at, last_update_at,
+  strategy_stage)
 SELECT d.id, %(strategy_id)s, %(cid)s, NULL, %(symbol)s, %(side)s, %(order_type)s, %(tif)s, %(limit_price)s, %(qty)s,
   0, NULL, %(status)s, '{}'::jsonb, %(expected)s, %(expected)s, '', 0, '', %(correlation_id)s, %(cid)s, false,
-  %(actor)s, NULL, %(now)s, NULL, %(now)s
+  %(actor)s, NULL, %(now)s, NULL, %(now)s, %(stage)s
 FROM d
 ON CONFLICT (client_order_id) DO NOTHING
 RETURNING id, trade_decision_id
 """
 
 
-def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: str,
-                      actor: str) -> tuple[Execution, bool]:
+def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: str, actor: str,
+                      stage: str = "") -> tuple[Execution, bool]:
     """Insert decision + execution (``pending_submit``) in one committed statement; (stored, False) on conflict."""
     now = timezone.now()
     params = {"cid": data.client_order_id, "strategy_id": strategy_id, "symbol": data.symbol, "side": data.side,
@@ -161,7 +169,7 @@ def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: st
               "decision_json": json.dumps({"order_type": data.order_type, "time_in_force": data.time_in_force}),
               "order_type": data.order_type, "tif": data.time_in_force, "limit_price": data.limit_price,
               "status": ExecutionStatus.PENDING_SUBMIT.value, "expected": expected,
-              "correlation_id": data.correlation_id, "actor": actor, "now": now}
+              "correlation_id": data.correlation_id, "actor": actor, "now": now, "stage": stage}
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_ORDER, params)
         row = cursor.fetchone()
@@ -174,7 +182,7 @@ def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: st
         status=ExecutionStatus.PENDING_SUBMIT, raw_order={}, execution_expected_adapter=expected,
         execution_actual_adapter=expected,
         correlation_id=data.correlation_id, idempotency_key=data.client_order_id, submitted_by=actor,
-        created_at=now, last_update_at=now)
+        created_at=now, last_update_at=now, strategy_stage=stage)
     execution._state.adding = False
     execution._state.db = "default"
     return execution, True

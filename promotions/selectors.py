@@ -172,3 +172,9 @@ def fold_points(*, candidate) -> list:
 
     return [FoldPoint(candidate.candidate_id, f.fold_name, f.net_pnl, f.max_drawdown)
             for f in candidate.folds.order_by("fold_order")]
+
+
+def canary_caps() -> dict | None:
+    """The active gate policy's caps for strategies at canary (None when no policy is active)."""
+    policy = policy_active()
+    return dict(policy.document.get("canary_caps") or {}) if policy else None

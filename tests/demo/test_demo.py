@@ -18,3 +18,32 @@ def test_demo_principals_are_idempotent_and_only_the_agent_gets_new_tokens():
     demo = get_user_model().objects.get(username="demo")
     assert demo.check_password(services.DEMO_PASSWORD) and demo.is_superuser
     assert {"operator", "approver", "auditor", "researcher"} <= user_roles(demo)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_walks_strategies_through_the_gates_and_trades_only_what_was_promoted(settings, tmp_path):
+    """A short replay: lane strategies reach paper, canary and live through signed evaluations and
+    approvals; one request is rejected and one left pending; orders come only from promoted strategies."""
+    from django.db.models import Count
+
+    from demo.services import demo_executions, demo_principals
+    from execution.models import Execution, OrderRefusal
+    from promotions.models import Promotion
+    from strategies.models import Strategy
+
+    settings.SIGNING_KEY_DIR = tmp_path / "keys"
+    demo_principals()
+    counts = demo_executions(days=21, orders_per_hour=4, legacy_rows=10, progress=lambda m: None)
+    stages = dict(Strategy.objects.values_list("name", "stage"))
+    assert stages["breakout"] == "live" and stages["pairs_revert"] == "paper" and stages["vol_carry"] == "paper"
+    statuses = {(p.strategy.name, p.to_stage): p.status for p in Promotion.objects.select_related("strategy")}
+    assert statuses[("breakout", "live")] == "applied"
+    assert statuses[("pairs_revert", "canary")] == "rejected"
+    assert statuses[("vol_carry", "canary")] == "pending_approval"
+    by_stage = dict(Execution.objects.filter(client_order_id__startswith="demo-").values_list("strategy_stage")
+                    .annotate(n=Count("id")))
+    assert set(by_stage) == {"paper", "canary", "live"}
+    assert counts["orders_refused"] > 0
+    assert OrderRefusal.objects.filter(code="strategy_not_live", strategy_name__in=["macd_rsi", "tsmom"]).exists()
+    from promotions.selectors import promotion_replay
+    assert all(promotion_replay(promotion=p)["reproducible"] for p in Promotion.objects.all())

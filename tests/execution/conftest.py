@@ -69,16 +69,19 @@ KNOWN_STRATEGIES = ("macd_rsi", "tsmom", "s")
 
 @pytest.fixture(autouse=True)
 def known_strategies(request):
-    """Register the strategies these tests trade, as a research run would (orders for a strategy
-    the plane does not know are refused with 423 strategy_not_live)."""
+    """Register the strategies these tests trade, as a research run would, and put them at paper, as
+    a promotion would (orders for a strategy the plane does not know, or one at shadow, are refused
+    with 423 strategy_not_live)."""
     marker = request.node.get_closest_marker("django_db")
     if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
         return
     request.getfixturevalue("db")
+    from strategies.models import Strategy
     from strategies.services import strategy_register
 
     for name in KNOWN_STRATEGIES:
         strategy_register(name=name)
+    Strategy.objects.filter(name__in=KNOWN_STRATEGIES, stage="shadow").update(stage="paper")
 
 
 @pytest.fixture

@@ -218,3 +218,55 @@ def test_an_operator_scoped_to_one_strategy_cannot_trade_another(routed, make_cl
     own = ops.post("/api/v1/trading/orders", {**ORDER, "client_order_id": "o-1"}, format="json")
     assert own.status_code == 201, own.content
     assert Execution.objects.get().strategy.name == "macd_rsi"
+
+
+# --- admission by stage -----------------------------------------------------------------------------
+
+def _set_stage(name: str, *stages: str) -> None:
+    from strategies.models import Strategy
+
+    for stage in stages:  # one legal step at a time, as promotions move it
+        Strategy.objects.filter(name=name).update(stage=stage)
+
+
+def test_an_order_for_a_strategy_at_shadow_is_423_strategy_not_live(routed, make_client):
+    _set_stage("tsmom", "shadow")
+    resp = make_client("agent").post("/api/v1/trading/orders", {**ORDER, "strategy": "tsmom"}, format="json")
+    assert resp.status_code == 423 and resp.json()["error"]["code"] == "strategy_not_live"
+    assert "shadow" in resp.json()["error"]["message"]
+    assert Execution.objects.count() == 0 and routed.lean.orders() == []
+
+
+def test_each_execution_records_the_stage_it_was_admitted_at(routed, make_client):
+    resp = make_client("agent").post("/api/v1/trading/orders", ORDER, format="json")
+    assert resp.status_code == 201
+    assert Execution.objects.get().strategy_stage == "paper"
+
+
+@pytest.fixture
+def canary_policy(settings, tmp_path):
+    from django.core.management import call_command
+
+    from promotions import services
+    call_command("gate_policy", "load", "--shipped", stdout=__import__("io").StringIO())
+    services.policy_activate(version="v3-gates-1", actor="test", reason="caps")
+    _set_stage("macd_rsi", "canary")  # paper -> canary
+    return services  # caps: 5000 per order, 25000 per day
+
+
+def test_canary_orders_are_held_to_the_policy_caps(routed, make_client, canary_policy):
+    client = make_client("agent")
+    priced = {**ORDER, "decision_price": "190", "qty": "10"}  # notional 1,900
+    for n in range(13):  # 13 x 1,900 = 24,700 <= 25,000
+        resp = client.post("/api/v1/trading/orders", {**priced, "client_order_id": f"can-{n}"}, format="json")
+        assert resp.status_code == 201, resp.content
+    over_day = client.post("/api/v1/trading/orders", {**priced, "client_order_id": "can-13"}, format="json")
+    assert over_day.status_code == 423 and over_day.json()["error"]["code"] == "canary_cap_exceeded"
+    assert "per day" in over_day.json()["error"]["message"]
+    big = client.post("/api/v1/trading/orders", {**ORDER, "client_order_id": "can-big", "strategy": "macd_rsi",
+                                                 "decision_price": "190", "qty": "27"}, format="json")
+    assert big.status_code == 423 and "per order" in big.json()["error"]["message"]
+    unpriced = client.post("/api/v1/trading/orders", {**ORDER, "client_order_id": "can-x"}, format="json")
+    assert unpriced.status_code == 423 and "decision_price" in unpriced.json()["error"]["message"]
+    assert Execution.objects.filter(strategy_stage="canary").count() == 13
+    assert len(routed.lean.orders()) == 13
