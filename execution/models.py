@@ -83,7 +83,7 @@ class Execution(models.Model):
     correlation_id = models.CharField(max_length=64, blank=True, default="")
     idempotency_key = models.CharField(max_length=128, blank=True, default="")
     legacy = models.BooleanField(default=False, help_text="Imported from torghut's history; may predate route columns.")
-    strategy_stage = models.CharField(max_length=16, blank=True, default="",
+    strategy_stage = models.CharField(max_length=16, blank=True, default="", db_default="",
                                       help_text="The strategy's stage when the order was admitted.")
     submitted_by = models.CharField(max_length=150, blank=True, default="")
     reconcile_lease_until = models.DateTimeField(null=True, blank=True)

@@ -56,7 +56,7 @@ def gate(gate_id: str, checks: list[tuple[str, Any, Any, bool | None, str]], *,
         status = INCONCLUSIVE
     else:
         status = PASS
-        reasons = [f"{name}: {observed} within {threshold}" for name, observed, threshold, _, _ in checks]
+        reasons = [reason for *_, reason in checks]
     return {"gate_id": gate_id, "status": status, "reasons": reasons,
             "observed": {name: observed for name, observed, *_ in checks},
             "thresholds": {name: threshold for name, _, threshold, *_ in checks}}

@@ -1,4 +1,6 @@
 """Promotions pages: the pipeline board, a promotion's evidence chain, and the gate policies."""
+import json
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
@@ -45,7 +47,8 @@ def policy_list(request):
         if value and value not in by_version:
             errors[key] = f"No policy version {value!r}."
     if a in by_version and b in by_version and not errors:
-        diff = policy_diff(by_version[a].document, by_version[b].document)
+        diff = [(path, None if old is None else json.dumps(old), None if new is None else json.dumps(new))
+                for path, old, new in policy_diff(by_version[a].document, by_version[b].document)]
     return render(request, "promotions/policy_list.html", {
         "policies": policies, "active": active, "a": a, "b": b, "diff": diff, "errors": errors,
         "versions": versions, "count": GatePolicy.objects.count()})

@@ -1,0 +1,48 @@
+"""The promotions pages in a real browser at desktop and phone width (screenshots in var/screenshots/)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
+]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_promotion_pages_render_without_overflow_at_1280_and_390(live_server, flow, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.contrib.auth import get_user_model
+    from playwright.sync_api import sync_playwright
+
+    promoted = flow.promote("paper")
+    get_user_model().objects.create_user("olga", password="a-long-password-1")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pages = {"pipeline": "/promotions/", "promotion": f"/promotions/{promoted['id']}/",
+             "policies": "/promotions/policies/"}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for width in (1280, 390):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(f"{live_server.url}/accounts/login/")
+            page.fill("input[name=username]", "olga")
+            page.fill("input[name=password]", "a-long-password-1")
+            page.click("button[type=submit]")
+            page.wait_for_url("**/")
+            for name, path in pages.items():
+                page.goto(f"{live_server.url}{path}")
+                assert page.locator("h1").count() == 1, f"{path} did not render"
+                if name == "promotion":
+                    page.wait_for_selector(".chart .main-svg", state="attached")
+                page.screenshot(path=str(SHOTS / f"promotions-{name}-{width}.png"), full_page=True)
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"{path} is {overflow}px wider than {width}px"
+            page.close()
+        browser.close()
