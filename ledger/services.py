@@ -2,7 +2,6 @@
 walk-forward runner) stores runs through :func:`run_ingest`."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from core import locks
 from core.canonical import canonical_json, content_sha256, sha256_hex
 from core.errors import Conflict, InvalidInput, invalid_fields
+from core.jsonparse import JSONRefused, strict_loads
 from core.validation import validation_details
 from ledger.choices import DatasetSource, LifecycleRole
 from ledger.models import (
@@ -39,13 +39,19 @@ def _invalid(fields: dict[str, list[str]]) -> InvalidInput:
     return invalid_fields("The run artifact is invalid", fields, code="invalid_artifact")
 
 
-def artifact_parse(body: Any) -> ResearchRunV1:
-    """Validate a raw artifact (dict or JSON bytes/str); raise InvalidInput naming field paths."""
+def artifact_load(body: Any) -> Any:
+    """The artifact as Python data: JSON bytes/str go through the strict parser (as API bodies do)."""
     if isinstance(body, bytes | str):
         try:
-            body = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise _invalid({"(root)": [f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]})
+            return strict_loads(body)
+        except JSONRefused as exc:
+            raise InvalidInput(exc.message, code=exc.code, details=exc.details) from None
+    return body
+
+
+def artifact_parse(body: Any) -> ResearchRunV1:
+    """Validate a raw artifact (dict or JSON bytes/str); raise InvalidInput naming field paths."""
+    body = artifact_load(body)
     try:
         return parse_artifact(body)
     except ValidationError as exc:
@@ -63,8 +69,8 @@ def run_ingest(*, body: Any, actor: str = "") -> IngestResult:
     Raises ``InvalidInput`` (400, nothing written) and ``Conflict`` (409 ``run_conflict`` /
     ``candidate_conflict`` / ``dataset_conflict``).
     """
-    artifact = artifact_parse(body)
-    raw = body if isinstance(body, dict) else json.loads(body)
+    raw = artifact_load(body)
+    artifact = artifact_parse(raw)
     digest = sha256_hex(canonical_json(raw))
     with transaction.atomic():
         # Serialise writers of the same run_id; different runs proceed in parallel.
