@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "guardian",
     "pgtrigger",
     "django_q",
+    "core",
     "strategies",
     "access",
     "ledger",
