@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.urls import path, register_converter
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
@@ -89,6 +89,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
     response.data = error_body(code, message)
     return response
+
+
+def api_not_found(request, *args, **kwargs):
+    """Any path under /api/ that no route serves: the JSON envelope, never an HTML page."""
+    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
 
 
 class LimitCursorPagination(CursorPagination):

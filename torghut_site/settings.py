@@ -161,6 +161,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # One strict JSON parser for every body (duplicate keys, NaN, NUL, lone surrogates, depth, size).
     "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
+    "DEFAULT_METADATA_CLASS": "core.metadata.ApiMetadata",
     "DEFAULT_PAGINATION_CLASS": "core.api.LimitCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
