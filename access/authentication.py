@@ -84,9 +84,30 @@ def _candidates(token_key: str):
         yield auth_token
 
 
+_MAX_TOKEN_LENGTH = 512
+
+
+def _token_text(raw: bytes) -> str:
+    """The token as text, or AuthenticationFailed: keys are printable ASCII (knox writes hex), so
+    any other byte (non-UTF-8, latin-1, NUL, control characters) is a bad token, not a 500."""
+    try:
+        token = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
+    if not token.isprintable() or len(token) > _MAX_TOKEN_LENGTH:
+        raise exceptions.AuthenticationFailed(_("Invalid token."))
+    return token
+
+
 class TokenAuthentication(KnoxTokenAuthentication):
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except UnicodeError:  # a header that is not ISO-8859-1 text (possible outside WSGI)
+            raise exceptions.AuthenticationFailed(_("Invalid token header.")) from None
+
     def authenticate_credentials(self, token):
-        token = token.decode("utf-8")
+        token = _token_text(token)
         for auth_token in _candidates(token[:CONSTANTS.TOKEN_KEY_LENGTH]):
             if self._cleanup_token(auth_token):
                 continue

@@ -21,6 +21,7 @@ from access.context import current_request_id, new_request_id
 from access.models import AuditEvent, LoginFailure
 from access.roles import Role
 from access.selectors import PERM_ROLE, StrategyPerm, user_roles
+from core.jsonparse import printable
 from strategies.models import Strategy
 
 logger = logging.getLogger(__name__)
@@ -48,13 +49,30 @@ def audit_record(*, actor: str, via: str, action: str, outcome: str = Outcome.OK
     ``via="worker"``, actor ``"system:<worker>"``); the middleware calls it for every
     state-changing request."""
     event = AuditEvent(
-        actor=(actor or "anonymous")[:150], actor_roles=sorted(actor_roles), via=Via(via),
-        method=method[:10], path=path[:500], action=action[:200], object_ref=str(object_ref)[:300],
+        actor=_text(actor or "anonymous")[:150], actor_roles=sorted(actor_roles), via=Via(via),
+        method=_text(method)[:10], path=_text(path)[:500], action=_text(action)[:200],
+        object_ref=_text(str(object_ref))[:300],
         request_id=request_id or current_request_id() or new_request_id(), outcome=Outcome(outcome),
-        status_code=status_code, client_ip=client_ip or None, details=details or {},
+        status_code=status_code, client_ip=client_ip or None, details=_storable(details or {}),
     )
     _audit_insert(event)
     return event
+
+
+def _text(value: str) -> str:
+    """Text PostgreSQL can store: a refusal of a body holding NUL or a lone surrogate (in a path,
+    a key or a value) must still leave its audit row, so those are written as escapes."""
+    return value if value.isascii() and "\x00" not in value else printable(value)
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def _audit_insert(event: AuditEvent) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, JsonResponse
 from django.urls import path, register_converter
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
@@ -17,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from core.errors import ApplicationError, InvalidInput
+from core.errors import ApplicationError, InvalidInput, PayloadTooLarge
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -48,6 +50,7 @@ _DEFAULT_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     422: "policy_refused",
     423: "blocked",
@@ -64,6 +67,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # Django's own limit, should a body be read through it
+        exc = PayloadTooLarge.for_limit(settings.API_MAX_BODY_BYTES)
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
@@ -84,6 +89,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
     response.data = error_body(code, message)
     return response
+
+
+def api_not_found(request, *args, **kwargs):
+    """Any path under /api/ that no route serves: the JSON envelope, never an HTML page."""
+    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
 
 
 class LimitCursorPagination(CursorPagination):

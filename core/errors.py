@@ -47,6 +47,18 @@ class NotFound(ApplicationError):
     default_message = "Not found."
 
 
+class PayloadTooLarge(ApplicationError):
+    """A request body over the size limit (413)."""
+
+    http_status = 413
+    default_code = "payload_too_large"
+    default_message = "The request body is too large."
+
+    @classmethod
+    def for_limit(cls, limit: int) -> PayloadTooLarge:
+        return cls(f"The request body is larger than the limit of {limit} bytes.", details={"limit_bytes": limit})
+
+
 class Conflict(ApplicationError):
     """Conflicts with stored state (409)."""
 

@@ -22,18 +22,23 @@ from pydantic import (
 )
 
 from core.canonical import decimal_str
+from core.columns import column_decimal
 from execution.choices import Adapter, OrderType, Side, TimeInForce
+from execution.models import Execution, TradeDecision
 from strategies.models import NAME_PATTERN as STRATEGY_NAME_PATTERN
 
 PlainDecimal = Annotated[Decimal, PlainSerializer(decimal_str, return_type=str, when_used="always")]
 OptionalPlainDecimal = Annotated[Decimal | None, PlainSerializer(decimal_str, return_type=str | None,
                                                                  when_used="always")]
-# Quantities and prices: finite, positive, at most 16 integer and 8 fractional digits.
-Amount = Annotated[Decimal, Field(gt=0, max_digits=24, decimal_places=8, allow_inf_nan=False)]
+# Quantities and prices are JSON strings holding decimals (the agent contract), in the one shape
+# core.columns defines, positive, and within their numeric(24, 8) columns.
+Quantity = column_decimal(Execution, "submitted_qty", gt=0)
+Price = column_decimal(Execution, "limit_price", gt=0)
+DecisionPrice = column_decimal(TradeDecision, "decision_price", gt=0)
 
 
 class OrderIn(BaseModel):
-    """``POST /api/v1/trading/orders``. Decimals may be JSON strings ("101.25") or numbers."""
+    """``POST /api/v1/trading/orders``. Quantities and prices are decimal strings ("101.25"), never numbers."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -42,18 +47,13 @@ class OrderIn(BaseModel):
     symbol: Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
                       StringConstraints(pattern=r"^[A-Z][A-Z0-9.\-/]{0,31}$")]
     side: Side
-    qty: Amount
+    qty: Quantity
     type: OrderType = OrderType.MARKET
-    limit_price: Amount | None = Field(default=None, validate_default=True)
+    limit_price: Price | None = Field(default=None, validate_default=True)
     time_in_force: TimeInForce = TimeInForce.DAY
-    decision_price: Amount | None = Field(default=None, description="Reference price of the decision (slippage).")
+    decision_price: DecisionPrice | None = Field(default=None,
+                                                 description="Reference price of the decision (slippage).")
     correlation_id: Annotated[str, StringConstraints(max_length=64)] = ""
-
-    @field_validator("qty", "limit_price", "decision_price", mode="before")
-    @classmethod
-    def _no_floats_lost(cls, value):
-        # JSON numbers arrive as floats: read them through their text so 0.1 stays 0.1.
-        return Decimal(repr(value)) if isinstance(value, float) else value
 
     @field_validator("limit_price", mode="after")
     @classmethod

@@ -5,7 +5,6 @@ field paths such as ``candidates[0].folds[2].test_start``.
 """
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -15,12 +14,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeInt,
     StringConstraints,
     model_validator,
 )
 
+from core.columns import column_decimal_text, column_int, column_text
+from core.timestamps import Timestamp
 from ledger.choices import StressCase
+from ledger.models import FeatureSnapshot, FoldMetric, ResearchCandidate, ResearchRun
 from strategies.models import NAME_PATTERN as STRATEGY_NAME_PATTERN
 
 SCHEMA_V1 = "torghut.research-run/v1"
@@ -29,15 +30,23 @@ RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 CandidateId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 Fingerprint = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9.\-/]{1,32}$")]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-_DECIMAL_RE = re.compile(r"^-?\d{1,16}(\.\d{1,8})?$")
 
-
-def _check_decimal(value: str) -> str:
-    """Decimals travel as JSON strings: finite, at most 16 integer and 8 fractional digits."""
-    if not _DECIMAL_RE.match(value):
-        raise ValueError(f"{value!r} is not a finite decimal string (at most 16 integer and 8 fractional digits)")
-    return value
+# Every stored value is bounded by its column (core.columns): counts are strict JSON integers
+# within the integer column, texts fit their varchar, timestamps lie in core.timestamps' range.
+CandidateCount = column_int(ResearchCandidate, "decision_count")
+FoldCount = column_int(FoldMetric, "decision_count")
+FoldOrder = column_int(FoldMetric, "fold_order")
+StalenessMs = column_int(FeatureSnapshot, "staleness_ms_p95", ge=0)
+StrategyVersion = column_text(ResearchRun, "strategy_version", min_length=1)
+StrategyType = column_text(ResearchRun, "strategy_type", min_length=1)
+CodeCommit = column_text(ResearchRun, "code_commit", min_length=1)
+RunnerVersion = column_text(ResearchRun, "runner_version", min_length=1)
+DatasetVersion = column_text(ResearchRun, "dataset_version", min_length=1)
+SnapshotRef = column_text(ResearchRun, "dataset_snapshot_ref")
+FeatureSchemaVersion = column_text(FeatureSnapshot, "schema_version", min_length=1)
+FoldName = column_text(FoldMetric, "fold_name", min_length=1)
+# Decimals travel as JSON strings of one shape (core.columns); every money column is numeric(24, 8).
+DecimalStr = column_decimal_text(FoldMetric, "net_pnl")
 
 
 def _check_non_negative(value: str) -> str:
@@ -52,9 +61,8 @@ def _check_ratio(value: str) -> str:
     return value
 
 
-DecimalStr = Annotated[str, AfterValidator(_check_decimal)]
-NonNegativeDecimalStr = Annotated[str, AfterValidator(_check_decimal), AfterValidator(_check_non_negative)]
-RatioStr = Annotated[str, AfterValidator(_check_decimal), AfterValidator(_check_ratio)]
+NonNegativeDecimalStr = Annotated[DecimalStr, AfterValidator(_check_non_negative)]
+RatioStr = Annotated[DecimalStr, AfterValidator(_check_ratio)]
 
 
 class _Strict(BaseModel):
@@ -63,16 +71,16 @@ class _Strict(BaseModel):
 
 class StrategyV1(_Strict):
     name: Annotated[str, StringConstraints(pattern=STRATEGY_NAME_PATTERN)]
-    version: ShortText
-    type: ShortText
+    version: StrategyVersion
+    type: StrategyType
 
 
 class DatasetV1(_Strict):
-    version: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    version: DatasetVersion
     fingerprint: Fingerprint
-    from_: AwareDatetime = Field(alias="from")
-    to: AwareDatetime
-    snapshot_ref: Annotated[str, StringConstraints(max_length=500)] = ""
+    from_: Timestamp = Field(alias="from")
+    to: Timestamp
+    snapshot_ref: SnapshotRef = ""
     symbols: list[Symbol] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -83,22 +91,22 @@ class DatasetV1(_Strict):
 
 
 class FeaturesV1(_Strict):
-    schema_version: ShortText
+    schema_version: FeatureSchemaVersion
     spec_hash: Fingerprint
     snapshot_fingerprint: Fingerprint
     null_rate: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], RatioStr]
-    staleness_ms_p95: NonNegativeInt
+    staleness_ms_p95: StalenessMs
 
 
 class FoldV1(_Strict):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    order: NonNegativeInt
-    train_start: AwareDatetime
-    train_end: AwareDatetime
-    test_start: AwareDatetime
-    test_end: AwareDatetime
-    decision_count: NonNegativeInt
-    trade_count: NonNegativeInt
+    name: FoldName
+    order: FoldOrder
+    train_start: Timestamp
+    train_end: Timestamp
+    test_start: Timestamp
+    test_end: Timestamp
+    decision_count: FoldCount
+    trade_count: FoldCount
     gross_pnl: DecimalStr
     net_pnl: DecimalStr
     max_drawdown: NonNegativeDecimalStr
@@ -129,8 +137,8 @@ class StressV1(_Strict):
 class CandidateV1(_Strict):
     candidate_id: CandidateId
     parameter_set: dict[str, Any]
-    decision_count: NonNegativeInt
-    trade_count: NonNegativeInt
+    decision_count: CandidateCount
+    trade_count: CandidateCount
     symbols: list[Symbol]
     folds: list[FoldV1]
     stress: list[StressV1] = []
@@ -158,8 +166,8 @@ class ResearchRunV1(_Strict):
     run_id: RunId
     status: Literal["passed", "failed", "skipped"]
     strategy: StrategyV1
-    code_commit: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    runner_version: ShortText
+    code_commit: CodeCommit
+    runner_version: RunnerVersion
     dataset: DatasetV1
     features: FeaturesV1
     candidates: list[CandidateV1]

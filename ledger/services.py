@@ -2,16 +2,16 @@
 walk-forward runner) stores runs through :func:`run_ingest`."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from pydantic import ValidationError
 
 from core import locks
 from core.canonical import canonical_json, content_sha256, sha256_hex
 from core.errors import Conflict, InvalidInput, invalid_fields
+from core.jsonparse import JSONRefused, strict_loads
 from core.validation import validation_details
 from ledger.choices import DatasetSource, LifecycleRole
 from ledger.models import (
@@ -39,13 +39,19 @@ def _invalid(fields: dict[str, list[str]]) -> InvalidInput:
     return invalid_fields("The run artifact is invalid", fields, code="invalid_artifact")
 
 
-def artifact_parse(body: Any) -> ResearchRunV1:
-    """Validate a raw artifact (dict or JSON bytes/str); raise InvalidInput naming field paths."""
+def artifact_load(body: Any) -> Any:
+    """The artifact as Python data: JSON bytes/str go through the strict parser (as API bodies do)."""
     if isinstance(body, bytes | str):
         try:
-            body = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise _invalid({"(root)": [f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]})
+            return strict_loads(body)
+        except JSONRefused as exc:
+            raise InvalidInput(exc.message, code=exc.code, details=exc.details) from None
+    return body
+
+
+def artifact_parse(body: Any) -> ResearchRunV1:
+    """Validate a raw artifact (dict or JSON bytes/str); raise InvalidInput naming field paths."""
+    body = artifact_load(body)
     try:
         return parse_artifact(body)
     except ValidationError as exc:
@@ -61,10 +67,10 @@ def run_ingest(*, body: Any, actor: str = "") -> IngestResult:
     """Store one complete run atomically, or return the stored one when the body is identical.
 
     Raises ``InvalidInput`` (400, nothing written) and ``Conflict`` (409 ``run_conflict`` /
-    ``candidate_conflict`` / ``dataset_conflict``).
+    ``candidate_conflict`` / ``dataset_conflict`` / ``feature_snapshot_conflict``).
     """
-    artifact = artifact_parse(body)
-    raw = body if isinstance(body, dict) else json.loads(body)
+    raw = artifact_load(body)
+    artifact = artifact_parse(raw)
     digest = sha256_hex(canonical_json(raw))
     with transaction.atomic():
         # Serialise writers of the same run_id; different runs proceed in parallel.
@@ -82,37 +88,81 @@ def run_ingest(*, body: Any, actor: str = "") -> IngestResult:
                          "artifact_sha256": digest},
             )
         candidate_ids = [c.candidate_id for c in artifact.candidates]
-        taken = list(ResearchCandidate.objects.filter(candidate_id__in=candidate_ids)
-                     .values_list("candidate_id", flat=True))
-        if taken:
-            raise Conflict(f"candidate ids already belong to other runs: {', '.join(sorted(taken))}",
-                           code="candidate_conflict", details={"candidate_ids": sorted(taken)})
+        _refuse_taken_candidates(candidate_ids)
         run = _write_run(artifact, raw, digest, actor)
     return IngestResult(run=run, created=True, artifact_sha256=digest, candidate_ids=candidate_ids)
 
 
+def _refuse_taken_candidates(candidate_ids: list[str]) -> None:
+    taken = sorted(ResearchCandidate.objects.filter(candidate_id__in=candidate_ids)
+                   .values_list("candidate_id", flat=True))
+    if taken:
+        raise Conflict(f"candidate ids already belong to other runs: {', '.join(taken)}",
+                       code="candidate_conflict", details={"candidate_ids": taken})
+
+
+def _differences(stored: dict[str, Any], claimed: dict[str, Any]) -> list[str]:
+    return [name for name, value in claimed.items() if stored[name] != value]
+
+
 def _dataset_for(artifact: ResearchRunV1) -> Dataset:
+    """The dataset the fingerprint names, stored on first sight.
+
+    A fingerprint is the hash of the dataset's rows, so the symbols and the time span are facts of
+    that content: a run naming a stored fingerprint must agree with them (409 ``dataset_conflict``).
+    For a dataset known only from artifacts, the first artifact's symbols, from and to are what was
+    stored. For a dataset with stored bars, from is its first bar and to may lie past its last bar
+    (the runner writes the end of the last bar). The version name and snapshot_ref are labels of
+    the same content (each run keeps its own copy of them) and are not compared.
+    """
     ds = artifact.dataset
-    dataset, _ = Dataset.objects.get_or_create(
+    dataset, created = Dataset.objects.get_or_create(
         fingerprint=ds.fingerprint,
         defaults={"version": ds.version, "source": DatasetSource.EXTERNAL, "symbols": sorted(ds.symbols),
                   "first_ts": ds.from_, "last_ts": ds.to, "snapshot_ref": ds.snapshot_ref},
     )
+    if created:
+        return dataset
+    differs = []
+    if sorted(set(dataset.symbols)) != sorted(set(ds.symbols)):
+        differs.append("dataset.symbols")
+    if dataset.first_ts != ds.from_:
+        differs.append("dataset.from")
+    if dataset.bar_count:  # the run must cover the last stored bar
+        to_agrees = dataset.last_ts is not None and dataset.last_ts <= ds.to
+    else:
+        to_agrees = dataset.last_ts == ds.to
+    if not to_agrees:
+        differs.append("dataset.to")
+    if differs:
+        raise Conflict(
+            f"dataset.fingerprint {ds.fingerprint} is already stored with other content ({', '.join(differs)} "
+            "differ); a fingerprint names one dataset.",
+            code="dataset_conflict",
+            details={"fingerprint": ds.fingerprint, "differs": differs,
+                     "stored": {"symbols": dataset.symbols, "from": dataset.first_ts, "to": dataset.last_ts,
+                                "bar_count": dataset.bar_count}},
+        )
     return dataset
 
 
 def _feature_snapshot_for(artifact: ResearchRunV1) -> FeatureSnapshot:
+    """The feature snapshot the fingerprint names, stored on first sight; a fingerprint names one
+    content, so a stored one with other values is a 409 ``feature_snapshot_conflict``."""
     f = artifact.features
-    snapshot, created = FeatureSnapshot.objects.get_or_create(
-        snapshot_fingerprint=f.snapshot_fingerprint,
-        defaults={"schema_version": f.schema_version, "spec_hash": f.spec_hash, "null_rate": dict(f.null_rate),
-                  "staleness_ms_p95": f.staleness_ms_p95},
-    )
-    if not created and (snapshot.spec_hash != f.spec_hash or snapshot.schema_version != f.schema_version):
+    claimed = {"schema_version": f.schema_version, "spec_hash": f.spec_hash, "null_rate": dict(f.null_rate),
+               "staleness_ms_p95": f.staleness_ms_p95}
+    snapshot, created = FeatureSnapshot.objects.get_or_create(snapshot_fingerprint=f.snapshot_fingerprint,
+                                                              defaults=claimed)
+    differs = [] if created else _differences({name: getattr(snapshot, name) for name in claimed}, claimed)
+    if differs:
         raise Conflict(
-            "features.snapshot_fingerprint is already stored with a different spec_hash or schema_version.",
+            f"features.snapshot_fingerprint {f.snapshot_fingerprint} is already stored with other content "
+            f"({', '.join('features.' + name for name in differs)} differ); a fingerprint names one content.",
             code="feature_snapshot_conflict",
-            details={"snapshot_fingerprint": f.snapshot_fingerprint, "stored_spec_hash": snapshot.spec_hash},
+            details={"snapshot_fingerprint": f.snapshot_fingerprint,
+                     "differs": [f"features.{name}" for name in differs],
+                     "stored": {name: getattr(snapshot, name) for name in differs}},
         )
     return snapshot
 
@@ -142,6 +192,22 @@ def _write_run(artifact: ResearchRunV1, raw: dict[str, Any], digest: str, actor:
         artifact=raw,
         created_by=actor,
     )
+    try:
+        # A concurrent run may take one of these candidate ids after the check above: its insert
+        # waits for that run to commit, then fails; the savepoint keeps this transaction usable
+        # to say which ids (409 candidate_conflict) instead of an IntegrityError.
+        with transaction.atomic():
+            candidates = _insert_candidates(artifact, raw, run, actor)
+    except IntegrityError:
+        _refuse_taken_candidates([c.candidate_id for c in artifact.candidates])
+        raise
+    # Folds and stress rows (the bulk of a run) go in with COPY, inside the same transaction.
+    _copy_folds_and_stress(artifact, candidates)
+    return run
+
+
+def _insert_candidates(artifact: ResearchRunV1, raw: dict[str, Any], run: ResearchRun,
+                       actor: str) -> list[ResearchCandidate]:
     candidates = ResearchCandidate.objects.bulk_create([
         ResearchCandidate(
             run=run,
@@ -159,7 +225,10 @@ def _write_run(artifact: ResearchRunV1, raw: dict[str, Any], digest: str, actor:
                                       reason=f"recorded by run {artifact.run_id}", actor=actor)
               for row in candidates]
     CandidateLifecycleEvent.objects.bulk_create(events)
-    # Folds and stress rows (the bulk of a run) go in with COPY, inside the same transaction.
+    return candidates
+
+
+def _copy_folds_and_stress(artifact: ResearchRunV1, candidates: list[ResearchCandidate]) -> None:
     with connection.cursor() as cursor:
         raw = cursor.cursor
         with raw.copy(f"COPY {FoldMetric._meta.db_table} (candidate_id, fold_name, fold_order, train_start, "
@@ -175,7 +244,6 @@ def _write_run(artifact: ResearchRunV1, raw: dict[str, Any], digest: str, actor:
             for row, c in zip(candidates, artifact.candidates, strict=True):
                 for st in c.stress:
                     copy.write_row((row.pk, str(st.case), st.net_pnl, st.max_drawdown, st.pessimistic_pnl_delta))
-    return run
 
 
 def candidate_lifecycle_set(*, candidate: ResearchCandidate, role: str, reason: str, actor: str) -> None:

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "guardian",
     "pgtrigger",
     "django_q",
+    "core",
     "strategies",
     "access",
     "ledger",
@@ -158,7 +159,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # One strict JSON parser for every body (duplicate keys, NaN, NUL, lone surrogates, depth, size).
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
+    "DEFAULT_METADATA_CLASS": "core.metadata.ApiMetadata",
     "DEFAULT_PAGINATION_CLASS": "core.api.LimitCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -170,6 +173,9 @@ REST_FRAMEWORK = {
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+# Largest API request body accepted (413 payload_too_large above it). A 10,000-candidate run
+# artifact as the walk-forward runner writes it (4 folds, 4 stress cases) is ~24 MiB in compact JSON.
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024 * 1024)))
 # Per-token request budget (and per address for anonymous callers); "" disables.
 API_TOKEN_RATE = os.environ.get("API_TOKEN_RATE", "2000/min")
 API_ANON_RATE = os.environ.get("API_ANON_RATE", "600/min")

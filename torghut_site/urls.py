@@ -1,12 +1,12 @@
 """Top-level routes: pages, the admin, and the versioned REST API."""
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from access import views as access_views
 from core import views
-from core.api import slashless
+from core.api import api_not_found, slashless
 from execution.metrics import metrics_view
 
 api_v1 = [
@@ -31,4 +31,6 @@ urlpatterns = [
     path("autonomy/", include("autonomy.urls")),
     path("audit/", include("access.urls")),
     path("metrics", metrics_view, name="metrics"),
+    # Anything else under /api/: the JSON error envelope (404 not_found), not an HTML page.
+    re_path(r"^api(?:/.*)?$", api_not_found, name="api-not-found"),
 ]

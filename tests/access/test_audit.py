@@ -189,3 +189,13 @@ def test_logout_is_recorded_as_ok_and_login_required_redirects_as_refused(client
     assert client.post("/admin/auth/group/add/", {"name": "x"}).status_code == 302
     assert list(AuditEvent.objects.order_by("id").values_list("actor", "via", "outcome")) == [
         ("lou", "page", "ok"), ("anonymous", "admin", "refused")]
+
+
+def test_text_postgresql_cannot_store_is_written_as_escapes_never_lost():
+    """A refusal of a body holding NUL or a lone surrogate must still leave its row."""
+    audit_record(actor="agent\x00", via="api", action="api-run-list", path="/api/v1/x\x00",
+                 object_ref="run_id=\ud800", outcome="invalid",
+                 details={"key\x00": ["value\udfff", {"\ud800": "ok"}], "error_code": "invalid_json"})
+    event = AuditEvent.objects.get()
+    assert (event.actor, event.path, event.object_ref) == ("agent\\u0000", "/api/v1/x\\u0000", "run_id=\\ud800")
+    assert event.details == {"key\\u0000": ["value\\udfff", {"\\ud800": "ok"}], "error_code": "invalid_json"}

@@ -94,3 +94,14 @@ class RunFactory(factory.Factory):
     @classmethod
     def _create(cls, model_class, body, actor):
         return services.run_ingest(body=body, actor=actor).run
+
+
+def set_path(body: dict, path: str, value) -> dict:
+    """``set_path(body, "candidates[0].folds[0].order", 1)`` (field paths as the API names them)."""
+    node: object = body
+    parts = path.replace("]", "").replace("[", ".").split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if part.isdigit() else node[part]
+    last = parts[-1]
+    node[int(last) if last.isdigit() else last] = value
+    return body
