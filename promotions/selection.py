@@ -25,6 +25,7 @@ the gate then says ``inconclusive``, never ``pass``.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -86,6 +87,16 @@ def deflated_sharpe(matrix: np.ndarray, column: int, *, min_candidates: int, min
                                 "sharpe_variance": variance, "folds": folds, "skew": skew, "kurtosis": kurt})
 
 
+@functools.lru_cache(maxsize=8)
+def _splits(groups: int) -> np.ndarray:
+    """Every way of choosing half of ``groups`` as in-sample, one row each (a constant table)."""
+    chosen = np.array(list(itertools.combinations(range(groups), groups // 2)))
+    combos = np.zeros((len(chosen), groups))
+    combos[np.arange(len(chosen))[:, None], chosen] = 1.0
+    combos.setflags(write=False)
+    return combos
+
+
 def probability_of_backtest_overfitting(matrix: np.ndarray, *, partitions: int, min_candidates: int,
                                         min_folds: int) -> Verdict:
     """PBO by CSCV over a folds x candidates P&L matrix, with at most ``partitions`` groups."""
@@ -98,9 +109,7 @@ def probability_of_backtest_overfitting(matrix: np.ndarray, *, partitions: int, 
     size = folds // groups
     trimmed = matrix[folds - size * groups:]  # drop the oldest remainder rows
     group_sums = trimmed.reshape(groups, size, candidates).sum(axis=1)  # groups x candidates
-    chosen = np.array(list(itertools.combinations(range(groups), groups // 2)))  # splits x S/2 group indexes
-    combos = np.zeros((len(chosen), groups))
-    combos[np.arange(len(chosen))[:, None], chosen] = 1.0
+    combos = _splits(groups)
     in_sample = combos @ group_sums            # splits x candidates (sums over equal-size groups)
     out_sample = (1 - combos) @ group_sums
     best = in_sample.argmax(axis=1)
