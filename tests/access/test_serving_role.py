@@ -12,7 +12,7 @@ import pgtrigger
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
 
 from access import db_roles
 from access.models import AuditEvent
@@ -27,19 +27,6 @@ SERVING = db_roles.SERVICE_LOGIN
 def pgid(model) -> str:
     (trigger,) = [t for t in model._meta.triggers if isinstance(t, pgtrigger.Protect)]
     return trigger.get_pgid(model)
-
-
-@pytest.fixture(scope="session")
-def serving_login(django_db_setup, django_db_blocker):
-    """The login role `make serve` connects as, committed (roles belong to the cluster, not to a
-    transaction) so that a second connection can log in with it."""
-    with django_db_blocker.unblock():
-        owner = connections.create_connection("default")
-        try:
-            db_roles.ensure_login(owner, SERVING)
-        finally:
-            owner.close()
-    return SERVING
 
 
 @pytest.fixture
@@ -78,6 +65,8 @@ def test_the_serving_login_owns_nothing_and_cannot_truncate_or_switch_triggers_o
         assert refused(conn, f"TRUNCATE {table}") == "42501", table
     assert refused(conn, "ALTER TABLE research_runs DISABLE TRIGGER ALL") == "42501"
     assert refused(conn, "SET session_replication_role = replica") == "42501"
+    assert refused(conn, "CREATE TABLE sneaky (id int)") == "42501"
+    assert refused(conn, "DROP TABLE research_runs") == "42501"
     for table, model in (("research_runs", ResearchRun), ("audit_events", AuditEvent)):
         ignore = "{" + pgid(model) + "}"
         with conn.transaction(force_rollback=True):
