@@ -105,6 +105,30 @@ def test_pgtrigger_ignore_does_not_switch_the_append_only_trigger_off_for_a_runt
     assert AuditEvent.objects.filter(action="t", outcome="ok").count() == 1
 
 
+@pytest.mark.smoke
+def test_the_serving_login_cannot_jump_a_strategy_to_live_or_rename_it_by_ignoring_the_triggers(serving_login):
+    """Where the service may UPDATE (strategies), the triggers alone hold the rules: one stage up at a
+    time, names never change. pgtrigger.ignore must not lift them for the serving login."""
+    from strategies.models import Strategy
+
+    strategy = Strategy.objects.create(name="hatch-test")
+    stage_fsm = Strategy._meta.triggers[0].get_pgid(Strategy)
+    name_fixed = Strategy._meta.triggers[1].get_pgid(Strategy)
+    for sql in (f"UPDATE strategies SET stage = 'live' WHERE id = {strategy.pk}",
+                f"UPDATE strategies SET name = 'renamed' WHERE id = {strategy.pk}"):
+        with pytest.raises(DatabaseError, match="pgtrigger"):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL ROLE {serving_login}")
+                cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", ["{" + f"{stage_fsm},{name_fixed}}}"])
+                cursor.execute(sql)
+    with transaction.atomic(), connection.cursor() as cursor:  # what the service may do, it does
+        cursor.execute(f"SET LOCAL ROLE {serving_login}")
+        cursor.execute(f"UPDATE strategies SET stage = 'paper', description = 'x' WHERE id = {strategy.pk}")
+        transaction.set_rollback(True)
+    strategy.refresh_from_db()
+    assert (strategy.name, strategy.stage) == ("hatch-test", "shadow")
+
+
 def test_the_owner_keeps_the_escape_hatch():
     """Migrations and deliberate repairs run as the owner: pgtrigger.ignore still works for it."""
     RunFactory()
