@@ -294,15 +294,20 @@ def _gunicorn(*, workers: int, threads: int, lean_url: str, alpaca_url: str) -> 
                             cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60  # workers import the whole project before they answer
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/", timeout=5, allow_redirects=False)
-            return proc, base
-        except requests.RequestException:  # not listening yet, or listening while the workers boot
-            if proc.poll() is not None:
-                raise RuntimeError("gunicorn exited at start") from None
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not answer within 60 s")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{base}/", timeout=5, allow_redirects=False)
+                return proc, base
+            except requests.RequestException:  # not listening yet, or listening while the workers boot
+                if proc.poll() is not None:
+                    raise RuntimeError("gunicorn exited at start") from None
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not answer within 60 s")
+    except BaseException:  # never leave the server (and its hold on the embedded database) behind
+        proc.terminate()
+        proc.wait(30)
+        raise
 
 
 def bench_throughput(seconds: float, clients: int, workers: int) -> None:
