@@ -27,7 +27,7 @@ demo: venv
 	$(PY) manage.py load_demo
 	$(PY) manage.py serve_demo --port $(PORT) --lean-port $(LEAN_PORT) --alpaca-port $(ALPACA_PORT)
 
-# The processes as deployed (torghut_site/serving.py): DEBUG off, a secret key kept in var/secret_key
+# The processes as deployed (core/serving.py): DEBUG off, a secret key kept in var/secret_key
 # (0600) unless SECRET_KEY or SECRET_KEY_FILE is set; migrations (and collectstatic) as the owner of the
 # schema, then gunicorn / qcluster as the service login: torghut_web on the embedded server, or
 # SERVICE_DATABASE_URL beside DATABASE_URL. Both run in the foreground (exec): Ctrl-C or SIGTERM stops them.
@@ -36,10 +36,10 @@ WORKERS ?= 2
 THREADS ?= 8
 serve worker: export SECURE_SSL_REDIRECT ?= 0
 serve: venv
-	exec $(PY) -m torghut_site.serving web --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads $(THREADS)
+	exec $(PY) -m core.serving web --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads $(THREADS)
 
 worker: venv
-	exec $(PY) -m torghut_site.serving worker
+	exec $(PY) -m core.serving worker
 
 test: venv
 	$(PY) manage.py check --database default

@@ -256,7 +256,7 @@ def _service_database() -> tuple[dict[str, str], str]:
     from django.db import connection
 
     from access import db_roles
-    from torghut_site import serving
+    from core import serving
 
     if not os.environ.get("DATABASE_URL"):
         db_roles.ensure_login(connection, serving.SERVICE_LOGIN)
@@ -276,7 +276,7 @@ def _gunicorn(*, workers: int, threads: int, lean_url: str, alpaca_url: str) -> 
     import requests
     from django.db import connection
 
-    from torghut_site import serving
+    from core import serving
 
     port = _free_port()
     database, role = _service_database()

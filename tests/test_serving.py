@@ -1,4 +1,4 @@
-"""`make serve` / `make worker` (``torghut_site.serving``): DEBUG off, a kept secret key, migrations as
+"""`make serve` / `make worker` (``core.serving``): DEBUG off, a kept secret key, migrations as
 the owner and the processes as the service login, in both database modes."""
 import json
 import os
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from torghut_site import serving
+from core import serving
 from torghut_site.settings import BASE_DIR
 
 OWNER_URL = "postgresql://owner:owner-secret@db.internal:5432/torghut"

@@ -4,7 +4,7 @@ Every value has a safe development default; production sets ``DEBUG=0``, ``SECRE
 ``SECRET_KEY_FILE``), ``ALLOWED_HOSTS`` and ``DATABASE_URL``. With no ``DATABASE_URL`` the
 embedded PostgreSQL in ``var/pgdata`` is started (see ``core.embedded_db``). The same settings
 serve the owner (migrations) and the service login (web server, workers): `make serve` hands the
-latter its own ``DATABASE_URL`` or ``EMBEDDED_DATABASE_USER`` (``torghut_site.serving``).
+latter its own ``DATABASE_URL`` or ``EMBEDDED_DATABASE_USER`` (``core.serving``).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`make serve` and `make worker`: the processes as deployed, each run as the service role.
 
-    python -m torghut_site.serving web --bind 127.0.0.1:8000 --workers 2 --threads 8
-    python -m torghut_site.serving worker
+    python -m core.serving web --bind 127.0.0.1:8000 --workers 2 --threads 8
+    python -m core.serving worker
 
 First, as the owner of the schema (``DATABASE_URL``, or the embedded server's superuser): ``web``
 migrates (``db_roles apply`` runs after every migrate: grants, and ``pgtrigger.ignore`` closed to
@@ -146,7 +146,7 @@ def prepare(env: Mapping[str, str]) -> Plan:
 
 def gunicorn_command(app: str, *, bind: str, workers: int, threads: int, extra: Sequence[str] = ()) -> list[str]:
     """The web server as deployed (also what the throughput benchmark drives)."""
-    return [sys.executable, "-m", "gunicorn", app, "--config", "python:torghut_site.gunicorn_conf",
+    return [sys.executable, "-m", "gunicorn", app, "--config", "python:core.gunicorn_conf",
             "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads), "--bind", bind, *extra]
 
 
@@ -207,7 +207,7 @@ def _say(text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m torghut_site.serving", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m core.serving", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="kind", required=True)
     web = sub.add_parser("web", help="migrate, collectstatic, then gunicorn as the service role")
     web.add_argument("--bind", default="127.0.0.1:8000")
@@ -224,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = prepare(os.environ)
         for line in plan.describe():
             _say(line)
-        owner = [sys.executable, "-m", "torghut_site.serving", "owner-steps", args.kind]
+        owner = [sys.executable, "-m", "core.serving", "owner-steps", args.kind]
         code = _run(owner + (["--embedded"] if plan.embedded else []), plan.owner_env)
         if code:
             return 128 - code if code < 0 else code  # said why; or stopped by a signal
