@@ -9,7 +9,7 @@ SECOND_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 SECOND_SERVER := $(patsubst %/,%,$(dir $(SECOND_DATABASE_URL)))
 SMOKE_DB ?= torghut_ci_smoke
 
-.PHONY: venv demo serve test test-fast smoke-second-db bench lint contract db-reset clean
+.PHONY: venv demo serve worker test test-fast smoke-second-db bench lint contract db-reset clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -27,15 +27,19 @@ demo: venv
 	$(PY) manage.py load_demo
 	$(PY) manage.py serve_demo --port $(PORT) --lean-port $(LEAN_PORT) --alpaca-port $(ALPACA_PORT)
 
-# The web server as deployed: gunicorn with threaded workers (run `manage.py qcluster` beside it
-# for the scheduled work, and set DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL in production).
+# The processes as deployed (core/serving.py): DEBUG off, a secret key kept in var/secret_key
+# (0600) unless SECRET_KEY or SECRET_KEY_FILE is set; migrations (and collectstatic) as the owner of the
+# schema, then gunicorn / qcluster as the service login: torghut_web on the embedded server, or
+# SERVICE_DATABASE_URL beside DATABASE_URL. Both run in the foreground (exec): Ctrl-C or SIGTERM stops them.
+# Plain HTTP on loopback needs no redirect to https: SECURE_SSL_REDIRECT=1 behind a TLS proxy.
 WORKERS ?= 2
 THREADS ?= 8
+serve worker: export SECURE_SSL_REDIRECT ?= 0
 serve: venv
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) -m gunicorn torghut_site.wsgi --worker-class gthread --workers $(WORKERS) --threads $(THREADS) \
-	  --bind 127.0.0.1:$(PORT) --access-logfile -
+	exec $(PY) -m core.serving web --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads $(THREADS)
+
+worker: venv
+	exec $(PY) -m core.serving worker
 
 test: venv
 	$(PY) manage.py check --database default

@@ -12,6 +12,13 @@
 No runtime role gets TRUNCATE, REFERENCES or TRIGGER, nor CREATE on the schema: the migrating
 user owns the schema and the tables. Which table is append-only or a research table is derived
 from the models, never from a hand-kept list.
+
+django-pgtrigger lets a session switch its triggers off with ``SET pgtrigger.ignore = '{...}'``, a
+custom setting every role may set. ``apply`` (run after every migrate) redefines pgtrigger's shared
+check, ``_pgtrigger_should_ignore``, so that the setting is honoured only for a role that could
+disable the trigger anyway (the table's owner, or a superuser): for the runtime roles and their
+logins every pgtrigger trigger (append-only tables, fixed columns, stage machines) fires whatever
+they set. ``check`` proves it for each role.
 """
 from __future__ import annotations
 
@@ -26,6 +33,8 @@ APP = "torghut_app"
 READONLY = "torghut_readonly"
 RESEARCH = "torghut_research"
 RUNTIME_ROLES = (APP, READONLY, RESEARCH)
+# The login `make serve` creates on the embedded server and serves (gunicorn, qcluster) as.
+SERVICE_LOGIN = "torghut_web"
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
 RESEARCH_PREFIX = "research_"
 # A run names its strategy and the ledger writer records it on first sight, so a research
@@ -97,6 +106,121 @@ def expected_privileges(role: str, table: TableInfo) -> frozenset[str]:
     raise ValueError(f"Unknown runtime role {role!r}.")
 
 
+# --- pgtrigger's escape hatch -----------------------------------------------------------------
+
+IGNORE_FUNCTION = "_pgtrigger_should_ignore"
+
+# Same signature and meaning as pgtrigger 4.x's function (every pgtrigger trigger calls it first and
+# skips itself when it answers TRUE), with one more condition: the current role must have the
+# privileges of the owner of the trigger's table, i.e. could run ALTER TABLE ... DISABLE TRIGGER
+# anyway. Catalog names are schema-qualified so that no search_path can redirect them. The common
+# path (nothing ignored) reads one setting and returns, without pgtrigger's exception block.
+HARDENED_IGNORE_SQL = """
+CREATE OR REPLACE FUNCTION {function}(trigger_name NAME)
+RETURNS BOOLEAN AS $$
+    DECLARE
+        _raw TEXT := pg_catalog.current_setting('pgtrigger.ignore', true);
+        _ignore TEXT[];
+    BEGIN
+        IF _raw IS NULL OR _raw = '' THEN
+            RETURN FALSE;
+        END IF;
+        BEGIN
+            _ignore := _raw::TEXT[];
+        EXCEPTION WHEN OTHERS THEN
+            RETURN FALSE;
+        END;
+        IF (trigger_name = ANY(_ignore)) IS NOT TRUE THEN
+            RETURN FALSE;
+        END IF;
+        RETURN EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgname = trigger_name)
+           AND NOT EXISTS (
+               SELECT FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+               WHERE t.tgname = trigger_name
+                 AND NOT pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE'));
+    END;
+$$ LANGUAGE plpgsql;
+COMMENT ON FUNCTION {function}(NAME) IS
+    'pgtrigger.ignore, honoured only for roles with the privileges of the table owner (torghut db_roles apply)';
+"""
+
+
+def ignore_functions(connection) -> list[str]:
+    """pgtrigger's ignore functions present in the database, schema-qualified and quoted."""
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                       "WHERE p.proname = %s AND p.pronargs = 1 ORDER BY 1", [IGNORE_FUNCTION])
+        return [f"{q(row[0])}.{q(IGNORE_FUNCTION)}" for row in cursor.fetchall()]
+
+
+def pgtrigger_triggers(connection) -> dict[str, str]:
+    """{trigger name: table} for the pgtrigger-managed triggers of the current schema."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT t.tgname, string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND NOT t.tgisinternal AND t.tgname LIKE 'pgtrigger\\_%' "
+            "GROUP BY t.tgname ORDER BY t.tgname")
+        return dict(cursor.fetchall())
+
+
+def harden_trigger_ignore(connection) -> list[str]:
+    """Redefine pgtrigger's ignore function(s) (see ``HARDENED_IGNORE_SQL``). Returns warnings.
+
+    pgtrigger rewrites the function whenever it installs a trigger (a migration, or
+    ``manage.py pgtrigger install``), so this runs after every migrate; ``check`` reports a
+    runtime role for which the hatch works again."""
+    warnings = []
+    for function in ignore_functions(connection):
+        try:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                cursor.execute(HARDENED_IGNORE_SQL.format(function=function))
+        except DatabaseError as exc:
+            warnings.append(f"cannot redefine {function} ({exc}); pgtrigger.ignore still switches triggers "
+                            "off for every role: run `manage.py db_roles apply` as its owner.")
+    return warnings
+
+
+def _ignored_by_current_role(cursor, triggers: Iterable[str], functions: Iterable[str]) -> set[str]:
+    """Triggers that would skip themselves for the current role if it set pgtrigger.ignore."""
+    names = sorted(triggers)
+    if not names:
+        return set()
+    cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", ["{" + ",".join(names) + "}"])
+    ignored: set[str] = set()
+    for function in functions:
+        cursor.execute(f"SELECT name FROM unnest(%s::name[]) AS name WHERE {function}(name) IS TRUE", [names])
+        ignored.update(row[0] for row in cursor.fetchall())
+    cursor.execute("SELECT set_config('pgtrigger.ignore', NULL, true)")
+    return ignored
+
+
+def trigger_bypass_gaps(connection, roles: Iterable[str] = RUNTIME_ROLES) -> list[str]:
+    """For each runtime role (SET LOCAL ROLE, rolled back): the triggers it could switch off by
+    setting ``pgtrigger.ignore``. Empty when the hatch is closed to all of them."""
+    q = connection.ops.quote_name
+    gaps: list[str] = []
+    present = existing_roles(connection)
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        triggers = pgtrigger_triggers(connection)
+        functions = ignore_functions(connection)
+        for role in roles:
+            if role not in present:
+                continue  # reported by check as a missing role
+            sid = transaction.savepoint(using=connection.alias)
+            try:
+                cursor.execute(f"SET LOCAL ROLE {q(role)}")
+            except DatabaseError:
+                transaction.savepoint_rollback(sid, using=connection.alias)
+                continue  # check() reports the role as untried
+            for name in sorted(_ignored_by_current_role(cursor, triggers, functions)):
+                gaps.append(f"{role} can switch off trigger {name} ({triggers[name]}) with pgtrigger.ignore")
+            transaction.savepoint_rollback(sid, using=connection.alias)
+        transaction.set_rollback(True, using=connection.alias)
+    return gaps
+
+
 # --- apply ----------------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -135,10 +259,11 @@ def create_roles(connection) -> tuple[list[str], list[str]]:
 def apply(connection, *, create: bool = True) -> ApplyResult:
     """Create the roles if missing, grant per table, and set default privileges so tables
     created later by the migrating user are covered. Idempotent."""
-    warnings: list[str] = []
+    warnings: list[str] = harden_trigger_ignore(connection)
     created: list[str] = []
     if create:
-        created, warnings = create_roles(connection)
+        created, create_warnings = create_roles(connection)
+        warnings += create_warnings
     present = existing_roles(connection)
     missing = sorted(set(RUNTIME_ROLES) - present)
     roles = [r for r in RUNTIME_ROLES if r in present]
@@ -171,6 +296,99 @@ def apply(connection, *, create: bool = True) -> ApplyResult:
     if missing:
         warnings.append(f"roles missing, not granted: {', '.join(missing)}")
     return ApplyResult(created, missing, len(infos), warnings)
+
+
+# --- the serving login ----------------------------------------------------------------------
+
+class UnsafeServiceRole(Exception):
+    """An existing role may not become (or stay) a serving login: it could bypass the invariants."""
+
+
+LOGIN_ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
+
+
+def ensure_login(connection, name: str, member_of: str = APP) -> str:
+    """Create the login role ``name`` (member of ``member_of``, owner of nothing) if missing, or check
+    an existing one. Returns "created" or "exists". Idempotent; sets no password (the embedded
+    server trusts its Unix socket; elsewhere the operator sets one). Refuses a role that is a
+    superuser, may create roles or databases, replicate or bypass row security, owns anything in
+    this database, or holds the migrating user's privileges."""
+    q = connection.ops.quote_name
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls "
+                       "FROM pg_roles WHERE rolname = %s", [name])
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(f"CREATE ROLE {q(name)} {LOGIN_ATTRIBUTES}")
+            outcome = "created"
+        else:
+            problems = [label for label, bad in zip(
+                ("superuser", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS"), row, strict=True) if bad]
+            cursor.execute(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND pg_has_role(%s, c.relowner, 'USAGE')", [name])
+            owned = cursor.fetchone()[0]
+            if owned:
+                problems.append(f"owns (or holds the owner's rights on) {owned} relations of this schema")
+            cursor.execute("SELECT pg_has_role(%s, current_user, 'USAGE')", [name])
+            if cursor.fetchone()[0]:
+                problems.append("holds the migrating user's privileges")
+            if problems:
+                raise UnsafeServiceRole(f"role {name} cannot serve: {'; '.join(problems)}. "
+                                        "Choose another name for the serving login.")
+            cursor.execute(f"ALTER ROLE {q(name)} LOGIN INHERIT")
+            outcome = "exists"
+        cursor.execute(f"GRANT {q(member_of)} TO {q(name)}")
+    return outcome
+
+
+def service_role_report(connection) -> tuple[str, list[str]]:
+    """Describe the connecting role as a serving role: (description, problems). The serving
+    processes run this on their own connection before they start; any problem means the role could
+    rewrite history (or could not do its work) and the process must not serve."""
+    q = connection.ops.quote_name
+    problems: list[str] = []
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute("SELECT current_user, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls "
+                       "FROM pg_roles WHERE rolname = current_user")
+        user, *flags = cursor.fetchone()
+        problems += [f"is {label}" for label, bad in zip(
+            ("a superuser", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS"), flags, strict=True) if bad]
+        members = [r for r in RUNTIME_ROLES if r in existing_roles(connection)]
+        held = []
+        for role in members:
+            cursor.execute("SELECT pg_has_role(current_user, %s, 'USAGE')", [role])
+            if cursor.fetchone()[0]:
+                held.append(role)
+        if APP not in held:
+            problems.append(f"does not hold {APP}'s privileges (GRANT {APP} TO {q(user)})")
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND pg_has_role(current_user, c.relowner, 'USAGE') ORDER BY 1")
+        owned = [row[0] for row in cursor.fetchall()]
+        if owned:
+            problems.append(f"owns (or holds the owner's rights on) {len(owned)} relations, e.g. {owned[0]}: it could "
+                            "ALTER, DISABLE TRIGGER or DROP them")
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+            "AND has_table_privilege(c.oid, 'TRUNCATE') ORDER BY 1")
+        truncatable = [row[0] for row in cursor.fetchall()]
+        if truncatable:
+            problems.append(f"may TRUNCATE {len(truncatable)} tables, e.g. {truncatable[0]}")
+        cursor.execute("SELECT has_schema_privilege(current_schema(), 'CREATE')")
+        if cursor.fetchone()[0]:
+            problems.append("may CREATE in the schema")
+        triggers = pgtrigger_triggers(connection)
+        ignored = _ignored_by_current_role(cursor, triggers, ignore_functions(connection))
+        if ignored:
+            problems.append(f"can switch off {len(ignored)} triggers with pgtrigger.ignore, e.g. {min(ignored)} "
+                            "(run `manage.py db_roles apply` as the owner)")
+        transaction.set_rollback(True, using=connection.alias)
+    description = (f"serving as {user} (member of {', '.join(held) or 'no runtime role'}): owns nothing, "
+                   f"no TRUNCATE, no CREATE, pgtrigger.ignore refused on its {len(triggers)} triggers"
+                   if not problems else f"cannot serve as {user}")
+    return description, problems
 
 
 # --- check ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 from bench.common import ROOT, bench_database, timed, verdict
 
@@ -247,32 +248,66 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _service_database() -> tuple[dict[str, str], str]:
+    """The API runs as deployed: as the service login, not as the owner of the benchmark database.
+    Embedded server: torghut_web (created if missing). DATABASE_URL: SERVICE_DATABASE_URL when set,
+    else the same server as torghut_web without a password (created if missing: a server that trusts
+    local connections, as the development one does)."""
+    from django.db import connection
+
+    from access import db_roles
+    from core import serving
+
+    if not os.environ.get("DATABASE_URL"):
+        db_roles.ensure_login(connection, serving.SERVICE_LOGIN)
+        return {"EMBEDDED_DATABASE_USER": serving.SERVICE_LOGIN}, serving.SERVICE_LOGIN
+    url = os.environ.get("SERVICE_DATABASE_URL", "").strip()
+    if not url:
+        db_roles.ensure_login(connection, serving.SERVICE_LOGIN)
+        parts = urlsplit(os.environ["DATABASE_URL"])
+        host = parts.netloc.rsplit("@", 1)[-1]
+        url = urlunsplit(parts._replace(netloc=f"{serving.SERVICE_LOGIN}@{host}"))
+    return {"DATABASE_URL": url}, urlsplit(url).username or "?"
+
+
 def _gunicorn(*, workers: int, threads: int, lean_url: str, alpaca_url: str) -> tuple[subprocess.Popen, str]:
-    """The API as deployed: gunicorn, gthread workers, persistent database connections, DEBUG off."""
+    """The API as deployed: gunicorn as `make serve` runs it (gthread workers), as the service login,
+    persistent database connections, DEBUG off."""
     import requests
     from django.db import connection
 
+    from core import serving
+
     port = _free_port()
-    env = {**os.environ, "BENCH_DATABASE_NAME": connection.settings_dict["NAME"],
+    database, role = _service_database()
+    env = {**{k: v for k, v in os.environ.items() if k not in ("SERVICE_DATABASE_URL", "EMBEDDED_DATABASE_USER")},
+           **database, "BENCH_DATABASE_NAME": connection.settings_dict["NAME"],
            "TRADING_LEAN_RUNNER_URL": lean_url, "ALPACA_BASE_URL": alpaca_url, "ALPACA_API_KEY_ID": "bench",
            "ALPACA_API_SECRET_KEY": "bench", "DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "ALLOWED_HOSTS": "127.0.0.1",
            "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz", "DB_CONN_MAX_AGE": "600",
            # the throttle still runs on every request, with a budget the load stays under
            "API_TOKEN_RATE": "1000000/min"}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "bench.wsgi_bench:application", "--worker-class",
-                             "gthread", "--workers", str(workers), "--threads", str(threads), "--bind",
-                             f"127.0.0.1:{port}", "--log-level", "warning"],
+    print(f"API server: gunicorn as database role {role}", flush=True)
+    proc = subprocess.Popen(serving.gunicorn_command("bench.wsgi_bench:application", bind=f"127.0.0.1:{port}",
+                                                     workers=workers, threads=threads,
+                                                     extra=["--log-level", "warning"]),
                             cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(f"{base}/", timeout=1, allow_redirects=False)
-            return proc, base
-        except requests.ConnectionError:
-            if proc.poll() is not None:
-                raise RuntimeError("gunicorn exited at start") from None
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not answer within 10 s")
+    deadline = time.monotonic() + 60  # workers import the whole project before they answer
+    try:
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{base}/", timeout=5, allow_redirects=False)
+                return proc, base
+            except requests.RequestException:  # not listening yet, or listening while the workers boot
+                if proc.poll() is not None:
+                    raise RuntimeError("gunicorn exited at start") from None
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not answer within 60 s")
+    except BaseException:  # never leave the server (and its hold on the embedded database) behind
+        proc.terminate()
+        proc.wait(30)
+        raise
 
 
 def bench_throughput(seconds: float, clients: int, workers: int) -> None:

@@ -7,6 +7,23 @@ from rest_framework.test import APIClient
 from access.services import principal_create
 
 
+@pytest.fixture(scope="session")
+def serving_login(django_db_setup, django_db_blocker) -> str:
+    """The login role `make serve` serves as (``db_roles login``), committed: roles belong to the
+    cluster, not to a test's transaction, and other connections log in with it."""
+    from django.db import connections
+
+    from access import db_roles
+
+    with django_db_blocker.unblock():
+        owner = connections.create_connection("default")
+        try:
+            db_roles.ensure_login(owner, db_roles.SERVICE_LOGIN)
+        finally:
+            owner.close()
+    return db_roles.SERVICE_LOGIN
+
+
 @pytest.fixture
 def make_client(db):
     """``make_client("researcher", "agent", name="bob")`` -> an APIClient using a real token."""

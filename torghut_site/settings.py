@@ -1,8 +1,10 @@
 """Settings for the Torghut operator plane, read from the environment.
 
-Every value has a safe development default; production sets ``DEBUG=0``, ``SECRET_KEY``,
-``ALLOWED_HOSTS`` and ``DATABASE_URL``. With no ``DATABASE_URL`` the embedded PostgreSQL
-in ``var/pgdata`` is started (see ``core.embedded_db``).
+Every value has a safe development default; production sets ``DEBUG=0``, ``SECRET_KEY`` (or
+``SECRET_KEY_FILE``), ``ALLOWED_HOSTS`` and ``DATABASE_URL``. With no ``DATABASE_URL`` the
+embedded PostgreSQL in ``var/pgdata`` is started (see ``core.embedded_db``). The same settings
+serve the owner (migrations) and the service login (web server, workers): `make serve` hands the
+latter its own ``DATABASE_URL`` or ``EMBEDDED_DATABASE_USER`` (``core.serving``).
 """
 from __future__ import annotations
 
@@ -28,11 +30,16 @@ def env_list(name: str, default: str) -> list[str]:
 
 DEBUG = env_bool("DEBUG", True)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
-SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET if DEBUG else "")
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY and os.environ.get("SECRET_KEY_FILE", "").strip():
+    # `make serve` keeps a generated key in var/secret_key (mode 0600) and points here
+    SECRET_KEY = Path(os.environ["SECRET_KEY_FILE"].strip()).read_text().strip()
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = _DEV_SECRET
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is off.")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -95,12 +102,17 @@ TEMPLATES = [
 WSGI_APPLICATION = "torghut_site.wsgi.application"
 
 # --- Database: PostgreSQL always -------------------------------------------------------
+# Migrations run as the owner of the schema; `make serve` runs the web server and the workers
+# with another DATABASE_URL (SERVICE_DATABASE_URL), or on the embedded server as the login
+# EMBEDDED_DATABASE_USER (torghut_web), a member of torghut_app that owns nothing.
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 EMBEDDED_PGDATA = VAR_DIR / "pgdata"
+EMBEDDED_DATABASE_USER = os.environ.get("EMBEDDED_DATABASE_USER", "").strip()
 if os.environ.get("TORGHUT_NO_DATABASE") == "1":
     # Offline commands (verify_evidence): a configuration that is never connected to.
     DATABASE_URL = "postgresql://offline@127.0.0.1:1/offline"
     DATABASE_IS_EMBEDDED = False
+    EMBEDDED_DATABASE_USER = ""
 elif not DATABASE_URL:
     from core import embedded_db
 
@@ -108,12 +120,19 @@ elif not DATABASE_URL:
     DATABASE_IS_EMBEDDED = True
 else:
     DATABASE_IS_EMBEDDED = False
+    if EMBEDDED_DATABASE_USER:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("EMBEDDED_DATABASE_USER applies to the embedded server only; with "
+                                   "DATABASE_URL, put the user in the URL.")
 if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgresql://...).")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")))}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+if EMBEDDED_DATABASE_USER:  # the embedded server trusts its Unix socket: no password
+    DATABASES["default"].update(USER=EMBEDDED_DATABASE_USER, PASSWORD="")
 DATABASES["default"].setdefault("TEST", {})
 if os.environ.get("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"]["NAME"] = os.environ["TEST_DATABASE_NAME"]

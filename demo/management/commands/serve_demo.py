@@ -30,15 +30,20 @@ class Command(BaseCommand):
         env = {**os.environ, "TRADING_LEAN_RUNNER_URL": fakes.lean.url, "ALPACA_BASE_URL": fakes.alpaca.url,
                "ALPACA_API_KEY_ID": os.environ.get("ALPACA_API_KEY_ID", "demo-key"),
                "ALPACA_API_SECRET_KEY": os.environ.get("ALPACA_API_SECRET_KEY", "demo-secret")}
+        role = self.serving_login(env)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        # Each child in its own session: a Ctrl-C reaches them once, as the SIGINT passed on below, not
+        # also from the terminal (qcluster hangs on a second SIGINT while it stops).
         children = [
-            subprocess.Popen([*manage, "qcluster"], env=env),
-            subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env),
+            subprocess.Popen([*manage, "qcluster"], env=env, start_new_session=True),
+            subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env,
+                             start_new_session=True),
         ]
         self.stdout.write(self.style.SUCCESS(f"\nTorghut demo: http://127.0.0.1:{port}/"))
         self.stdout.write(f"login: {DEMO_USERNAME} / {DEMO_PASSWORD}   (admin: http://127.0.0.1:{port}/admin/)")
         self.stdout.write(f"fake LEAN runner: {fakes.lean.url}   fake Alpaca: {fakes.alpaca.url}")
         self.stdout.write('fault switch: curl -XPOST -d \'{"mode":"down"}\' ' + fakes.lean.url + "/_fault")
+        self.stdout.write(f"web server and worker connect to PostgreSQL as {role}")
         self.stdout.write("worker: django-q2 qcluster running. Ctrl-C stops everything.\n")
 
         def stop(signum, frame):  # a SIGTERM (from a supervisor or `timeout`) stops cleanly, like Ctrl-C
@@ -65,3 +70,23 @@ class Command(BaseCommand):
         if died is not None:
             raise CommandError(f"{' '.join(died.args[2:3])} exited unexpectedly (code {died.returncode}); "
                                "the demo was stopped. See its output above.")
+
+    def serving_login(self, env: dict) -> str:
+        """Like `make serve`, the web server and the worker run as the service login: torghut_web on
+        the embedded server, SERVICE_DATABASE_URL when it is set beside DATABASE_URL. Without it, an
+        external server is used as its owner (a development target), and the demo says so."""
+        from django.db import connection
+
+        from access import db_roles
+
+        env.pop("EMBEDDED_DATABASE_USER", None)
+        service_url = env.pop("SERVICE_DATABASE_URL", "").strip()
+        if settings.DATABASE_IS_EMBEDDED:
+            db_roles.ensure_login(connection, db_roles.SERVICE_LOGIN)
+            connection.close()  # this process serves nothing itself
+            env["EMBEDDED_DATABASE_USER"] = db_roles.SERVICE_LOGIN
+            return f"{db_roles.SERVICE_LOGIN} (member of {db_roles.APP})"
+        if service_url:
+            env["DATABASE_URL"] = service_url
+            return "the login of SERVICE_DATABASE_URL"
+        return f"{connection.settings_dict['USER'] or 'the default user'}, the owner (set SERVICE_DATABASE_URL)"
