@@ -2,6 +2,7 @@
 import django_filters
 from django.db.models import Q
 
+from core.filters import BooleanFilter
 from execution.choices import Adapter, ExecutionStatus
 from execution.models import Execution, LeanOutage
 
@@ -15,7 +16,7 @@ class ExecutionFilter(django_filters.FilterSet):
     expected_adapter = django_filters.ChoiceFilter(field_name="execution_expected_adapter", choices=Adapter.choices,
                                                    label="Expected adapter")
     status = django_filters.ChoiceFilter(choices=ExecutionStatus.choices)
-    fallback = django_filters.BooleanFilter(method="filter_fallback", label="Fell back")
+    fallback = BooleanFilter(method="filter_fallback", label="Fell back")
     strategy = django_filters.CharFilter(field_name="strategy__name", label="Strategy")
     client_order_id = django_filters.CharFilter(field_name="client_order_id", label="Client order id")
 
@@ -35,7 +36,7 @@ class ExecutionFilter(django_filters.FilterSet):
 
 
 class LeanOutageFilter(django_filters.FilterSet):
-    open = django_filters.BooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Open")
+    open = BooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Open")
     since = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
 
     class Meta:

@@ -1,6 +1,7 @@
 """The execution API against the agent contract (fields, codes, idempotency, permissions)."""
 from __future__ import annotations
 
+from base64 import b64encode
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -107,6 +108,27 @@ def test_every_role_reads(make_client, role):
     client = make_client(role)
     for path in ["/api/v1/trading/executions", "/api/v1/trading/route-stats", "/api/v1/trading/lean-outages"]:
         assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("query", [
+    "cursor=garbage", f"cursor={b64encode(b'p=abc').decode()}", f"cursor={b64encode(b'p=' + b'9' * 30).decode()}",
+    "fallback=maybe", "limit=0", "limit=ten", "bucket=week",
+])
+def test_list_query_strings_that_cannot_be_read_are_400(make_client, query):
+    ExecutionFactory.create_batch(2)
+    path = "/api/v1/trading/route-stats" if query.startswith("bucket") else "/api/v1/trading/executions"
+    resp = make_client("auditor").get(f"{path}?{query}")
+    assert resp.status_code == 400, resp.content
+    assert set(resp.json()["error"]["details"]["fields"]) == {query.split("=")[0]}
+
+
+def test_empty_query_parameters_are_left_out(make_client):
+    ExecutionFactory.create_batch(2)
+    client = make_client("auditor")
+    body = client.get("/api/v1/trading/executions?limit=&cursor=&status=&since=&fallback=&adapter=").json()
+    assert len(body["results"]) == 2
+    assert client.get("/api/v1/trading/route-stats?bucket=&since=").status_code == 200
+    assert client.get("/api/v1/trading/lean-outages?open=&limit=").status_code == 200
 
 
 def test_execution_list_filters_and_pagination(make_client, django_assert_max_num_queries):
