@@ -16,6 +16,7 @@ from access import selectors as access_selectors
 from access.permissions import HasRole
 from access.roles import ALL_ROLES, Role
 from core.errors import InvalidInput, PermissionRefused
+from core.filters import in_utc
 from core.openapi import error_response
 from core.validation import validation_details
 from execution import selectors, services
@@ -28,11 +29,14 @@ def _since(request, default: timedelta):
     raw = request.query_params.get("since")
     if not raw:
         return timezone.now() - default
-    value = parse_datetime(raw)
-    if value is None or value.tzinfo is None:
-        raise InvalidInput("since must be an ISO 8601 timestamp with a UTC offset.",
-                           details={"fields": {"since": ["Not an ISO 8601 timestamp with offset."]}})
-    return value
+    try:
+        value = parse_datetime(raw)
+        if value is None or value.tzinfo is None:
+            raise ValueError("no UTC offset")
+        return in_utc(value)
+    except ValueError:
+        raise InvalidInput("since must be an ISO 8601 timestamp with a UTC offset, in the years 1 to 9999.",
+                           details={"fields": {"since": ["Not an ISO 8601 timestamp with offset."]}}) from None
 
 
 class OrderCreate(APIView):

@@ -2,15 +2,15 @@
 import django_filters
 from django.db.models import Q
 
-from core.filters import BooleanFilter
+from core.filters import BooleanFilter, IsoDateTimeFilter
 from execution.choices import Adapter, ExecutionStatus
 from execution.models import Execution, LeanOutage
 
 
 class ExecutionFilter(django_filters.FilterSet):
     symbol = django_filters.CharFilter(method="filter_symbol", label="Symbol")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="Since")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="Until")
+    since = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="Since")
+    until = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="Until")
     adapter = django_filters.ChoiceFilter(field_name="execution_actual_adapter", choices=Adapter.choices,
                                           label="Actual adapter")
     expected_adapter = django_filters.ChoiceFilter(field_name="execution_expected_adapter", choices=Adapter.choices,
@@ -37,7 +37,7 @@ class ExecutionFilter(django_filters.FilterSet):
 
 class LeanOutageFilter(django_filters.FilterSet):
     open = BooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Open")
-    since = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    since = IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
 
     class Meta:
         model = LeanOutage
