@@ -26,8 +26,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import warnings
-from collections import Counter
 from datetime import timedelta
 
 import hypothesis
@@ -118,26 +116,6 @@ def test_the_schema_checked_is_the_schema_served(make_client):
     assert json.loads(response.content) == RAW_SCHEMA
 
 
-# --- Findings that changes still in progress fix -----------------------------------------------
-# TEMPORARY. A failing answer whose request matches one of these is counted and reported as a
-# warning instead of failing the run. Remove an entry as soon as its fix is on main: the run must
-# then be green without it.
-
-class PendingFixWarning(UserWarning):
-    pass
-
-
-PENDING_FIXES = [
-    ("input hardening: a path the URLconf does not match answers Django's HTML 404, not the JSON envelope",
-     lambda case, response: response.status_code == 404
-     and not response.headers.get("content-type", [""])[0].startswith("application/json")),
-]
-
-
-def pending_fix(case, response) -> str | None:
-    return next((reason for reason, matches in PENDING_FIXES if matches(case, response)), None)
-
-
 @pytest.fixture
 def wsgi_app():
     """The WSGI application, called in the test's thread and transaction.
@@ -179,7 +157,6 @@ class Caller:
 
     def __init__(self, tokens: dict[str, str], app):
         self.tokens, self.app = tokens, app
-        self.pending: Counter[str] = Counter()
 
     def __call__(self, case) -> list[int]:
         statuses = []
@@ -197,17 +174,9 @@ class Caller:
             try:
                 case.validate_response(response, checks=CHECKS, headers=headers, transport_kwargs={"app": self.app})
             except FailureGroup as failures:
-                reason = pending_fix(case, response)
-                if reason is None:
-                    failures.add_note(f"(sent as a principal with the role {role})")
-                    raise
-                self.pending[reason] += 1
+                failures.add_note(f"(sent as a principal with the role {role})")
+                raise
         return statuses
-
-    def warn_pending(self, label: str) -> None:
-        for reason, count in self.pending.items():
-            warnings.warn(f"{label}: {count} answer(s) failed only because of a pending fix: {reason}",
-                          PendingFixWarning, stacklevel=2)
 
 
 def fuzz(operation, caller: Caller, *, known: dict[str, str]) -> None:
@@ -251,7 +220,6 @@ def test_operation_answers_as_documented(method, path, ctx, routed, wsgi_app):  
     if known and method == "GET":
         assert caller(operation.Case(path_parameters=known)) == [200] * len(roles)
     fuzz(operation, caller, known=known)
-    caller.warn_pending(f"{method} {path}")
 
 
 def test_an_answer_the_schema_does_not_describe_fails_the_run(ctx, wsgi_app, monkeypatch):  # noqa: F811
