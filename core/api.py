@@ -6,6 +6,7 @@ handler below is the one place that turns it, and DRF's own exceptions, into the
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.urls import path, register_converter
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -91,9 +93,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+@csrf_exempt  # it writes nothing; without this a POST there would get the CSRF middleware's HTML 403
 def api_not_found(request, *args, **kwargs):
     """Any path under /api/ that no route serves: the JSON envelope, never an HTML page."""
     return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
+
+
+_BIGINT = re.compile(r"-?[0-9]{1,18}")  # cursors hold ids (``ordering = "-id"``)
 
 
 class LimitCursorPagination(CursorPagination):
@@ -109,7 +115,7 @@ class LimitCursorPagination(CursorPagination):
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
+        if raw is None or raw == "":
             return self.page_size
         try:
             value = int(raw)
@@ -121,8 +127,29 @@ class LimitCursorPagination(CursorPagination):
                                details={"fields": {"limit": ["Out of range 1..500."]}})
         return value
 
+    def decode_cursor(self, request):
+        """A cursor that is not one of ours is invalid input (400), not an unknown page (DRF's 404)."""
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            cursor = None
+        else:
+            if cursor is None or cursor.position is None or _BIGINT.fullmatch(cursor.position):
+                return cursor
+        raise InvalidInput("cursor is not valid: pass the next link of a previous page as it is.",
+                           details={"fields": {"cursor": ["Not a cursor of this list."]}})
+
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link()})
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {"name": self.cursor_query_param, "in": "query", "required": False,
+             "description": "Opaque position from a previous page's `next` link.", "schema": {"type": "string"}},
+            {"name": self.page_size_query_param, "in": "query", "required": False,
+             "description": f"Page size (default {self.page_size}).",
+             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size}},
+        ]
 
     def get_paginated_response_schema(self, schema):
         return {
@@ -136,15 +163,10 @@ class LimitCursorPagination(CursorPagination):
 
 
 def page_schema(component: str) -> dict:
-    """OpenAPI shape of a paginated list whose items are the named component."""
-    return {
-        "type": "object",
-        "required": ["results", "next"],
-        "properties": {
-            "results": {"type": "array", "items": {"$ref": f"#/components/schemas/{component}"}},
-            "next": {"type": "string", "format": "uri", "nullable": True},
-        },
-    }
+    """OpenAPI shape of a page of the named component, for a view that paginates by hand
+    (a ``generics.ListAPIView`` gets it, and its ``cursor``/``limit`` parameters, by itself)."""
+    return LimitCursorPagination().get_paginated_response_schema(
+        {"type": "array", "items": {"$ref": f"#/components/schemas/{component}"}})
 
 
 def slashless(route: str, view, name: str | None = None) -> list:

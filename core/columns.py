@@ -46,6 +46,12 @@ def _decimal_json_schema(max_digits: int, decimal_places: int) -> WithJsonSchema
     return WithJsonSchema({"type": "string", "pattern": f"^{pattern}$", "examples": ["101.25"]})
 
 
+def column_decimal_json(model: type[models.Model], name: str) -> dict[str, Any]:
+    """How the API documents a decimal string of ``model.name`` where no validator states it (an answer)."""
+    field = _field(model, name)
+    return dict(_decimal_json_schema(field.max_digits, field.decimal_places).json_schema)
+
+
 def _decimal_text_check(max_digits: int, decimal_places: int):
     pattern = decimal_pattern(max_digits, decimal_places)
     shape = (f"a JSON string holding a decimal such as \"101.25\" (an optional minus sign, 1 to "

@@ -5,7 +5,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from pydantic import ValidationError
 from rest_framework import generics, status
 from rest_framework.response import Response
@@ -14,8 +15,9 @@ from rest_framework.views import APIView
 from access import selectors as access_selectors
 from access.permissions import HasRole
 from access.roles import ALL_ROLES, Role
-from core.api import page_schema
 from core.errors import InvalidInput, PermissionRefused
+from core.filters import in_utc
+from core.openapi import error_response
 from core.validation import validation_details
 from execution import selectors, services
 from execution.filters import ExecutionFilter, LeanOutageFilter
@@ -27,11 +29,14 @@ def _since(request, default: timedelta):
     raw = request.query_params.get("since")
     if not raw:
         return timezone.now() - default
-    value = parse_datetime(raw)
-    if value is None or value.tzinfo is None:
-        raise InvalidInput("since must be an ISO 8601 timestamp with a UTC offset.",
-                           details={"fields": {"since": ["Not an ISO 8601 timestamp with offset."]}})
-    return value
+    try:
+        value = parse_datetime(raw)
+        if value is None or value.tzinfo is None:
+            raise ValueError("no UTC offset")
+        return in_utc(value)
+    except ValueError:
+        raise InvalidInput("since must be an ISO 8601 timestamp with a UTC offset, in the years 1 to 9999.",
+                           details={"fields": {"since": ["Not an ISO 8601 timestamp with offset."]}}) from None
 
 
 class OrderCreate(APIView):
@@ -43,9 +48,13 @@ class OrderCreate(APIView):
     @extend_schema(
         request=OrderIn,
         responses={201: ExecutionOut, 200: ExecutionOut,
-                   400: OpenApiResponse(description="invalid input; details.fields names the fields"),
-                   403: OpenApiResponse(description="strategy_out_of_scope: operator lacks operate_strategy"),
-                   423: OpenApiResponse(description="trading_halted | symbol_disabled | strategy_not_live")},
+                   403: error_response("`permission_denied`: the caller's roles do not allow this operation; "
+                                       "`strategy_out_of_scope`: an operator without operate_strategy on the "
+                                       "order's strategy"),
+                   423: error_response("`trading_halted`, `symbol_disabled`: a control flag blocks the order; "
+                                       "`strategy_not_live`: the plane does not know the strategy, or it is at "
+                                       "shadow; `canary_cap_exceeded`: a canary strategy's caps under the active "
+                                       "gate policy")},
         summary="Submit an order (idempotent on client_order_id; LEAN first, Alpaca fallback)",
     )
     def post(self, request):
@@ -68,7 +77,7 @@ class OrderCreate(APIView):
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
-class ExecutionList(generics.GenericAPIView):
+class ExecutionList(generics.ListAPIView):
     """Executions, newest first, filtered exactly like the executions page."""
 
     permission_classes = [HasRole]
@@ -79,8 +88,7 @@ class ExecutionList(generics.GenericAPIView):
     def get_queryset(self):
         return selectors.execution_list()
 
-    @extend_schema(responses={200: page_schema("ExecutionOut")}, operation_id="trading_executions_list",
-                   parameters=[OpenApiParameter("limit", int, description="Page size, 1 to 500 (default 100)")],
+    @extend_schema(responses={200: ExecutionOut}, operation_id="trading_executions_list",
                    summary="Executions with their expected and actual routes, newest first")
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -92,13 +100,14 @@ class RouteStats(APIView):
     required_roles = {"GET": ALL_ROLES}
 
     @extend_schema(
-        parameters=[OpenApiParameter("bucket", str, enum=["hour", "day"], default="hour"),
-                    OpenApiParameter("since", str, description="ISO 8601; default 7 days ago")],
+        parameters=[OpenApiParameter("bucket", str, enum=sorted(selectors.BUCKETS), default="hour"),
+                    OpenApiParameter("since", OpenApiTypes.DATETIME,
+                                     description="ISO 8601 with a UTC offset; default 7 days ago")],
         responses={200: RouteStatSerializer(many=True)},
         summary="Fallback rate per bucket, split by reason (a bare JSON array, not paginated)",
     )
     def get(self, request):
-        bucket = request.query_params.get("bucket", "hour")
+        bucket = request.query_params.get("bucket") or "hour"
         if bucket not in selectors.BUCKETS:
             raise InvalidInput("bucket must be hour or day.", details={"fields": {"bucket": ["hour or day."]}})
         rows = selectors.route_stats(bucket=bucket, since=_since(request, timedelta(days=7)))

@@ -2,20 +2,21 @@
 import django_filters
 from django.db.models import Q
 
+from core.filters import BooleanFilter, IsoDateTimeFilter
 from execution.choices import Adapter, ExecutionStatus
 from execution.models import Execution, LeanOutage
 
 
 class ExecutionFilter(django_filters.FilterSet):
     symbol = django_filters.CharFilter(method="filter_symbol", label="Symbol")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="Since")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="Until")
+    since = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="Since")
+    until = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="Until")
     adapter = django_filters.ChoiceFilter(field_name="execution_actual_adapter", choices=Adapter.choices,
                                           label="Actual adapter")
     expected_adapter = django_filters.ChoiceFilter(field_name="execution_expected_adapter", choices=Adapter.choices,
                                                    label="Expected adapter")
     status = django_filters.ChoiceFilter(choices=ExecutionStatus.choices)
-    fallback = django_filters.BooleanFilter(method="filter_fallback", label="Fell back")
+    fallback = BooleanFilter(method="filter_fallback", label="Fell back")
     strategy = django_filters.CharFilter(field_name="strategy__name", label="Strategy")
     client_order_id = django_filters.CharFilter(field_name="client_order_id", label="Client order id")
 
@@ -35,8 +36,8 @@ class ExecutionFilter(django_filters.FilterSet):
 
 
 class LeanOutageFilter(django_filters.FilterSet):
-    open = django_filters.BooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Open")
-    since = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    open = BooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Open")
+    since = IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
 
     class Meta:
         model = LeanOutage

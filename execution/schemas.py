@@ -11,25 +11,27 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
 from core.canonical import decimal_str
-from core.columns import column_decimal
+from core.columns import column_decimal, column_decimal_json
 from execution.choices import Adapter, OrderType, Side, TimeInForce
 from execution.models import Execution, TradeDecision
 from strategies.models import NAME_PATTERN as STRATEGY_NAME_PATTERN
 
-PlainDecimal = Annotated[Decimal, PlainSerializer(decimal_str, return_type=str, when_used="always")]
-OptionalPlainDecimal = Annotated[Decimal | None, PlainSerializer(decimal_str, return_type=str | None,
-                                                                 when_used="always")]
+# Decimals in answers are strings of the same shape as in requests (the column's, core.columns).
+PlainDecimal = Annotated[Decimal, PlainSerializer(decimal_str, return_type=str, when_used="always"),
+                         WithJsonSchema(column_decimal_json(Execution, "submitted_qty"), mode="serialization")]
+OptionalPlainDecimal = PlainDecimal | None
 # Quantities and prices are JSON strings holding decimals (the agent contract), in the one shape
 # core.columns defines, positive, and within their numeric(24, 8) columns.
 Quantity = column_decimal(Execution, "submitted_qty", gt=0)
@@ -44,8 +46,7 @@ class OrderIn(BaseModel):
 
     client_order_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
     strategy: Annotated[str, StringConstraints(pattern=STRATEGY_NAME_PATTERN)]
-    symbol: Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
-                      StringConstraints(pattern=r"^[A-Z][A-Z0-9.\-/]{0,31}$")]
+    symbol: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9.\-/]{0,31}$"), AfterValidator(str.upper)]
     side: Side
     qty: Quantity
     type: OrderType = OrderType.MARKET

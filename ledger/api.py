@@ -1,22 +1,20 @@
 """REST endpoints of the research ledger (agent contract: ``/api/v1/research/runs``)."""
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
 from access.permissions import HasRole
 from access.roles import ALL_ROLES, Role
-from core.api import page_schema
+from core.openapi import error_response
 from ledger import selectors, services
 from ledger.filters import RunFilter
 from ledger.models import ResearchRun
 from ledger.schemas import ResearchRunV1, RunCreatedV1, StoredRunV1
 from ledger.serializers import runs_representation
 
-PAGE_OF_RUNS = page_schema("StoredRunV1")
 
-
-class RunListCreate(generics.GenericAPIView):
+class RunListCreate(generics.ListCreateAPIView):
     """List stored runs (filters shared with the runs page) or store one complete run."""
 
     permission_classes = [HasRole]
@@ -28,8 +26,7 @@ class RunListCreate(generics.GenericAPIView):
         return selectors.run_list()
 
     @extend_schema(
-        responses={200: PAGE_OF_RUNS},
-        parameters=[OpenApiParameter("limit", int, description="Page size, 1 to 500 (default 100)")],
+        responses={200: StoredRunV1},
         operation_id="research_runs_list",
         summary="List stored runs, newest first, candidates with folds and stress included",
     )
@@ -40,8 +37,13 @@ class RunListCreate(generics.GenericAPIView):
     @extend_schema(
         request=ResearchRunV1,
         responses={201: RunCreatedV1, 200: RunCreatedV1,
-                   400: OpenApiResponse(description="invalid artifact; details.fields names field paths"),
-                   409: OpenApiResponse(description="run_conflict: same run_id, different body")},
+                   400: error_response("`invalid_artifact`: the artifact does not validate (`details.fields` names "
+                                       "field paths, e.g. `candidates[0].folds[2].test_start`); `invalid_json`, "
+                                       "`duplicate_key`: the body is not well-formed JSON"),
+                   409: error_response("`run_conflict`: this run_id is stored with a different body; "
+                                       "`candidate_conflict`: a candidate_id belongs to another run; "
+                                       "`feature_snapshot_conflict`: the feature snapshot is stored with another "
+                                       "spec")},
         operation_id="research_runs_create",
         summary="Store one complete research run (idempotent on identical bodies)",
     )

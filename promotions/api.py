@@ -16,6 +16,7 @@ from core.api import page_schema
 from core.errors import NotFound, invalid_fields
 from core.validation import validation_details
 from promotions import selectors, services
+from promotions.choices import PromotionStatus
 from promotions.models import Promotion
 from promotions.schemas import (
     AgentRunIn,
@@ -141,14 +142,15 @@ class PromotionList(generics.GenericAPIView):
 
     @extend_schema(responses={200: page_schema("PromotionOut")}, operation_id="promotions_list",
                    parameters=[LIMIT, OpenApiParameter("strategy", str),
-                               OpenApiParameter("status", str, enum=["pending_approval", "approved", "rejected",
-                                                                     "applied", "rolled_back"])],
+                               OpenApiParameter("status", str, enum=PromotionStatus.values)],
                    summary="Promotions, newest first")
     def get(self, request):
         qs = selectors.promotion_list()
         if request.query_params.get("strategy"):
             qs = qs.filter(strategy__name=request.query_params["strategy"])
         if request.query_params.get("status"):
+            if request.query_params["status"] not in PromotionStatus.values:
+                raise invalid_fields("Invalid query", {"status": [f"one of {', '.join(PromotionStatus.values)}"]})
             qs = qs.filter(status=request.query_params["status"])
         page = self.paginate_queryset(qs)
         return self.get_paginated_response([_promotion_body(p) for p in page])

@@ -19,12 +19,22 @@ def envelope(response, status: int, code: str) -> dict:
 
 
 @pytest.mark.parametrize("path", ["/api", "/api/", "/api/v2/research/runs", "/api/v1/nope",
-                                  "/api/v1/research/runs/x/y", "/api/v1/research/run"])
+                                  "/api/v1/research/runs/x/y", "/api/v1/research/run",
+                                  "/api/v1/promotions/7%0A/approve", "/api/v1/x%0D%0Ay"])
 @pytest.mark.parametrize("who", ["anonymous", "agent"])
 def test_unknown_api_paths_are_404_in_the_envelope(make_client, anon_client, path, who):
     client = anon_client if who == "anonymous" else make_client("agent")
     envelope(client.get(path), 404, "not_found")
     envelope(client.post(path, {}, format="json"), 404, "not_found")
+
+
+def test_unknown_api_paths_are_404_for_a_client_the_csrf_middleware_checks(make_client):
+    """The test client skips CSRF checks; a real client does not (a POST to an unknown path must not
+    meet the middleware's HTML 403)."""
+    client = make_client("agent")
+    client.enforce_csrf_checks = True
+    client.handler.enforce_csrf_checks = True
+    envelope(client.post("/api/v1/nope", {}, format="json"), 404, "not_found")
 
 
 @pytest.mark.parametrize("role", ["auditor", "agent"])

@@ -183,7 +183,7 @@ REST_FRAMEWORK = {
     "DEFAULT_METADATA_CLASS": "core.metadata.ApiMetadata",
     "DEFAULT_PAGINATION_CLASS": "core.api.LimitCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["access.throttling.TokenRateThrottle"],
     "PAGE_SIZE": 100,
@@ -210,6 +210,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "PREPROCESSING_HOOKS": ["core.api.schema_drop_slash_aliases"],
+    # pydantic writes JSON Schema 2020-12; the last hook turns it into OpenAPI 3.0 (core/openapi.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.openapi_30"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI is served from the sidecar package's static files: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

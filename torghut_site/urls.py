@@ -31,6 +31,7 @@ urlpatterns = [
     path("autonomy/", include("autonomy.urls")),
     path("audit/", include("access.urls")),
     path("metrics", metrics_view, name="metrics"),
-    # Anything else under /api/: the JSON error envelope (404 not_found), not an HTML page.
-    re_path(r"^api(?:/.*)?$", api_not_found, name="api-not-found"),
+    # Anything else under /api/: the JSON error envelope (404 not_found), not an HTML page. [\s\S],
+    # not ".": a decoded %0A in the path is part of "anything" (and "(?s)" would break reverse()).
+    re_path(r"^api(?:/[\s\S]*)?$", api_not_found, name="api-not-found"),
 ]

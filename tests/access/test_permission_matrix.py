@@ -130,17 +130,22 @@ def _pending_promotion(run, settings, tmp_path):
                                       gate_proof=proof, actor="matrix-lane")[1]
 
 
-def client_for(principal: str, ctx, *, in_scope: bool) -> APIClient:
-    client = APIClient()
-    if principal == ANONYMOUS:
-        return client
-    result = principal_create(name=f"m-{principal}-{'in' if in_scope else 'out'}", roles=[principal])
+def token_for(role: str, ctx, *, in_scope: bool) -> str:
+    """A new principal holding ``role`` (with its per-strategy permission on ``ctx.strategy`` when
+    ``in_scope``), and its API token."""
+    result = principal_create(name=f"m-{role}-{'in' if in_scope else 'out'}", roles=[role])
     if in_scope:
         user = AuthToken.objects.get(token_key=result.token_key).user
-        for perm, role in PERM_ROLE.items():
-            if role == principal:
+        for perm, perm_role in PERM_ROLE.items():
+            if perm_role == role:
                 strategy_grant(user=user, strategy_name=ctx.strategy.name, perm=perm)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {result.token}")
+    return result.token
+
+
+def client_for(principal: str, ctx, *, in_scope: bool) -> APIClient:
+    client = APIClient()
+    if principal != ANONYMOUS:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(principal, ctx, in_scope=in_scope)}")
     return client
 
 

@@ -1,6 +1,7 @@
 """The execution API against the agent contract (fields, codes, idempotency, permissions)."""
 from __future__ import annotations
 
+from base64 import b64encode
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -107,6 +108,43 @@ def test_every_role_reads(make_client, role):
     client = make_client(role)
     for path in ["/api/v1/trading/executions", "/api/v1/trading/route-stats", "/api/v1/trading/lean-outages"]:
         assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("query", [
+    "cursor=garbage", f"cursor={b64encode(b'p=abc').decode()}", f"cursor={b64encode(b'p=' + b'9' * 30).decode()}",
+    "fallback=maybe", "limit=0", "limit=ten", "bucket=week", "since=0001-01-01T00:00:00%2B05:00",
+    "since=9999-12-31T23:00:00-05:00", "since=2026-02-30T00:00:00Z",
+])
+def test_list_query_strings_that_cannot_be_read_are_400(make_client, query):
+    ExecutionFactory.create_batch(2)
+    client = make_client("auditor")
+    paths = ["/api/v1/trading/route-stats"] if query.startswith("bucket") else ["/api/v1/trading/executions"]
+    if query.startswith("since"):
+        paths += ["/api/v1/trading/route-stats", "/api/v1/trading/lean-outages"]
+    for path in paths:
+        resp = client.get(f"{path}?{query}")
+        assert resp.status_code == 400, (path, resp.content)
+        assert set(resp.json()["error"]["details"]["fields"]) == {query.split("=")[0]}
+
+
+def test_any_valid_utc_offset_is_read(make_client):
+    """An offset beyond what PostgreSQL takes in a literal (+-15:59) is still a valid date-time."""
+    ExecutionFactory.create_batch(2)
+    client = make_client("auditor")
+    for path in ["/api/v1/trading/executions", "/api/v1/trading/route-stats", "/api/v1/trading/lean-outages",
+                 "/api/v1/research/runs"]:
+        param = "created_after" if "runs" in path else "since"
+        assert client.get(f"{path}?{param}=2020-01-01T00:00:00%2B20:00").status_code == 200, path
+    assert len(client.get("/api/v1/trading/executions?since=2020-01-01T00:00:00-23:59").json()["results"]) == 2
+
+
+def test_empty_query_parameters_are_left_out(make_client):
+    ExecutionFactory.create_batch(2)
+    client = make_client("auditor")
+    body = client.get("/api/v1/trading/executions?limit=&cursor=&status=&since=&fallback=&adapter=").json()
+    assert len(body["results"]) == 2
+    assert client.get("/api/v1/trading/route-stats?bucket=&since=").status_code == 200
+    assert client.get("/api/v1/trading/lean-outages?open=&limit=").status_code == 200
 
 
 def test_execution_list_filters_and_pagination(make_client, django_assert_max_num_queries):

@@ -32,6 +32,8 @@ def test_list_page_uses_shared_filters(browser):
     page = browser.get("/executions/?symbol=msft&fallback=true").content.decode()
     assert "lean_submit_timeout" in page and ">AAPL<" not in page
     assert browser.get("/executions/").status_code == 200
+    assert ">AAPL<" in browser.get("/executions/?fallback=").content.decode()  # the form's empty choice
+    assert browser.get("/executions/?fallback=maybe").status_code == 200  # a form error, not a crash
 
 
 def test_list_page_requires_login(client):
