@@ -9,6 +9,8 @@ stored row and is never placed twice.
 """
 from __future__ import annotations
 
+import logging
+
 import pgtrigger
 from django.db import connections
 from django.db import utils as django_db_errors
@@ -61,3 +63,19 @@ def discard_broken_connections() -> None:
             continue
         if raw.closed or getattr(raw, "broken", False):
             conn.close()
+
+
+class QuietDatabaseUnavailable(logging.Filter):
+    """For ``django.request``: an exception that reached a middleware layer is logged as
+    "Internal Server Error" with its traceback. When it is the database going away the answer is a
+    503 (``core.middleware``); log that in one line, without the traceback, once per request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and is_database_unavailable(exc):
+            request = getattr(record, "request", None)
+            first_line = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+            record.msg, record.args = "Service Unavailable: %s (the database is unavailable: %s)", (
+                getattr(request, "path", "?"), first_line)
+            record.exc_info = record.exc_text = None
+        return True

