@@ -239,3 +239,47 @@ class Gunicorn:
             return self.log.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+
+def database_round_trip() -> int:
+    """A django-q2 task for the worker tests: one query on the worker's connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        return cursor.fetchone()[0]
+
+
+class QCluster:
+    """``manage.py qcluster`` in a process group of its own (its workers are child processes)."""
+
+    def __init__(self, env: dict[str, str], *, log: Path) -> None:
+        base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_NAME")}
+        self.env = {**base, **env}
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> QCluster:
+        self._log_file = open(self.log, "ab")  # noqa: SIM115 - closed in __exit__
+        self.proc = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=str(ROOT), env=self.env,
+                                     stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+        self._log_file.close()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]

@@ -6,6 +6,8 @@ The database goes away through a relay the tests cut (connections dropped, new o
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from django.conf import settings
@@ -14,7 +16,7 @@ from django.db import connection
 from django.test import Client
 
 from access.services import principal_create
-from tests.dbfaults import DatabaseProxy, Gunicorn, server_address
+from tests.dbfaults import DatabaseProxy, Gunicorn, QCluster, server_address
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +111,35 @@ def test_pages_answer_a_plain_503_page_without_traceback(db_proxy, settings, deb
     finally:
         db_proxy.restore()
     assert browser.get("/executions/").status_code == 200
+
+
+def _task_result(task_id: str, timeout: float):
+    from django_q.tasks import fetch
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = fetch(task_id)
+        if task is not None:
+            return task
+        time.sleep(0.5)
+    return None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_workers_serve_again_once_the_database_is_back(tmp_path):
+    """django-q2 (ORM broker, persistent connections): the database goes away and comes back;
+    the cluster runs the next task by itself, without a restart."""
+    from django_q.tasks import async_task
+
+    settings_dict = connection.settings_dict
+    with DatabaseProxy(*server_address(settings_dict)) as proxy, QCluster(
+            {"DATABASE_URL": proxy.url(settings_dict), "Q_WORKERS": "1", "DB_CONN_MAX_AGE": "600",
+             "DB_CONNECT_TIMEOUT_SECONDS": "2", "LOG_LEVEL": "WARNING"}, log=tmp_path / "qcluster.log") as cluster:
+        first = _task_result(async_task("tests.dbfaults.database_round_trip"), 120)
+        assert first is not None and first.success, cluster.log_tail()
+        proxy.cut()
+        time.sleep(3)
+        proxy.restore()
+        second = _task_result(async_task("tests.dbfaults.database_round_trip"), 120)
+        assert second is not None, cluster.log_tail()
+        assert second.success and second.result == 1, second.result
