@@ -67,7 +67,7 @@ def brokers(module_fakes):
 
 def _order(session: requests.Session, url: str, cid: str) -> requests.Response:
     return session.post(f"{url}/api/v1/trading/orders", timeout=60, json={
-        "client_order_id": cid, "strategy": "faults", "symbol": "MSFT", "side": "buy", "qty": "1"})
+        "client_order_id": cid, "strategy": "s", "symbol": "MSFT", "side": "buy", "qty": "1"})
 
 
 def _burst(server: Gunicorn, token: str, prefix: str, *, orders: int, clients: int, fault, fault_after: int):
