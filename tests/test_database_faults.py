@@ -16,6 +16,7 @@ from django.db import connection
 from django.test import Client
 
 from access.services import principal_create
+from strategies.models import Strategy
 from strategies.services import strategy_register
 from tests.dbfaults import DatabaseProxy, Gunicorn, QCluster, server_address
 
@@ -51,7 +52,7 @@ def _is_503_page(response) -> bool:
 
 @pytest.mark.django_db(transaction=True)
 def test_unreachable_database_answers_503_everywhere_then_recovers_by_itself(debug_server):
-    strategy_register(name="s")
+    Strategy.objects.filter(pk=strategy_register(name="s").pk, stage="shadow").update(stage="paper")  # it trades
     token = principal_create(name="outage-agent", roles=["agent"]).token
     browser = Client()
     browser.force_login(get_user_model().objects.create_user("outage-viewer", password="a-long-password-1"))
