@@ -201,9 +201,10 @@ class Gunicorn:
         self.log = log
         base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_NAME")}
         self.env = {**base, **env}
-        self.args = [sys.executable, "-m", "gunicorn", "torghut_site.wsgi", "--worker-class", "gthread",
-                     "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{self.port}",
-                     "--log-level", "warning", "--graceful-timeout", "5"]
+        from core.serving import gunicorn_command
+
+        self.args = gunicorn_command("torghut_site.wsgi", bind=f"127.0.0.1:{self.port}", workers=workers,
+                                     threads=threads, extra=["--log-level", "warning", "--graceful-timeout", "5"])
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> Gunicorn:
