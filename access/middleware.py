@@ -17,6 +17,7 @@ from access.choices import Outcome, Via, outcome_for_status
 from access.context import new_request_id, reset_request_id, set_request_id
 from access.selectors import user_roles
 from access.services import audit_record
+from core.db import is_database_unavailable
 
 logger = logging.getLogger("access.audit")
 
@@ -97,9 +98,13 @@ class AuditMiddleware:
                 outcome=outcome,
                 status_code=response.status_code, client_ip=client_ip(request), details=details,
             )
-        except Exception:  # the response is already decided; never turn it into a 500
-            logger.exception("could not write the audit record of %s %s (request %s)",
-                             request.method, request.path, request.request_id)
+        except Exception as exc:  # the response is already decided; never turn it into a 500
+            if is_database_unavailable(exc):
+                logger.warning("could not write the audit record of %s %s (request %s): the database is "
+                               "unavailable (%s)", request.method, request.path, request.request_id, exc)
+            else:
+                logger.exception("could not write the audit record of %s %s (request %s)",
+                                 request.method, request.path, request.request_id)
 
 
 def _redirects_to_login(response) -> bool:

@@ -191,6 +191,14 @@ def bench_backfill(rows: int) -> None:
     _exec("TRUNCATE executions, execution_fills, trade_decisions, execution_route_hourly CASCADE")
 
 
+def _trading_strategy(name: str) -> None:
+    """Register the strategy the benchmark trades, at paper (a strategy at shadow does not trade)."""
+    from strategies.models import Strategy
+    from strategies.services import strategy_register
+
+    Strategy.objects.filter(pk=strategy_register(name=name).pk, stage="shadow").update(stage="paper")
+
+
 def bench_router(orders: int) -> None:
     from decimal import Decimal
 
@@ -200,9 +208,8 @@ def bench_router(orders: int) -> None:
     from execution.adapters.base import OrderRequest
     from execution.fake_brokers import FakeBrokers
     from execution.services import OrderInput, order_submit
-    from strategies.services import strategy_register
 
-    strategy_register(name="bench")
+    _trading_strategy("bench")
     with FakeBrokers(delay_seconds=1) as fakes:
         settings.TRADING_LEAN_RUNNER_URL = fakes.lean.url
         settings.ALPACA_BASE_URL = fakes.alpaca.url
@@ -316,7 +323,6 @@ def bench_throughput(seconds: float, clients: int, workers: int) -> None:
 
     from access.services import principal_create
     from execution.models import Execution
-    from strategies.services import strategy_register
 
     procs: list[subprocess.Popen] = []
     try:
@@ -330,7 +336,7 @@ def bench_throughput(seconds: float, clients: int, workers: int) -> None:
         # one URL per load-generator process (the same server: gunicorn's workers share the socket)
         urls = [f"{base}/api/v1/trading/orders"] * 2
         token = principal_create(name="bench-trader", roles=["agent"]).token
-        strategy_register(name="bench")
+        _trading_strategy("bench")
         run_id = uuid.uuid4().hex[:8]
         counts = {"201": 0, "200": 0, "other": 0}
         latencies: list[float] = []

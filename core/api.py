@@ -21,7 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from core.errors import ApplicationError, InvalidInput, PayloadTooLarge
+from core import db as db_faults
+from core.errors import ApplicationError, DatabaseUnavailable, InvalidInput, PayloadTooLarge
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -71,9 +72,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):  # Django's own limit, should a body be read through it
         exc = PayloadTooLarge.for_limit(settings.API_MAX_BODY_BYTES)
+    elif not isinstance(exc, ApplicationError) and db_faults.is_database_unavailable(exc):
+        db_faults.discard_broken_connections()  # the audit row of this request may still be written
+        exc = DatabaseUnavailable()
     if isinstance(exc, ApplicationError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
+        response = Response(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
+        if isinstance(exc, DatabaseUnavailable):
+            response["Retry-After"] = str(exc.retry_after_seconds)
+        return response
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

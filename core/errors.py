@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import db as db_faults
+
 
 class ApplicationError(Exception):
     """A refusal with a stable snake_case ``code`` that agents can branch on."""
@@ -81,6 +83,23 @@ class Blocked(ApplicationError):
     http_status = 423
     default_code = "blocked"
     default_message = "Blocked by a control flag."
+
+
+class DatabaseUnavailable(ApplicationError):
+    """The database went away while the request was served (503, with ``Retry-After``).
+
+    Raised by services that know more than the bare database error (an order whose broker
+    outcome could not be stored names its ``client_order_id``); any other lost connection is
+    mapped to it by the API's exception handler and by ``core.middleware``.
+    """
+
+    http_status = 503
+    default_code = db_faults.CODE
+    default_message = db_faults.MESSAGE
+    retry_after_seconds = db_faults.RETRY_AFTER_SECONDS
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        super().__init__(message, details={"retry_after_seconds": self.retry_after_seconds, **(details or {})})
 
 
 def fields_message(prefix: str, fields: dict[str, list[str]], *, limit: int = 3) -> str:

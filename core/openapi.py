@@ -73,7 +73,8 @@ def error_response(description: str) -> OpenApiResponse:
 UNAUTHENTICATED = "`not_authenticated` (no credentials) or `authentication_failed` (unknown, revoked or expired token)."
 FORBIDDEN = "`permission_denied`: the caller's roles do not allow this operation."
 THROTTLED = "`throttled`: the token's request budget is spent; retry after `details.wait_seconds` (also `Retry-After`)."
-UNAVAILABLE = "`database_unavailable`: the database cannot be reached; nothing was written. Retry later."
+UNAVAILABLE = ("`database_unavailable`: the database cannot be reached; retry after `Retry-After` seconds (an order "
+               "retried with the same `client_order_id` is never placed twice).")
 INVALID_QUERY = "`invalid`: a query parameter is not valid; `details.fields` names it."
 INVALID_BODY = ("`invalid`: the input is not valid (`details.fields` names field paths); `invalid_json`: the body "
                 "is not well-formed JSON; `duplicate_key`: a JSON object repeats a key.")
@@ -106,7 +107,7 @@ class AutoSchema(openapi.AutoSchema):
         for code, response in responses.items():
             if int(code) >= 400 and "content" not in response:
                 response["content"] = error
-            if code == "429":
+            if code in ("429", "503"):
                 response.setdefault("headers", {})["Retry-After"] = {
                     "schema": {"type": "integer", "minimum": 0}, "description": "Seconds to wait."}
         operation["responses"] = dict(sorted(responses.items()))

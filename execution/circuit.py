@@ -12,17 +12,21 @@
 """
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.db import is_database_unavailable
 from execution.adapters.base import BrokerAdapter
 from execution.choices import Adapter, HealthEventKind
 from execution.models import AdapterHealthEvent, Execution, LeanCircuit, LeanOutage
+
+logger = logging.getLogger(__name__)
 
 
 def _circuit_locked() -> LeanCircuit:
@@ -133,9 +137,22 @@ class PersistedLeanGate:
             return True
         return bool(lean_probe(self.lean))
 
+    # The breaker's bookkeeping after a LEAN answer must not abort the route: LEAN may have just
+    # taken the order (its outcome still has to be written), or the order still has to fall back.
+    # When the database is unavailable the count is skipped, and the order goes on.
+
     def lean_succeeded(self) -> None:
         if self._consecutive:
-            lean_success_record()
+            _unless_database_unavailable(lean_success_record)
 
     def lean_failed(self, reason: str, detail: str) -> None:
-        lean_failure_record(reason=reason, detail=detail)
+        _unless_database_unavailable(lean_failure_record, reason=reason, detail=detail)
+
+
+def _unless_database_unavailable(record, **kwargs) -> None:
+    try:
+        record(**kwargs)
+    except DatabaseError as exc:
+        if not is_database_unavailable(exc):
+            raise
+        logger.warning("LEAN circuit bookkeeping skipped (%s): the database is unavailable: %s", record.__name__, exc)

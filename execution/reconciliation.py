@@ -30,7 +30,7 @@ from execution.adapters.base import AdapterError, BrokerAdapter, BrokerOrder
 from execution.choices import Adapter, DiscrepancyKind, ExecutionStatus, status_from_broker
 from execution.circuit import lean_probe
 from execution.models import Execution, ReconciliationDiscrepancy, ReconciliationRun
-from execution.services import execution_apply_broker_state, order_try_lock, order_unlock
+from execution.services import execution_apply_broker_state, order_release, order_try_lock
 from execution.wiring import adapters
 
 LEASE_SECONDS = 90
@@ -182,7 +182,7 @@ def reconcile_run(*, trigger: str = "manual", lookback_hours: int | None = None,
                 tally.checked += 1
                 _reconcile_one(execution, brokers, run, tally)
             finally:
-                order_unlock(execution.client_order_id)
+                order_release(execution.client_order_id)
     _unknown_broker_orders(brokers, run, tally, since=since)
     ReconciliationDiscrepancy.objects.bulk_create(tally.discrepancies)
     run.checked, run.updated = tally.checked, tally.updated

@@ -13,20 +13,35 @@ Idempotency of ``order_submit`` (one broker order per client_order_id, ever):
 4. the router calls the brokers (no transaction open), and the outcome is written in one
    statement (row update + fill);
 5. the lock is released; a waiter looks again, finds the final row and returns it (200).
+
+When the database goes away (see ``core.db``):
+
+* before the brokers are called, the error propagates: the API answers 503, no broker has the
+  order, and a retry with the same client_order_id returns the stored row (if the insert was
+  committed, reconciliation later rejects it as ``not_found_at_broker``) or places it;
+* after a broker took the order, the outcome must not be lost: the write is tried once more on
+  a fresh connection under the lock taken again (the lock died with the old session); if that
+  fails too, :class:`DatabaseUnavailable` (503) is raised and the row stays ``pending_submit``
+  until reconciliation finds the order at the broker by client_order_id;
+* the advisory lock never outlives the request on a persistent connection: when it cannot be
+  released, the connection is closed, which ends the session and every lock it holds.
 """
 from __future__ import annotations
 
 import json
+import logging
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from core import locks
-from core.errors import Blocked
+from core.db import is_database_unavailable
+from core.errors import Blocked, DatabaseUnavailable
 from execution.adapters.base import BrokerOrder, OrderRequest
 from execution.choices import Adapter, ExecutionStatus
 from execution.circuit import PersistedLeanGate
@@ -34,6 +49,8 @@ from execution.controls import order_controls
 from execution.models import Execution, Fill, OrderRefusal
 from execution.routing import OrderRouter, RouteOutcome, expected_adapter
 from execution.wiring import adapters, route_policy
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,21 @@ def order_unlock(client_order_id: str) -> None:
     locks.session_unlock(order_lock_key(client_order_id))
 
 
+def order_release(client_order_id: str) -> None:
+    """Release the order's advisory lock, whatever state the connection is in.
+
+    A session lock is held until it is released or the session ends; on a persistent connection
+    a lock left behind would make every later submitter of this client_order_id wait forever.
+    When the release itself fails (the connection is broken, or its transaction aborted), the
+    connection is closed: that ends the session and every lock it held. Never raises a database
+    error (it runs in ``finally`` blocks and must not hide the error being raised).
+    """
+    try:
+        order_unlock(client_order_id)
+    except DatabaseError:
+        connection.close()
+
+
 def order_refusal_record(*, data: OrderInput, code: str, message: str, actor: str) -> None:
     OrderRefusal.objects.create(client_order_id=data.client_order_id, strategy_name=data.strategy,
                                 symbol=data.symbol, code=code, message=message, actor=actor)
@@ -83,14 +115,18 @@ def _lock_and_look_up(data: OrderInput) -> int | None:
     """Take the order's advisory lock; return the stored execution id, in one round trip when nobody
     else holds the lock. If it is held, wait for it and look again with a fresh snapshot."""
     key = order_lock_key(data.client_order_id)
-    with connection.cursor() as cursor:
-        cursor.execute(_LOCK_AND_LOOK_UP, [key, data.client_order_id])
-        locked, execution_id = cursor.fetchone()
-    if not locked:
-        locks.session_lock(key)
+    try:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {_LOOK_UP}", [data.client_order_id])
-            execution_id = cursor.fetchone()[0]
+            cursor.execute(_LOCK_AND_LOOK_UP, [key, data.client_order_id])
+            locked, execution_id = cursor.fetchone()
+        if not locked:
+            locks.session_lock(key)
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT {_LOOK_UP}", [data.client_order_id])
+                execution_id = cursor.fetchone()[0]
+    except BaseException:
+        order_release(data.client_order_id)  # the lock may have been taken before the failure
+        raise
     return execution_id
 
 
@@ -109,6 +145,7 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
     the final row.
     """
     execution_id = _lock_and_look_up(data)
+    locked_on = connection.connection  # the session holding the lock
     try:
         if execution_id is not None:
             return SubmitResult(Execution.objects.get(pk=execution_id), created=False)
@@ -129,10 +166,54 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
                                qty=data.qty, order_type=data.order_type, time_in_force=data.time_in_force,
                                limit_price=data.limit_price)
         outcome = router.route(request, expected=expected, policy_reason=policy_reason)
-        execution = execution_apply_outcome(execution=execution, outcome=outcome)
+        execution = _record_outcome(execution=execution, outcome=outcome, locked_on=locked_on)
         return SubmitResult(execution, created=True, outcome=outcome)
     finally:
-        order_unlock(data.client_order_id)
+        order_release(data.client_order_id)
+
+
+RELOCK_WAIT_SECONDS = 5.0
+
+
+def _record_outcome(*, execution: Execution, outcome: RouteOutcome, locked_on) -> Execution:
+    """Write the outcome the brokers gave; never lose it to a connection that went away meanwhile.
+
+    If the session that took the order's lock is gone (it died while the brokers were called) or
+    dies during the write, connect again, take the lock again (a replay or reconciliation may hold
+    it for a moment) and, unless reconciliation already settled the row, write once more. When that
+    fails too, the row stays ``pending_submit`` and the caller gets 503: reconciliation finds the
+    order at the broker by its client_order_id.
+    """
+    try:
+        if connection.connection is locked_on:
+            return execution_apply_outcome(execution=execution, outcome=outcome)
+    except DatabaseError as exc:
+        if not is_database_unavailable(exc):
+            raise
+    if connection.in_atomic_block:  # cannot reconnect inside a transaction
+        raise _outcome_unrecorded(execution, outcome)
+    connection.close()
+    cid = execution.client_order_id
+    try:
+        deadline = time.monotonic() + RELOCK_WAIT_SECONDS
+        while not order_try_lock(cid):
+            if time.monotonic() > deadline:
+                raise _outcome_unrecorded(execution, outcome)
+            time.sleep(0.05)
+        stored = Execution.objects.get(pk=execution.pk)
+        if stored.status != ExecutionStatus.PENDING_SUBMIT:
+            return stored  # reconciliation settled it from the broker in the meantime
+        return execution_apply_outcome(execution=execution, outcome=outcome)
+    except DatabaseError as exc:
+        if not is_database_unavailable(exc):
+            raise
+        raise _outcome_unrecorded(execution, outcome) from exc
+
+
+def _outcome_unrecorded(execution: Execution, outcome: RouteOutcome) -> DatabaseUnavailable:
+    logger.warning("order %s: %s answered %s but the outcome could not be stored; the row stays pending_submit "
+                   "for reconciliation", execution.client_order_id, outcome.actual, outcome.status)
+    return DatabaseUnavailable(details={"client_order_id": execution.client_order_id, "outcome_recorded": False})
 
 
 # The order hot path writes with one statement per step (the router's overhead budget is a few

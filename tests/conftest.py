@@ -67,3 +67,28 @@ def live_server(django_db_setup, django_db_blocker, live_server):
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture
+def db_proxy(transactional_db):
+    """This process's database connections go through a relay the test can cut and restore
+    (``tests.dbfaults.DatabaseProxy``): the database going away, for real, without stopping a server."""
+    from django.db import connection
+
+    from tests.dbfaults import DatabaseProxy, server_address
+
+    settings_dict = connection.settings_dict  # shared by every thread's connection
+    saved = settings_dict["HOST"], settings_dict["PORT"], dict(settings_dict.get("OPTIONS") or {})
+    proxy = DatabaseProxy(*server_address(settings_dict)).start()
+    connection.close()
+    settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", str(proxy.port)
+    settings_dict["OPTIONS"].pop("host", None)
+    settings_dict["OPTIONS"].pop("port", None)
+    try:
+        yield proxy
+    finally:
+        connection.close()
+        settings_dict["HOST"], settings_dict["PORT"] = saved[0], saved[1]
+        settings_dict["OPTIONS"].clear()
+        settings_dict["OPTIONS"].update(saved[2])
+        proxy.close()

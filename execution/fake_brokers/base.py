@@ -213,6 +213,7 @@ class FakeBrokerServer:
         self.log_requests = log_requests
         self._mode = FAULT_OK
         self._delay_seconds = float(delay_seconds)
+        self._latency_seconds = 0.0
         self._stop = threading.Event()
         self._httpd = _HTTPServer((host, port), _Handler, self)
         self._thread: threading.Thread | None = None
@@ -280,6 +281,12 @@ class FakeBrokerServer:
             self._mode = mode
             if delay_seconds is not None:
                 self._delay_seconds = float(delay_seconds)
+
+    def set_latency(self, seconds: float) -> None:
+        """Hold every broker answer this long after the request was handled (the order is already
+        recorded meanwhile): a slow but healthy broker, so tests can act while orders are in flight."""
+        with self.lock:
+            self._latency_seconds = max(0.0, float(seconds))
 
     def fault_state(self) -> dict[str, Any]:
         with self.lock:
@@ -367,6 +374,11 @@ class FakeBrokerServer:
             and self._stop.wait(delay)
         ):
             self._drop(handler)  # shutting down: do not answer at all
+            return
+        with self.lock:
+            latency = self._latency_seconds
+        if latency and self._stop.wait(latency):
+            self._drop(handler)
             return
         self._send(handler, response)
 

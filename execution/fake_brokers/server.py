@@ -82,6 +82,11 @@ class FakeBrokers:
         self.lean.set_fault(mode, delay_seconds)
         self.alpaca.set_fault(mode, delay_seconds)
 
+    def set_latency(self, seconds: float) -> None:
+        """Hold every answer of both fakes this long (see :meth:`FakeBrokerServer.set_latency`)."""
+        self.lean.set_latency(seconds)
+        self.alpaca.set_latency(seconds)
+
     def reset(self) -> None:
         """Clear all orders and go back to ``ok`` on both fakes."""
         for fake in (self.lean, self.alpaca):
