@@ -53,23 +53,26 @@ def bench_evaluation() -> None:
     policy = selectors.policy_active()
     rows = candidate_evidence_rows(candidate_id=candidate_id)
     inputs = {**rows, "operations": {"drills": {}, "live": {"enabled": False}}}
-    def evaluate():
-        return gates.build_artifact(target="paper", inputs=inputs, policy=policy.document,
-                                    policy_sha256=policy.sha256, evaluated_at="2026-12-01T00:00:00Z")
 
-    pure, pure_best = timed(evaluate)
-    gates_only, gates_best = timed(lambda: gates.evaluate(target="paper", inputs=inputs, policy=policy.document))
-    hashes, _ = timed(lambda: gates.row_hashes(inputs))
+    def evaluate():
+        return gates.build_artifact(target="paper", inputs=inputs, policy=policy.document, policy_sha256=policy.sha256,
+                                    evaluated_at="2026-12-01T00:00:00Z")
+
+    pure, pure_best = timed(evaluate, repeat=21)
+    gates_only, gates_best = timed(lambda: gates.evaluate(target="paper", inputs=inputs, policy=policy.document),
+                                   repeat=21)
+    hashes, _ = timed(lambda: gates.row_hashes(inputs), repeat=21)
     reads, _ = timed(lambda: candidate_evidence_rows(candidate_id=candidate_id))
     service, _ = timed(lambda: services.evaluation_create(candidate_id=candidate_id, target="paper", actor="bench"),
                        repeat=5)
     selection = next(g for g in Evaluation.objects.order_by("-id").first().artifact["gates"]
                      if g["gate_id"] == "gate6_selection_bias")
+    n = len(inputs["folds"])
     print("evaluation, 50 candidates x 200 folds x 4 stress (v4-gates-1, selection-bias gate included):")
-    print(f"  the gates (pure, selection bias included): median {gates_only:.1f} ms, best {gates_best:.1f} ms  "
-          f"target < 50 ms  {verdict(gates_only, 50)}")
-    print(f"  the whole artifact (gates + sha256 of all {len(inputs['folds'])} fold rows read): median {pure:.1f} ms, "
-          f"best {pure_best:.1f} ms  ({verdict(pure, 50)} against 50 ms); hashing alone median {hashes:.1f} ms")
+    print(f"  the evaluation (pure: the gates and the artifact with the sha256 of all {n} fold rows read): "
+          f"median {pure:.1f} ms, best {pure_best:.1f} ms  target < 50 ms  {verdict(pure, 50)}")
+    print(f"    of which the gates: median {gates_only:.1f} ms, best {gates_best:.1f} ms; "
+          f"the row hashes: median {hashes:.1f} ms")
     print(f"  ledger reads: median {reads:.1f} ms; whole service (reads, gates, signature, insert): "
           f"median {service:.1f} ms ({service / pure:.1f}x the pure evaluation)")
     print(f"  selection gate on the seeded run: {selection['status']}, DSR {selection['observed']['deflated_sharpe']}, "

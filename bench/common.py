@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import statistics
 import sys
@@ -38,6 +39,7 @@ def timed(fn: Callable[[], object], repeat: int = 7, warmup: int = 1) -> tuple[f
         fn()
     samples = []
     for _ in range(repeat):
+        gc.collect()  # the previous sample's garbage is not this one's cost
         started = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - started) * 1000)

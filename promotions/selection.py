@@ -111,7 +111,7 @@ def probability_of_backtest_overfitting(matrix: np.ndarray, *, partitions: int, 
     group_sums = trimmed.reshape(groups, size, candidates).sum(axis=1)  # groups x candidates
     combos = _splits(groups)
     in_sample = combos @ group_sums            # splits x candidates (sums over equal-size groups)
-    out_sample = (1 - combos) @ group_sums
+    out_sample = group_sums.sum(axis=0) - in_sample
     best = in_sample.argmax(axis=1)
     oos_best = out_sample[np.arange(len(best)), best]
     # relative rank of the in-sample winner out of sample: 1..N (ties share the mean rank)

@@ -279,8 +279,10 @@ def evaluation_create(*, candidate_id: str, target: str, actor: str, now=None) -
     signer = active_signer()
     with transaction.atomic():
         evaluation = Evaluation.objects.create(
-            strategy=strategy, run_id=ResearchRun.objects.get(run_id=rows["run"]["run_id"]).pk,
-            candidate=ResearchCandidate.objects.get(candidate_id=candidate_id), target=target, policy=policy,
+            strategy=strategy,  # pks only: the run's stored artifact is megabytes for a large search
+            run_id=ResearchRun.objects.values_list("pk", flat=True).get(run_id=rows["run"]["run_id"]),
+            candidate_id=ResearchCandidate.objects.values_list("pk", flat=True).get(candidate_id=candidate_id),
+            target=target, policy=policy,
             operations=inputs["operations"], artifact=artifact, artifact_sha256=content_sha256(artifact),
             signature=signing.sign(signer, artifact), key_id=signer.key_id, allowed=artifact["allowed"],
             created_by=actor, created_at=now)

@@ -17,6 +17,10 @@ from django.core.management.base import BaseCommand, CommandError
 from promotions.bundle import verify
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON (a bundle holds no non-finite numbers)")
+
+
 class Command(BaseCommand):
     help = __doc__
     requires_system_checks: list = []
@@ -28,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args, file, **options):
         try:
             text = sys.stdin.read() if file == "-" else open(file, encoding="utf-8").read()
-            bundle = json.loads(text)
+            bundle = json.loads(text, parse_constant=_refuse_constant)
         except (OSError, ValueError) as exc:
             raise CommandError(f"{file}: {exc}") from exc
         problems = verify(bundle)
