@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from autonomy.models import SymbolControl, TradingState
+from autonomy.models import ReadinessSnapshot, SymbolControl, TradingState
+from core.admin import ReadOnlyAdmin
 
 
 @admin.register(TradingState)
@@ -12,3 +13,9 @@ class TradingStateAdmin(admin.ModelAdmin):
 class SymbolControlAdmin(admin.ModelAdmin):
     list_display = ["symbol", "mode", "reason", "updated_by", "updated_at"]
     search_fields = ["symbol"]
+
+
+@admin.register(ReadinessSnapshot)
+class ReadinessSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["at", "green", "window_start", "created_by"]
+    list_filter = ["green"]

@@ -33,3 +33,19 @@ def symbol_mode_set(*, symbol: str, mode: str, reason: str = "", actor: str = ""
     row, _ = SymbolControl.objects.update_or_create(
         symbol=symbol.upper(), defaults={"mode": mode, "reason": reason, "updated_by": actor})
     return row
+
+
+# --- readiness (Phase D) -----------------------------------------------------------------------
+
+def readiness_snapshot_take(*, actor: str = "system:readiness", now=None):
+    """Evaluate the readiness scorecard and store it with the facts it read (the readiness sweep)."""
+    from django.utils import timezone
+
+    from autonomy import readiness
+    from autonomy.models import ReadinessSnapshot
+    from autonomy.selectors import readiness_evaluate
+
+    now = now or timezone.now()
+    criteria, facts, window_start = readiness_evaluate(now=now)
+    return ReadinessSnapshot.objects.create(at=now, green=readiness.green(criteria), criteria=criteria, facts=facts,
+                                            window_start=window_start, created_by=actor)

@@ -65,6 +65,7 @@ API = {
     "promotions/evaluations": Row({"POST": frozenset({Role.RESEARCHER, Role.AGENT})}),
     "agent-runs": Row({"POST": frozenset({Role.AGENT})}),
     "autonomy/drills": Row({"POST": frozenset({Role.OPERATOR})}),
+    "readiness": Row({"GET": ALL}),
     # Approvals are refused with 403 (not 404) outside the approver's strategies: the contract says so.
     "promotions/<id:promotion_id>": Row({"GET": ALL}, kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
     "promotions/<id:promotion_id>/approve": Row({"POST": frozenset({Role.APPROVER})},
