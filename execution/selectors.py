@@ -223,5 +223,5 @@ def readiness_fills(*, window_start: datetime, now: datetime) -> dict[str, Any]:
         " id DESC) FILTER (WHERE execution_expected_adapter IS NULL OR execution_actual_adapter IS NULL OR 'unknown' IN"
         " (execution_expected_adapter, execution_actual_adapter)))[1:3] FROM executions WHERE filled_qty > 0 AND"
         " created_at >= %s AND created_at <= %s", [window_start, now])[0]
-    return {"since": window_start.replace(microsecond=0).isoformat().replace("+00:00", "Z"), "fills": fills, "without_route": without,
-            "examples": list(examples or [])}
+    return {"since": window_start.replace(microsecond=0).isoformat().replace("+00:00", "Z"), "fills": fills,
+            "without_route": without, "examples": list(examples or [])}
