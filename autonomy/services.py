@@ -46,7 +46,7 @@ from autonomy.models import (
     SymbolControl,
     TradingState,
 )
-from autonomy.positions import position_after_fill
+from autonomy.positions import PositionChange, position_after_fill
 from autonomy.selectors import (
     FLAGS_COLUMNS,
     BudgetLimit,
@@ -411,20 +411,16 @@ def budget_use_params(*, name: str, amount: Decimal) -> dict:
 
 
 def budget_used(*, params: dict, row: tuple, actor: str, via: str = Via.WORKER,
-                evidence: dict | None = None) -> BudgetUsage:
+                evidence: dict | None = None) -> None:
     """After :data:`BUDGET_USE_CTES` ran (``row``: id, used, breached_at, limit, on_breach): when this use
     took the budget past its limit, record the breach in the same transaction."""
-    pk, used, breached_at, limit, on_breach = row
+    _pk, used, breached_at, limit, on_breach = row
     name, amount = params["use_name"], params["use_amount"]
     default = budget_default(name) if limit is None else None
     facts = BudgetFacts(name=name, limit=default.limit if default else limit, used=used - amount, amount=amount,
                         on_breach=default.on_breach if default else on_breach)
     if breached_at is None and budget_in_breach(replace(facts, used=used, amount=Decimal(0))):
         budget_breach_record(facts=facts, actor=actor, via=via, evidence=evidence)
-        breached_at = timezone.now()
-    usage = BudgetUsage(id=pk, name=name, day=params["use_day"], used=used, breached_at=breached_at)
-    usage._state.adding = False
-    return usage
 
 
 def budget_use(*, name: str, amount: Decimal, actor: str, via: str = Via.WORKER,
@@ -437,7 +433,8 @@ def budget_use(*, name: str, amount: Decimal, actor: str, via: str = Via.WORKER,
         with connection.cursor() as cursor:
             cursor.execute(_USE, params)
             row = cursor.fetchone()
-        return budget_used(params=params, row=row, actor=actor, via=via, evidence=evidence)
+        budget_used(params=params, row=row, actor=actor, via=via, evidence=evidence)
+    return BudgetUsage.objects.get(pk=row[0])
 
 
 # === core: positions ==============================================================================
@@ -477,12 +474,14 @@ def position_apply_fill(*, strategy_id: int, symbol: str, side: str, qty: Decima
     stores the fill). A fill that realizes a loss adds it to today's ``daily_realized_loss`` budget."""
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(POSITION_LOCK_SQL, position_lock_params(strategy_id=strategy_id, symbol=symbol))
-        return position_fill_apply(locked=cursor.fetchone(), strategy_id=strategy_id, symbol=symbol, side=side,
-                                   qty=qty, price=price, actor=actor)
+        locked = cursor.fetchone()
+        position_fill_apply(locked=locked, strategy_id=strategy_id, symbol=symbol, side=side, qty=qty, price=price,
+                            actor=actor)
+    return Position.objects.get(pk=locked[0])
 
 
 def position_fill_apply(*, locked: tuple, strategy_id: int, symbol: str, side: str, qty: Decimal, price: Decimal,
-                        actor: str = "system:fills", gross_notional: bool = False) -> Position:
+                        actor: str = "system:fills", gross_notional: bool = False) -> PositionChange:
     """The second half of :func:`position_apply_fill`, for a position row already locked by
     :data:`POSITION_LOCK_SQL` (``locked``: its id, qty, avg_entry_price, realized_pnl), in the same transaction:
     the new position is computed (:func:`autonomy.positions.position_after_fill`) and written; with
@@ -505,7 +504,4 @@ def position_fill_apply(*, locked: tuple, strategy_id: int, symbol: str, side: s
             budget_used(params=params, row=cursor.fetchone(), actor=actor, evidence={"fill": fill})
         else:
             cursor.execute(_POSITION_SET, params)
-    position = Position(id=pk, strategy_id=strategy_id, symbol=symbol, qty=change.qty,
-                        avg_entry_price=change.avg_entry_price, realized_pnl=realized + change.realized_pnl)
-    position._state.adding = False
-    return position
+    return change
