@@ -2,6 +2,13 @@
 from autonomy import api
 from core.api import slashless
 
-urlpatterns: list = [
+urlpatterns = [
+    # === core: control state, budgets, positions (issue 10) ===
+    *slashless("autonomy/status", api.Status.as_view(), name="api-autonomy-status"),
+    *slashless("autonomy/trading-state", api.TradingStateSet.as_view(), name="api-autonomy-trading-state"),
+    *slashless("autonomy/symbols/<str:symbol>", api.SymbolSet.as_view(), name="api-autonomy-symbol"),
+    *slashless("autonomy/budgets/<str:name>", api.BudgetSet.as_view(), name="api-autonomy-budget"),
+    *slashless("trading/positions", api.PositionList.as_view(), name="api-positions"),
+    # === readiness (Phase D) ===
     *slashless("readiness", api.Readiness.as_view(), name="readiness"),
 ]
