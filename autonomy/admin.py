@@ -20,6 +20,7 @@ from autonomy.models import (
     ConditionEvaluation,
     ControlEvent,
     Position,
+    ReadinessSnapshot,
     StrategyTradingState,
     SymbolControl,
     TradingState,
@@ -319,3 +320,9 @@ class PositionAdmin(ReadOnlyAdmin):
                     "reconciled_at", "updated_at"]
     list_filter = ["strategy"]
     search_fields = ["symbol"]
+
+
+@admin.register(ReadinessSnapshot)
+class ReadinessSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["at", "green", "window_start", "created_by"]
+    list_filter = ["green"]

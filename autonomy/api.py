@@ -25,6 +25,7 @@ from autonomy.schemas import (
     BudgetIn,
     BudgetOut,
     PositionOut,
+    ReadinessOut,
     StatusOut,
     SymbolIn,
     SymbolOut,
@@ -169,3 +170,15 @@ def _position_row(p) -> dict:
     return {"strategy": p.strategy.name, "symbol": p.symbol, "qty": p.qty, "avg_entry_price": p.avg_entry_price,
             "broker_qty": p.broker_qty, "drift": p.drift, "realized_pnl": p.realized_pnl,
             "reconciled_at": p.reconciled_at, "updated_at": p.updated_at}
+
+
+class Readiness(APIView):
+    """The plan's exit criteria measured live from the database, and since when they have all held."""
+
+    permission_classes = [HasRole]
+    required_roles = {"GET": ALL_ROLES}
+
+    @extend_schema(responses={200: ReadinessOut}, operation_id="readiness_retrieve",
+                   summary="The readiness scorecard (Phase D): each exit criterion with observed value and threshold")
+    def get(self, request):
+        return Response(ReadinessOut.model_validate(selectors.readiness_get()).model_dump(mode="json"))

@@ -9,4 +9,6 @@ urlpatterns = [
     *slashless("autonomy/symbols/<str:symbol>", api.SymbolSet.as_view(), name="api-autonomy-symbol"),
     *slashless("autonomy/budgets/<str:name>", api.BudgetSet.as_view(), name="api-autonomy-budget"),
     *slashless("trading/positions", api.PositionList.as_view(), name="api-positions"),
+    # === readiness (Phase D) ===
+    *slashless("readiness", api.Readiness.as_view(), name="readiness"),
 ]

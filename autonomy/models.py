@@ -236,3 +236,25 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.strategy_id} {self.symbol}: {self.qty}"
+
+
+# --- readiness (Phase D) -----------------------------------------------------------------------
+
+class ReadinessSnapshot(models.Model):
+    """One evaluation of the readiness scorecard (:mod:`autonomy.readiness`), stored with the facts
+    it read; ``green_since`` and the Phase D rule read the unbroken run of green snapshots."""
+
+    at = models.DateTimeField(db_index=True)
+    green = models.BooleanField()
+    criteria = models.JSONField()
+    facts = models.JSONField()
+    window_start = models.DateTimeField()
+    created_by = models.CharField(max_length=150)
+
+    class Meta:
+        db_table = "autonomy_readiness_snapshots"
+        ordering = ["-at", "-id"]
+        triggers = [append_only()]
+
+    def __str__(self) -> str:
+        return f"readiness at {self.at:%Y-%m-%d %H:%M}: {'green' if self.green else 'not green'}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, StrictBool, StringConstraints, WithJsonSchema
 
@@ -133,3 +133,21 @@ class PositionOut(BaseModel):
     realized_pnl: Decimal8
     reconciled_at: datetime | None
     updated_at: datetime
+
+
+class CriterionOut(BaseModel):
+    id: str
+    title: str
+    status: Literal["pass", "fail"]
+    observed: Any
+    threshold: Any
+    detail: str
+
+
+class ReadinessOut(BaseModel):
+    green: bool
+    green_since: datetime | None
+    criteria: list[CriterionOut]
+    evaluated_at: datetime
+    window_start: datetime
+    required_green_hours: int

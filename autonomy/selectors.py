@@ -180,3 +180,77 @@ def llm_status_get() -> dict:
 def open_alert_count() -> int:
     """Open (unresolved) alerts, for the status. Until alerts land: 0."""
     return 0
+
+
+# --- readiness (Phase D) -----------------------------------------------------------------------
+
+def _readiness_thresholds():
+    from django.conf import settings
+
+    from autonomy.readiness import Thresholds
+
+    return Thresholds(max_replay_ms=settings.READINESS_MAX_REPLAY_MS)
+
+
+def readiness_evaluate(*, now=None) -> tuple[list[dict], dict, object]:
+    """(criteria, facts, window_start) measured now, live from the database."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from autonomy import readiness
+
+    now = now or timezone.now()
+    window_start = now - timedelta(hours=settings.READINESS_WINDOW_HOURS)
+    facts = readiness.collect(window_start=window_start, now=now)
+    return readiness.scorecard(facts, _readiness_thresholds()), facts, window_start
+
+
+def readiness_get(*, now=None) -> dict:
+    """``GET /api/v1/readiness``: the criteria measured now, and since when the scorecard has been green
+    without a break (the stored snapshots of the readiness sweep, then this measurement)."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from autonomy import readiness
+    from autonomy.models import ReadinessSnapshot
+
+    now = now or timezone.now()
+    criteria, _facts, window_start = readiness_evaluate(now=now)
+    green = readiness.green(criteria)
+    green_since = None
+    if green:
+        last_red = (ReadinessSnapshot.objects.filter(green=False, at__lte=now).order_by("-at")
+                    .values_list("at", flat=True).first())
+        streak = ReadinessSnapshot.objects.filter(green=True, at__lte=now)
+        if last_red is not None:
+            streak = streak.filter(at__gt=last_red)
+        green_since = streak.order_by("at").values_list("at", flat=True).first() or now
+    return {"green": green, "green_since": green_since, "criteria": criteria, "evaluated_at": now,
+            "window_start": window_start, "required_green_hours": settings.READINESS_GREEN_HOURS}
+
+
+def readiness_block(*, now=None) -> str | None:
+    """Phase D: why enabling the LEAN lane or an LLM stage above stage1 is refused now, or None when the
+    scorecard has been green over the configured rolling window (``READINESS_GREEN_HOURS``)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    state = readiness_get(now=now)
+    hours = state["required_green_hours"]
+    if not state["green"]:
+        failing = ", ".join(c["id"] for c in state["criteria"] if c["status"] != "pass")
+        return f"The readiness scorecard is not green (failing: {failing})."
+    if state["green_since"] > now - timedelta(hours=hours):
+        since = state["green_since"].isoformat().replace("+00:00", "Z")
+        return f"The readiness scorecard has been green only since {since}; {hours} h of green are required."
+    return None
+
+
+def readiness_history(*, limit: int = 96):
+    from autonomy.models import ReadinessSnapshot
+
+    return ReadinessSnapshot.objects.order_by("-at", "-id")[:limit]

@@ -505,3 +505,19 @@ def position_fill_apply(*, locked: tuple, strategy_id: int, symbol: str, side: s
         else:
             cursor.execute(_POSITION_SET, params)
     return change
+
+
+# --- readiness (Phase D) -----------------------------------------------------------------------
+
+def readiness_snapshot_take(*, actor: str = "system:readiness", now=None):
+    """Evaluate the readiness scorecard and store it with the facts it read (the readiness sweep)."""
+    from django.utils import timezone
+
+    from autonomy import readiness
+    from autonomy.models import ReadinessSnapshot
+    from autonomy.selectors import readiness_evaluate
+
+    now = now or timezone.now()
+    criteria, facts, window_start = readiness_evaluate(now=now)
+    return ReadinessSnapshot.objects.create(at=now, green=readiness.green(criteria), criteria=criteria, facts=facts,
+                                            window_start=window_start, created_by=actor)

@@ -13,3 +13,14 @@ def index(request):
         "strategies": selectors.strategy_state_list(),
         "budgets": selectors.budget_status(),
     })
+
+
+@login_required
+def readiness(request):
+    state = selectors.readiness_get()
+    history = [{"at": snap.at, "green": snap.green,
+                "failing": ", ".join(c["id"] for c in snap.criteria if c.get("status") != "pass")}
+               for snap in selectors.readiness_history(limit=96)]
+    return render(request, "autonomy/readiness.html", {
+        "state": state, "history": list(reversed(history)), "refusal": selectors.readiness_block(),
+    })

@@ -14,3 +14,9 @@ class ExecutionConfig(AppConfig):
 
         evidence.register("paper", partial(stage_evidence, stage="paper"))
         evidence.register("canary", partial(stage_evidence, stage="canary"))
+
+        # The readiness scorecard (autonomy, which may not import execution) reads the window's fills.
+        from autonomy import readiness
+        from execution.selectors import readiness_fills
+
+        readiness.register("fills", readiness_fills)

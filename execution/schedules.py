@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 RECONCILE = "execution.reconcile_executions"
+READINESS = "autonomy.readiness_sweep"
 
 
 def desired_schedules() -> list[dict]:
@@ -17,6 +18,12 @@ def desired_schedules() -> list[dict]:
         "func": "execution.tasks.reconcile_executions",
         "schedule_type": Schedule.MINUTES,
         "minutes": settings.TRADING_RECONCILE_INTERVAL_MINUTES,
+        "repeats": -1,
+    }, {
+        "name": READINESS,
+        "func": "autonomy.tasks.readiness_sweep",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": settings.READINESS_SWEEP_MINUTES,
         "repeats": -1,
     }]
 

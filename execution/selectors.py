@@ -236,3 +236,16 @@ def stage_evidence(*, strategy_id: int, now: datetime, stage: str) -> dict[str, 
             "slippage_bps": None if slippage is None else f"{slippage:.2f}",
             "fallback_ratio": None if not orders else f"{fallbacks / orders:.4f}",
             "provenance_complete": bool(orders) and not incomplete}
+
+
+def readiness_fills(*, window_start: datetime, now: datetime) -> dict[str, Any]:
+    """Fills of the window (rows with a filled quantity, by creation time) and those whose expected or
+    actual adapter is missing or ``unknown``: the plan's "zero adapter nulls on new fills"."""
+    fills, without, examples = _rows(
+        "SELECT count(*), count(*) FILTER (WHERE execution_expected_adapter IS NULL OR execution_actual_adapter IS NULL"
+        " OR 'unknown' IN (execution_expected_adapter, execution_actual_adapter)), (array_agg(client_order_id ORDER BY"
+        " id DESC) FILTER (WHERE execution_expected_adapter IS NULL OR execution_actual_adapter IS NULL OR 'unknown' IN"
+        " (execution_expected_adapter, execution_actual_adapter)))[1:3] FROM executions WHERE filled_qty > 0 AND"
+        " created_at >= %s AND created_at <= %s", [window_start, now])[0]
+    return {"since": window_start.replace(microsecond=0).isoformat().replace("+00:00", "Z"), "fills": fills,
+            "without_route": without, "examples": list(examples or [])}

@@ -21,6 +21,7 @@ from promotions.models import (
     PolicyActivation,
     Promotion,
     PromotionDecision,
+    ReplayRecord,
     SigningKey,
 )
 
@@ -213,3 +214,9 @@ class DrillAdmin(ReadOnlyAdmin):
 class PromotionDecisionAdmin(ReadOnlyAdmin):
     list_display = ["id", "promotion", "action", "actor", "decision_sha256", "key_id", "at"]
     list_filter = ["action"]
+
+
+@admin.register(ReplayRecord)
+class ReplayRecordAdmin(ReadOnlyAdmin):
+    list_display = ["id", "promotion", "reproducible", "elapsed_ms", "created_by", "at"]
+    list_filter = ["reproducible"]

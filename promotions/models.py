@@ -252,3 +252,25 @@ class PromotionDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor}"
+
+
+class ReplayRecord(models.Model):
+    """One replay of a promotion (command, sweep): was it reproducible, and how long did it take?
+    The readiness scorecard reads the slowest of its window."""
+
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="replays")
+    reproducible = models.BooleanField()
+    mismatches = models.JSONField(default=list)
+    elapsed_ms = models.DecimalField(max_digits=12, decimal_places=2)
+    created_by = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "promotion_replays"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["-at"], name="replay_recent")]
+        constraints = [models.CheckConstraint(condition=Q(elapsed_ms__gte=0), name="replay_elapsed_nonnegative")]
+        triggers = [append_only()]
+
+    def __str__(self) -> str:
+        return f"replay of #{self.promotion_id}: {'reproducible' if self.reproducible else 'NOT reproducible'}"

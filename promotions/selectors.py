@@ -178,3 +178,61 @@ def canary_caps() -> dict | None:
     """The active gate policy's caps for strategies at canary (None when no policy is active)."""
     policy = policy_active()
     return dict(policy.document.get("canary_caps") or {}) if policy else None
+
+
+# --- readiness (the plan's exit criteria; registered in autonomy.readiness) ---------------------
+
+def activation_promotions() -> list[tuple]:
+    """``(strategy, promotion or None)`` for every strategy at paper, canary or live: the newest applied
+    promotion to its stage (or, after a demotion, to a higher one) — the chain its activation rests on."""
+    from promotions.choices import PromotionStatus
+    from promotions.models import Promotion
+    from strategies.choices import STAGE_RANK, Stage
+    from strategies.models import Strategy
+
+    strategies = list(Strategy.objects.exclude(stage=Stage.SHADOW).order_by("name"))
+    applied: dict[int, list] = {}
+    for promotion in (Promotion.objects.filter(strategy__in=strategies, status=PromotionStatus.APPLIED)
+                      .order_by("-id")):
+        applied.setdefault(promotion.strategy_id, []).append(promotion)
+    out = []
+    for strategy in strategies:
+        mine = applied.get(strategy.pk, [])
+        exact = next((p for p in mine if p.to_stage == strategy.stage), None)
+        higher = next((p for p in mine if STAGE_RANK[p.to_stage] > STAGE_RANK[strategy.stage]), None)
+        out.append((strategy, exact or higher))
+    return out
+
+
+def readiness_activations(*, window_start, now) -> dict:
+    """Strategies above shadow whose activation lacks a verifying signed chain: no applied promotion,
+    or no reproducible replay of it recorded in the window (the replay sweep records them)."""
+    from promotions.models import ReplayRecord
+
+    pairs = activation_promotions()
+    latest = {}
+    for record in (ReplayRecord.objects.filter(promotion_id__in=[p.pk for _, p in pairs if p], at__gte=window_start,
+                                               at__lte=now).order_by("id")):
+        latest[record.promotion_id] = record
+    broken = []
+    for strategy, promotion in pairs:
+        if promotion is None:
+            broken.append({"strategy": strategy.name, "why": f"no applied promotion brought it to {strategy.stage}"})
+        elif promotion.pk not in latest:
+            broken.append({"strategy": strategy.name, "why": f"promotion #{promotion.pk} not replayed in the window"})
+        elif not latest[promotion.pk].reproducible:
+            broken.append({"strategy": strategy.name, "why": f"promotion #{promotion.pk} does not replay: "
+                                                             f"{'; '.join(latest[promotion.pk].mismatches[:2])}"})
+    return {"activations": len(pairs), "without_chain": broken}
+
+
+def readiness_replays(*, window_start, now) -> dict:
+    """The promotion replays recorded in the window: how many, the slowest, how many did not reproduce."""
+    from django.db.models import Count, Max, Q
+
+    from promotions.models import ReplayRecord
+
+    row = ReplayRecord.objects.filter(at__gte=window_start, at__lte=now).aggregate(
+        count=Count("id"), slowest=Max("elapsed_ms"), failed=Count("id", filter=Q(reproducible=False)))
+    return {"count": row["count"], "slowest_ms": None if row["slowest"] is None else float(row["slowest"]),
+            "not_reproducible": row["failed"]}

@@ -54,6 +54,7 @@ from promotions.models import (
     PolicyActivation,
     Promotion,
     PromotionDecision,
+    ReplayRecord,
     SigningKey,
 )
 from strategies.choices import STAGE_RANK, STAGES, Stage
@@ -554,3 +555,23 @@ def _rollback(*, promotion: Promotion, actor: str, roles, reason: str, to_stage:
             extra={"stage_before": before, "stage_after": target})
     return {"stage_before": before, "stage_after": target,
             "champion_restored": restored.candidate_id if restored is not None and target != Stage.SHADOW else None}
+
+
+# --- replays ------------------------------------------------------------------------------------
+
+def replay_record(*, promotion: Promotion, result: dict, actor: str) -> ReplayRecord:
+    """Store one replay's outcome (``selectors.promotion_replay``'s result) for the readiness scorecard."""
+    return ReplayRecord.objects.create(promotion=promotion, reproducible=bool(result["reproducible"]),
+                                       mismatches=list(result["mismatches"])[:50],
+                                       elapsed_ms=Decimal(str(result["elapsed_ms"])), created_by=actor)
+
+
+def replay_sweep(*, actor: str = "system:replay-sweep") -> list[ReplayRecord]:
+    """Replay the promotion every activation rests on (strategies at paper, canary, live) and record each
+    outcome: the readiness scorecard's chain and replay-time criteria read these records."""
+    records = []
+    for _strategy, promotion in selectors.activation_promotions():
+        if promotion is not None:
+            records.append(replay_record(promotion=promotion, result=selectors.promotion_replay(promotion=promotion),
+                                         actor=actor))
+    return records

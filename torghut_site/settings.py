@@ -257,6 +257,14 @@ SIGNING_KEY_DIR = Path(os.environ.get("TORGHUT_SIGNING_KEY_DIR", VAR_DIR / "keys
 # Gate 5 (live ramp readiness) reads this: live trading is enabled for this deployment.
 TRADING_LIVE_ENABLED = env_bool("TRADING_LIVE_ENABLED", False)
 
+# Readiness scorecard (Phase D, autonomy.readiness): the window its facts are measured over, how long it
+# must have been green before the LEAN lane or an LLM stage above stage1 may be enabled, the slowest
+# promotion replay it accepts, and how often the readiness sweep stores a snapshot.
+READINESS_WINDOW_HOURS = int(os.environ.get("READINESS_WINDOW_HOURS", "24"))
+READINESS_GREEN_HOURS = int(os.environ.get("READINESS_GREEN_HOURS", "24"))
+READINESS_MAX_REPLAY_MS = int(os.environ.get("READINESS_MAX_REPLAY_MS", "1000"))
+READINESS_SWEEP_MINUTES = int(os.environ.get("READINESS_SWEEP_MINUTES", "5"))
+
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = not DEBUG

@@ -65,6 +65,7 @@ API = {
     "promotions/evaluations": Row({"POST": frozenset({Role.RESEARCHER, Role.AGENT})}),
     "agent-runs": Row({"POST": frozenset({Role.AGENT})}),
     "autonomy/drills": Row({"POST": frozenset({Role.OPERATOR})}),
+    "readiness": Row({"GET": ALL}),
     "autonomy/status": Row({"GET": ALL}),
     # Empty bodies pass the permission check and stop at validation (400): nothing changes.
     "autonomy/trading-state": Row({"POST": frozenset({Role.OPERATOR, Role.AGENT})}),

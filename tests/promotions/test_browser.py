@@ -16,6 +16,17 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
+def logged_in_page(browser, base_url: str, width: int):
+    """A page of ``width`` px logged in as olga (created by the test)."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=username]", "olga")
+    page.fill("input[name=password]", "a-long-password-1")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    return page
+
+
 @pytest.mark.django_db(transaction=True)
 def test_promotion_pages_render_without_overflow_at_1280_and_390(live_server, flow, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -30,12 +41,7 @@ def test_promotion_pages_render_without_overflow_at_1280_and_390(live_server, fl
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for width in (1280, 390):
-            page = browser.new_page(viewport={"width": width, "height": 900})
-            page.goto(f"{live_server.url}/accounts/login/")
-            page.fill("input[name=username]", "olga")
-            page.fill("input[name=password]", "a-long-password-1")
-            page.click("button[type=submit]")
-            page.wait_for_url("**/")
+            page = logged_in_page(browser, live_server.url, width)
             for name, path in pages.items():
                 page.goto(f"{live_server.url}{path}")
                 assert page.locator("h1").count() == 1, f"{path} did not render"
@@ -44,5 +50,32 @@ def test_promotion_pages_render_without_overflow_at_1280_and_390(live_server, fl
                 page.screenshot(path=str(SHOTS / f"promotions-{name}-{width}.png"), full_page=True)
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, f"{path} is {overflow}px wider than {width}px"
+            page.close()
+        browser.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readiness_page_at_1280_and_390(live_server, flow, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.contrib.auth import get_user_model
+    from playwright.sync_api import sync_playwright
+
+    from autonomy.tasks import readiness_sweep
+
+    flow.promote("paper")
+    for _ in range(3):
+        readiness_sweep()
+    get_user_model().objects.create_user("olga", password="a-long-password-1")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for width in (1280, 390):
+            page = logged_in_page(browser, live_server.url, width)
+            page.goto(f"{live_server.url}/autonomy/readiness/")
+            assert page.locator("#criterion-promotion_replay_time .badge").inner_text() == "pass"
+            assert page.locator(".readiness-strip span").count() == 3
+            page.screenshot(path=str(SHOTS / f"autonomy-readiness-{width}.png"), full_page=True)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"the readiness page is {overflow}px wider than {width}px"
             page.close()
         browser.close()

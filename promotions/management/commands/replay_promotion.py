@@ -4,13 +4,14 @@ and verify every hash and signature; list what does not match.
 Examples:
   manage.py replay_promotion 42
   manage.py replay_promotion --all            # every stored promotion, with promotions per second
-Exit status 1 when any promotion does not reproduce.
+Exit status 1 when any promotion does not reproduce. Each replay is recorded (its outcome and time:
+the readiness scorecard reads the slowest of its window) unless --no-record.
 """
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from promotions import selectors
+from promotions import selectors, services
 from promotions.models import Promotion
 
 
@@ -20,8 +21,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("promotion_id", nargs="?", type=int)
         parser.add_argument("--all", action="store_true", help="replay every stored promotion")
+        parser.add_argument("--no-record", action="store_true", help="do not record the replays")
 
-    def handle(self, *args, promotion_id, all, **options):
+    def handle(self, *args, promotion_id, all, no_record=False, **options):
         if (promotion_id is None) == (not all):
             raise CommandError("name one promotion id, or --all")
         ids = (list(Promotion.objects.order_by("id").values_list("id", flat=True)) if all else [promotion_id])
@@ -32,6 +34,8 @@ class Command(BaseCommand):
             except Promotion.DoesNotExist:
                 raise CommandError(f"no promotion #{pk}") from None
             result = selectors.promotion_replay(promotion=promotion)
+            if not no_record:
+                services.replay_record(promotion=promotion, result=result, actor="command:replay_promotion")
             if not result["reproducible"]:
                 failed += 1
                 self.stdout.write(f"#{pk} NOT reproducible:")

@@ -1,0 +1,154 @@
+"""The readiness scorecard measured from the database: fills without a route, activations without a
+verifying signed chain, promotion replay times; green_since from the stored snapshots; the Phase D
+rule's refusal while it is not green over the window."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pgtrigger
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from autonomy import readiness, selectors, services
+from autonomy.models import ReadinessSnapshot
+from autonomy.tasks import readiness_sweep
+from promotions.models import Promotion, ReplayRecord
+from promotions.services import replay_sweep
+from tests.execution.factories import ExecutionFactory, LegacyExecutionFactory
+
+pytestmark = pytest.mark.django_db
+
+ARMED = {"critical_flags": 0, "flags_without_alert": [],
+         "lean_circuit": {"in_order_path": True, "fallback_ratio": "0.25", "sweep_age_minutes": 1}}
+
+
+@pytest.fixture
+def control_facts(monkeypatch):
+    """The control facts as the autonomy app supplies them once its alerts and circuits exist; here a
+    fixed, healthy set, so these tests judge the other criteria alone."""
+    monkeypatch.setitem(readiness._PROVIDERS, "control", lambda window_start, now: ARMED)
+
+
+def criterion(body, cid):
+    return next(c for c in body["criteria"] if c["id"] == cid)
+
+
+def test_fills_without_a_recorded_route_fail_the_first_criterion(flow, control_facts):
+    ExecutionFactory()
+    missing = LegacyExecutionFactory(client_order_id="no-route-1")
+    LegacyExecutionFactory(client_order_id="not-filled", filled_qty=0)
+
+    body = flow.agent.get("/api/v1/readiness").json()
+
+    first = criterion(body, "new_fills_route_recorded")
+    assert first["status"] == "fail" and first["observed"] == 1 and first["threshold"] == 0
+    assert missing.client_order_id in first["detail"]
+    assert body["green"] is False and body["green_since"] is None
+
+
+def test_an_activation_counts_once_its_promotion_replays_and_a_changed_row_fails_it(flow, control_facts):
+    flow.promote("paper")
+    promotion = Promotion.objects.get()
+
+    before = flow.agent.get("/api/v1/readiness").json()
+    chain = criterion(before, "activations_signed_chain")
+    assert chain["status"] == "fail" and "not replayed in the window" in chain["detail"]
+    assert criterion(before, "promotion_replay_time")["status"] == "fail"
+
+    records = replay_sweep()
+    assert [r.promotion_id for r in records] == [promotion.pk] and records[0].reproducible
+
+    after = flow.agent.get("/api/v1/readiness").json()
+    assert criterion(after, "activations_signed_chain")["status"] == "pass"
+    replay = criterion(after, "promotion_replay_time")
+    assert replay["status"] == "pass" and 0 < replay["observed"] < 1000
+    assert after["green"] is True and after["green_since"] is not None
+
+    fold = promotion.candidate.folds.order_by("fold_order").first()
+    with pgtrigger.ignore("ledger.FoldMetric:append_only"), connection.cursor() as cursor:
+        cursor.execute("UPDATE research_fold_metrics SET net_pnl = -999 WHERE id = %s", [fold.pk])
+    replay_sweep()
+    tampered = flow.agent.get("/api/v1/readiness").json()
+    chain = criterion(tampered, "activations_signed_chain")
+    assert chain["status"] == "fail" and f"promotion #{promotion.pk} does not replay" in chain["detail"]
+    assert "research_fold_metrics" in chain["detail"]
+    assert "1 not reproducible" in criterion(tampered, "promotion_replay_time")["detail"]
+
+
+def test_a_strategy_above_shadow_without_an_applied_promotion_fails(flow, control_facts):
+    from strategies.models import Strategy
+
+    with pgtrigger.ignore("strategies.Strategy:strategy_stage_fsm"), connection.cursor() as cursor:
+        cursor.execute("UPDATE strategies SET stage = 'paper' WHERE name = 'macd_rsi'")
+    assert Strategy.objects.get(name="macd_rsi").stage == "paper"
+    chain = criterion(flow.agent.get("/api/v1/readiness").json(), "activations_signed_chain")
+    assert chain["status"] == "fail" and "macd_rsi (no applied promotion brought it to paper)" in chain["detail"]
+
+
+def test_without_control_facts_the_scorecard_is_never_green(flow):
+    flow.promote("paper")
+    replay_sweep()
+    body = flow.agent.get("/api/v1/readiness").json()
+    assert body["green"] is False
+    assert {c["id"] for c in body["criteria"] if c["status"] == "fail"} >= {"critical_flags_alerting",
+                                                                            "lean_auto_disable_armed"}
+
+
+def test_green_since_is_the_start_of_the_unbroken_green_run_and_phase_d_waits_for_the_window(
+        flow, control_facts, settings):
+    settings.READINESS_GREEN_HOURS = 24
+    flow.promote("paper")
+    replay_sweep()
+    now = timezone.now()
+    ReadinessSnapshot.objects.create(at=now - timedelta(hours=30), green=True, criteria=[], facts={},
+                                     window_start=now - timedelta(hours=54), created_by="test")
+    ReadinessSnapshot.objects.create(at=now - timedelta(hours=20), green=False, criteria=[], facts={},
+                                     window_start=now - timedelta(hours=44), created_by="test")
+    first_green = ReadinessSnapshot.objects.create(at=now - timedelta(hours=10), green=True, criteria=[], facts={},
+                                                   window_start=now - timedelta(hours=34), created_by="test")
+
+    state = selectors.readiness_get(now=now)
+    assert state["green"] and state["green_since"] == first_green.at
+    why = selectors.readiness_block(now=now)
+    assert why is not None and "24 h of green are required" in why
+
+    assert selectors.readiness_block(now=now + timedelta(hours=15)) is None
+
+
+def test_the_sweep_replays_records_and_stores_a_snapshot_with_its_facts(flow, control_facts):
+    flow.promote("paper")
+    summary = readiness_sweep()
+    assert summary["replays"] == 1 and summary["green"] is True and summary["failing"] == []
+    snapshot = ReadinessSnapshot.objects.get()
+    assert snapshot.green and snapshot.facts["replays"]["count"] == 1
+    assert snapshot.facts["activations"]["activations"] == 1
+    assert ReplayRecord.objects.count() == 1
+    assert services.readiness_snapshot_take().pk != snapshot.pk  # each run appends
+
+
+def test_replay_promotion_records_each_replay_unless_told_not_to(flow):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    flow.promote("paper")
+    promotion = Promotion.objects.get()
+    call_command("replay_promotion", str(promotion.pk), stdout=StringIO())
+    call_command("replay_promotion", "--all", "--no-record", stdout=StringIO())
+    assert list(ReplayRecord.objects.values_list("promotion_id", "reproducible", "created_by")) == [
+        (promotion.pk, True, "command:replay_promotion")]
+
+
+def test_the_readiness_page_shows_each_criterion_and_the_refusal(flow, control_facts, client):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("viewer", password="pw-12345678")
+    client.force_login(user)
+    page = client.get("/autonomy/readiness/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    for cid in ("new_fills_route_recorded", "activations_signed_chain", "promotion_replay_time",
+                "critical_flags_alerting", "lean_auto_disable_armed"):
+        assert f'id="criterion-{cid}"' in text
+    assert "not green" in text and "refused" in text
