@@ -4,9 +4,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import Count
 
-from autonomy.choices import SymbolMode, TradingStateChoice
-from autonomy.models import SymbolControl, TradingState
+from autonomy.choices import AlertSeverity, AlertStatus, IncidentStatus, SymbolMode, TradingStateChoice
+from autonomy.models import (
+    Alert,
+    AlertDelivery,
+    ConditionEvaluation,
+    Incident,
+    LeanRecovery,
+    SignalSource,
+    SymbolControl,
+    TradingState,
+)
 
 
 @dataclass(frozen=True)
@@ -52,3 +62,53 @@ def order_flags_get(*, symbol: str, strategy: str = "") -> OrderFlags:
 def symbol_control_list():
     """Every symbol with a non-default mode, alphabetically."""
     return SymbolControl.objects.order_by("symbol")
+
+
+# =============================================================================================
+# Alerts, heartbeats and conditions (alerts worker)
+# =============================================================================================
+
+def alert_list():
+    """Alerts, newest first (the API and the alerts page filter it with ``autonomy.filters.AlertFilter``)."""
+    return Alert.objects.order_by("-id")
+
+
+def alert_get(*, alert_id: int) -> Alert | None:
+    return Alert.objects.filter(pk=alert_id).first()
+
+
+def critical_alerts_unresolved(limit: int = 5) -> list[Alert]:
+    """Unresolved critical alerts, open ones first (the banner on every page)."""
+    return list(Alert.objects.filter(severity=AlertSeverity.CRITICAL).exclude(status=AlertStatus.RESOLVED)
+                .order_by("-status", "-id")[:limit])  # "open" sorts after "acknowledged": descending puts it first
+
+
+def alerts_open_by_severity() -> dict[str, int]:
+    """Unresolved alerts per severity, every severity present (zero included)."""
+    counts = dict(Alert.objects.exclude(status=AlertStatus.RESOLVED).values_list("severity")
+                  .annotate(n=Count("id")).values_list("severity", "n"))
+    return {severity: counts.get(severity, 0) for severity in AlertSeverity.values}
+
+
+def delivery_list():
+    return AlertDelivery.objects.select_related("alert").order_by("-id")
+
+
+def signal_sources() -> list[SignalSource]:
+    return list(SignalSource.objects.order_by("source", "symbol"))
+
+
+def lean_recovery_watching() -> bool:
+    """The LEAN circuit disabled the lane and waits for it to come back."""
+    return LeanRecovery.objects.filter(id=1, tripped=True).exists()
+
+
+def condition_evaluations(*, kind: str | None = None, limit: int = 50) -> list[ConditionEvaluation]:
+    qs = ConditionEvaluation.objects.order_by("-id")
+    if kind:
+        qs = qs.filter(kind=kind)
+    return list(qs[:limit])
+
+
+def incidents_open() -> list[Incident]:
+    return list(Incident.objects.filter(status=IncidentStatus.OPEN).order_by("-id"))

@@ -4,4 +4,10 @@ from django.urls import path
 from autonomy import views
 
 app_name = "autonomy"
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("alerts/", views.alert_list, name="alerts"),
+    path("alerts/<int:alert_id>/acknowledge/", views.alert_action, {"action": "acknowledge"},
+         name="alert-acknowledge"),
+    path("alerts/<int:alert_id>/resolve/", views.alert_action, {"action": "resolve"}, name="alert-resolve"),
+]
