@@ -375,14 +375,14 @@ def _evaluation(*, kind: str, inputs: dict, verdict: dict, tripped: bool, action
 
 
 def heartbeat_record(*, source: str, observed_at: datetime, symbol: str = "", status: str = HeartbeatStatus.OK,
-                     detail: str = "", actor: str) -> SignalSource:
+                     detail: str = "", actor: str, now: datetime | None = None) -> SignalSource:
     """Store one heartbeat of an autonomy loop and keep its source's latest state.
 
     A ``failed`` cycle extends the source's failure streak; at ``AUTONOMY_FAILURE_STREAK`` (3) in a
     row trading moves to REDUCING at once (an operator lifts it) and a warning alert opens. Every
-    evaluation of the streak is stored with its inputs.
+    evaluation of the streak is stored with its inputs. ``now`` (when it was received) is for tests.
     """
-    now = timezone.now()
+    now = now or timezone.now()
     if observed_at > now + FUTURE_TOLERANCE:
         raise InvalidInput("observed_at is in the future.",
                            details={"fields": {"observed_at": [f"later than the server's clock {now.isoformat()} "

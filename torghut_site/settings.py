@@ -237,7 +237,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
           if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 Q_CLUSTER = {
-    "name": "torghut",
+    # the queue's name on Redis and the salt of task payloads: deployments sharing a Redis need their own
+    "name": os.environ.get("Q_NAME", "torghut"),
     "workers": int(os.environ.get("Q_WORKERS", "2")),
     "timeout": 120,
     "retry": 180,

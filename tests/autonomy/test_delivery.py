@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 import time
-from datetime import timedelta
 
 import pytest
 from django.utils import timezone
