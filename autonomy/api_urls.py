@@ -2,8 +2,14 @@
 from autonomy import api
 from core.api import slashless
 
-urlpatterns: list = [
-    # --- alerts and heartbeats (alerts worker) ---
+urlpatterns = [
+    # === core: control state, budgets, positions (issue 10) ===
+    *slashless("autonomy/status", api.Status.as_view(), name="api-autonomy-status"),
+    *slashless("autonomy/trading-state", api.TradingStateSet.as_view(), name="api-autonomy-trading-state"),
+    *slashless("autonomy/symbols/<str:symbol>", api.SymbolSet.as_view(), name="api-autonomy-symbol"),
+    *slashless("autonomy/budgets/<str:name>", api.BudgetSet.as_view(), name="api-autonomy-budget"),
+    *slashless("trading/positions", api.PositionList.as_view(), name="api-positions"),
+    # === alerts worker: alerts and heartbeats ===
     *slashless("alerts", api.AlertList.as_view(), name="api-alert-list"),
     *slashless("alerts/<id:alert_id>/acknowledge", api.AlertAcknowledge.as_view(), name="api-alert-acknowledge"),
     *slashless("alerts/<id:alert_id>/resolve", api.AlertResolve.as_view(), name="api-alert-resolve"),

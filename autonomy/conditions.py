@@ -14,12 +14,42 @@ drill can rehearse a condition with made-up inputs.
 * **LEAN circuit**: fallbacks / LEAN requests over the window at or above ``fallback_ratio`` (0.25,
   with at least ``min_requests`` requests), or an open LEAN outage, disables the LEAN lane. It comes
   back by an operator, or after ``recovery_probes`` clean health probes in a row when that is above 0.
+* **Budgets**: usage past a daily limit (the admission transaction and fills evaluate them).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
+
+from core.canonical import decimal_str
+
+# === core: budgets ===============================================================================
+
+@dataclass(frozen=True)
+class BudgetFacts:
+    name: str
+    limit: Decimal
+    used: Decimal  # before this use
+    amount: Decimal = Decimal(0)  # what this order, fill or review would add
+    on_breach: str = "HALTED"
+
+    def as_json(self) -> dict:
+        return {k: decimal_str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
+
+
+def budget_in_breach(b: BudgetFacts) -> bool:
+    """Usage already past the limit (before anything is added)."""
+    return b.used > b.limit
+
+
+def budget_would_breach(b: BudgetFacts) -> bool:
+    """Adding ``amount`` would take usage past the limit (a zero amount never breaches anew)."""
+    return b.amount > 0 and b.used + b.amount > b.limit
+
+
+# === alerts worker: stale signals, failure streak, LEAN circuit ================================
 
 REDUCE, RECOVER = "reduce", "recover"
 DISABLE_LEAN, ENABLE_LEAN = "disable_lean", "enable_lean"

@@ -1,8 +1,20 @@
-"""One filter definition for the alerts API and the alerts page."""
+"""One filter definition per list, shared by the API and the pages."""
 import django_filters
 
 from autonomy.choices import AlertSeverity, AlertStatus
-from autonomy.models import Alert
+from autonomy.models import Alert, Position
+
+
+class PositionFilter(django_filters.FilterSet):
+    strategy = django_filters.CharFilter(field_name="strategy__name", label="Strategy")
+    symbol = django_filters.CharFilter(method="filter_symbol", label="Symbol")
+
+    class Meta:
+        model = Position
+        fields = ["strategy", "symbol"]
+
+    def filter_symbol(self, queryset, name, value):
+        return queryset.filter(symbol=value.strip().upper())
 
 
 class AlertFilter(django_filters.FilterSet):

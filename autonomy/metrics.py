@@ -13,6 +13,7 @@ from autonomy.choices import TradingStateChoice
 class AutonomyCollector:
     def collect(self):
         yield from self.trading_state()
+        yield from self.budgets()
         yield from self.alerts()
         yield from self.heartbeats()
 
@@ -24,10 +25,32 @@ class AutonomyCollector:
                                   labels=["scope", "state"])
         for value in TradingStateChoice.values:
             gauge.add_metric(["global", value], 1 if state.trading_state == value else 0)
+        for row in selectors.strategy_state_list():
+            for value in TradingStateChoice.values:
+                gauge.add_metric([f"strategy:{row.strategy.name}", value], 1 if row.state == value else 0)
         yield gauge
         lean = GaugeMetricFamily("torghut_autonomy_lean_lane_enabled", "1 while the LEAN lane is enabled.")
         lean.add_metric([], 1 if state.lean_enabled else 0)
         yield lean
+
+    @staticmethod
+    def budgets():
+        used = GaugeMetricFamily("torghut_autonomy_budget_used", "Today's use of each daily budget (UTC day).",
+                                 labels=["budget"])
+        limit = GaugeMetricFamily("torghut_autonomy_budget_limit", "Each daily budget's limit.", labels=["budget"])
+        ratio = GaugeMetricFamily("torghut_autonomy_budget_used_ratio", "Use / limit of each budget (1: at the limit).",
+                                  labels=["budget"])
+        breached = GaugeMetricFamily("torghut_autonomy_budget_breached", "1 once a budget was breached today.",
+                                     labels=["budget"])
+        for b in selectors.budget_status():
+            used.add_metric([b["name"]], float(b["used"]))
+            limit.add_metric([b["name"]], float(b["limit"]))
+            ratio.add_metric([b["name"]], float(b["used"] / b["limit"]) if b["limit"] else float(b["used"] > 0))
+            breached.add_metric([b["name"]], 1 if b["breached"] else 0)
+        yield used
+        yield limit
+        yield ratio
+        yield breached
 
     @staticmethod
     def alerts():

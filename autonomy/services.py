@@ -1,81 +1,462 @@
-"""Writes of the autonomy controls. Small on purpose; see models.py."""
+"""Writes of the autonomy controls.
+
+Every change of control state goes through a service here that writes, in the same transaction, the
+append-only :class:`~autonomy.models.ControlEvent` (actor, reason, evidence, before and after) and the
+generic audit row. The global trading-state row is the control mutex: every control change locks it
+``FOR UPDATE`` first, and order admission reads it ``FOR SHARE`` (see :mod:`execution.services`), so a
+change committed before an order's admission applies to that order.
+
+Lock order (no cycles): an admission locks today's budget rows (by name), then the global row
+``FOR SHARE``; a budget use locks one budget row, then (on a breach) the global row; a fill locks its
+position row, then budget rows. Only the admission that holds every budget row can hold the global row
+``FOR SHARE``, so a breach found in the admission transaction can move the global state in it.
+"""
 from __future__ import annotations
 
 import logging
 import os
 import socket
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from access.choices import Via
+from access.roles import Role
+from access.selectors import StrategyPerm, strategies_for
 from access.services import audit_record
-from autonomy import alerting, conditions
+from autonomy import alerting, conditions, rules
 from autonomy.choices import (
+    BREACH_STATES,
     SEVERITY_RANK,
+    STATE_RANK,
     AlertEvent,
     AlertSeverity,
     AlertStatus,
+    BudgetName,
     ConditionKind,
+    ControlKind,
     DeliveryChannel,
     DeliveryStatus,
     HeartbeatStatus,
     IncidentStatus,
+    StateCause,
     SymbolMode,
     TradingStateChoice,
 )
+from autonomy.conditions import BudgetFacts, budget_in_breach
 from autonomy.models import (
     Alert,
     AlertDelivery,
     AlertDeliveryAttempt,
+    BudgetPolicy,
+    BudgetUsage,
     ConditionEvaluation,
+    ControlEvent,
     FreshnessState,
     Heartbeat,
     Incident,
     LeanRecovery,
+    Position,
     SignalSource,
+    StrategyTradingState,
     SymbolControl,
     TradingState,
 )
-from core.errors import Conflict, InvalidInput, NotFound
+from autonomy.positions import position_after_fill
+from autonomy.selectors import BudgetLimit, budget_default, budget_today, lean_default
+from core.canonical import decimal_str
+from core.errors import Conflict, InvalidInput, NotFound, PermissionRefused
+from strategies.models import Strategy
 
 logger = logging.getLogger(__name__)
+REASON_MAX = 2000
+CAP_FIELDS = ("max_qty_per_order", "max_notional_per_order", "max_notional_per_day")
 
 
-def trading_state_set(*, state: str, reason: str = "", actor: str = "") -> TradingState:
+# === core: control events =========================================================================
+
+def control_event_record(*, kind: str, scope: str, actor: str, via: str, reason: str, before: dict | None,
+                         after: dict | None, evidence: dict | None = None) -> ControlEvent:
+    """Append one control event. Call it inside the transaction that makes the change. Critical changes
+    raise (or resolve) their alerts in the same transaction (:func:`control_change_alerts`)."""
+    event = ControlEvent.objects.create(kind=kind, scope=scope, actor=actor[:150] or "anonymous", via=Via(via),
+                                        reason=reason, before=before or {}, after=after or {},
+                                        evidence=evidence or {})
+    control_change_alerts(kind=kind, scope=scope, actor=event.actor, reason=reason, before=event.before,
+                          after=event.after, evidence=event.evidence)
+    return event
+
+
+def condition_evaluation_record(*, condition: str, scope: str, inputs: dict, outcome: dict, breached: bool,
+                                action: str = "", actor: str = "system") -> ConditionEvaluation:
+    """Store one evaluation of a kill condition with its inputs (append-only)."""
+    return ConditionEvaluation.objects.create(condition=condition, scope=scope, inputs=inputs, outcome=outcome,
+                                              breached=breached, action=action, actor=actor[:150])
+
+
+def _reason(reason: str | None, *, required: bool = True) -> str:
+    text = (reason or "").strip()
+    if required and not text:
+        raise InvalidInput("A reason is required for every control change.",
+                           details={"fields": {"reason": ["This field is required."]}})
+    if len(text) > REASON_MAX:
+        raise InvalidInput(f"reason is at most {REASON_MAX} characters.",
+                           details={"fields": {"reason": [f"At most {REASON_MAX} characters."]}})
+    return text
+
+
+def _refuse(why: str | None, *, code: str = "agent_forbidden", details: dict | None = None) -> None:
+    if why:
+        raise PermissionRefused(why, code=code, details=details or {})
+
+
+# === core: the global row (trading state + LEAN lane; the control mutex) ==========================
+
+def global_row_ensure() -> None:
+    """Create the global row when missing (its LEAN switch starts from the setting). Idempotent."""
+    enabled, reason = lean_default()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO autonomy_trading_state (id, state, reason, cause, lean_enabled, lean_disabled_reason,"
+            " updated_by, updated_at) VALUES (1, %s, '', %s, %s, %s, 'system:defaults', now())"
+            " ON CONFLICT (id) DO NOTHING",
+            [TradingStateChoice.ACTIVE, StateCause.MANUAL, enabled, reason])
+
+
+def _global_locked() -> TradingState:
+    global_row_ensure()
+    return TradingState.objects.select_for_update().get(id=1)
+
+
+def _state_json(row) -> dict:
+    return {"state": row.state, "reason": row.reason, "cause": row.cause}
+
+
+# === core: trading state (global and per strategy) ================================================
+
+def _strategy_or_400(strategy: str | Strategy) -> Strategy:
+    if isinstance(strategy, Strategy):
+        return strategy
+    found = Strategy.objects.filter(name=strategy).first()
+    if found is None:
+        raise InvalidInput(f"Unknown strategy {strategy!r}: a strategy is known once a research run names it.",
+                           code="unknown_strategy", details={"fields": {"strategy": ["unknown strategy"]}})
+    return found
+
+
+def ensure_may_operate(*, user, strategy: Strategy, roles) -> None:
+    """An operator acts on a strategy's controls only with ``operate_strategy`` on it (403
+    ``strategy_out_of_scope``); agents and superusers act on any."""
+    if user is None or getattr(user, "is_superuser", False) or Role.AGENT in set(roles or ()):
+        return
+    if not strategies_for(user, StrategyPerm.OPERATE).filter(pk=strategy.pk).exists():
+        raise PermissionRefused(f"You may not change the controls of strategy {strategy.name!r}: operators act only "
+                                "on the strategies they are granted (operate_strategy).",
+                                code="strategy_out_of_scope", details={"strategy": strategy.name})
+
+
+def trading_state_set(*, state: str, reason: str, actor: str, roles=frozenset(), via: str = Via.API,
+                      strategy: str | Strategy | None = None, evidence: dict | None = None,
+                      cause: str = StateCause.MANUAL, user=None) -> TradingState | StrategyTradingState:
+    """Set the global trading state (``strategy`` None) or one strategy's. Agents only toward REDUCING or
+    HALTED (403 ``agent_forbidden``); ``system:*`` actors toward stricter states, and back only from a
+    freshness cause; an operator (``user``) needs ``operate_strategy`` on the strategy. Returns the row."""
     if state not in TradingStateChoice.values:
-        raise ValueError(f"Unknown trading state {state!r}; known: {', '.join(TradingStateChoice.values)}.")
+        raise InvalidInput(f"state must be one of {', '.join(TradingStateChoice.values)}.",
+                           details={"fields": {"state": ["Unknown trading state."]}})
+    if cause not in StateCause.values:
+        raise InvalidInput(f"Unknown cause {cause!r}.", details={"fields": {"cause": ["Unknown cause."]}})
+    reason = _reason(reason)
+    target = _strategy_or_400(strategy) if strategy is not None else None
+    if target is not None:
+        ensure_may_operate(user=user, strategy=target, roles=roles)
+    kind = rules.actor_kind(actor, roles)
     with transaction.atomic():
-        row, _ = TradingState.objects.select_for_update().get_or_create(id=1)
-        row.state, row.reason, row.updated_by = state, reason, actor
+        row: TradingState | StrategyTradingState = _global_locked()
+        scope, event_kind = "global", ControlKind.TRADING_STATE
+        if target is not None:
+            row, _ = StrategyTradingState.objects.select_for_update().get_or_create(strategy=target)
+            scope, event_kind = f"strategy:{target.name}", ControlKind.STRATEGY_STATE
+        _refuse(rules.state_change_refusal(kind=kind, current=row.state, current_cause=row.cause, new=state),
+                details={"scope": scope, "from": row.state, "to": state})
+        before = _state_json(row)
+        row.state, row.reason, row.cause, row.updated_by = state, reason, cause, actor[:150]
         row.save()
+        after = _state_json(row)
+        control_event_record(kind=event_kind, scope=scope, actor=actor, via=via, reason=reason, before=before,
+                             after=after, evidence=evidence)
+        audit_record(actor=actor, via=via, action="trading_state_set", object_ref=scope, actor_roles=roles,
+                     details={"before": before, "after": after})
     return row
 
 
-def lean_lane_set(*, enabled: bool, reason: str = "", actor: str = "") -> TradingState:
+# === core: LEAN lane ==============================================================================
+
+def lean_lane_set(*, enabled: bool, reason: str, actor: str, roles=frozenset(), via: str = Via.API,
+                  evidence: dict | None = None) -> TradingState:
+    """The global LEAN switch (the live control; the setting only gives its first value). Agents may
+    disable it, never enable it (403)."""
+    reason = _reason(reason)
+    _refuse(rules.lean_change_refusal(kind=rules.actor_kind(actor, roles), enabled=enabled))
     with transaction.atomic():
-        row, _ = TradingState.objects.select_for_update().get_or_create(id=1)
+        row = _global_locked()
+        before = {"enabled": row.lean_enabled, "disabled_reason": row.lean_disabled_reason}
         row.lean_enabled = enabled
         row.lean_disabled_reason = "" if enabled else reason
-        row.updated_by = actor
+        row.updated_by = actor[:150]
         row.save()
+        after = {"enabled": row.lean_enabled, "disabled_reason": row.lean_disabled_reason}
+        control_event_record(kind=ControlKind.LEAN_LANE, scope="global", actor=actor, via=via, reason=reason,
+                             before=before, after=after, evidence=evidence)
+        audit_record(actor=actor, via=via, action="lean_lane_set", object_ref="lean_lane", actor_roles=roles,
+                     details={"before": before, "after": after})
     return row
 
 
-def symbol_mode_set(*, symbol: str, mode: str, reason: str = "", actor: str = "") -> SymbolControl:
+# === core: symbols ================================================================================
+
+def _symbol_json(row: SymbolControl | None) -> dict:
+    if row is None:
+        return {"mode": SymbolMode.ENABLED, "health_reason": "", "lean_allowed": None,
+                **{k: None for k in CAP_FIELDS}}
+    return {"mode": row.mode, "health_reason": row.health_reason, "lean_allowed": row.lean_allowed,
+            **{k: decimal_str(getattr(row, k)) for k in CAP_FIELDS}}
+
+
+def _caps(caps: dict[str, Any] | None) -> dict[str, Decimal | None]:
+    out: dict[str, Decimal | None] = {}
+    for name, value in (caps or {}).items():
+        if name not in CAP_FIELDS:
+            raise InvalidInput(f"Unknown cap {name!r}; known: {', '.join(CAP_FIELDS)}.",
+                               details={"fields": {f"caps.{name}": ["Unknown cap."]}})
+        if value is not None:
+            value = Decimal(str(value))
+            if not value.is_finite() or value <= 0:
+                raise InvalidInput(f"{name} must be a positive decimal.",
+                                   details={"fields": {name: ["Must be a positive decimal."]}})
+        out[name] = value
+    return out
+
+
+def symbol_mode_set(*, symbol: str, mode: str, reason: str, actor: str, roles=frozenset(), via: str = Via.API,
+                    caps: dict | None = None, lean_allowed: bool | None = None, evidence: dict | None = None,
+                    health_reason: str | None = None) -> SymbolControl:
+    """Set a symbol's mode (``enabled | canary | disabled``), its health reason (the reason, unless given),
+    and optionally its canary caps (keys of ``CAP_FIELDS``; None removes a cap; absent keys stay) and LEAN
+    allowlist entry (None leaves it). Agents may only make a symbol stricter (403)."""
     if mode not in SymbolMode.values:
-        raise ValueError(f"Unknown symbol mode {mode!r}; known: {', '.join(SymbolMode.values)}.")
-    row, _ = SymbolControl.objects.update_or_create(
-        symbol=symbol.upper(), defaults={"mode": mode, "reason": reason, "updated_by": actor})
+        raise InvalidInput(f"mode must be one of {', '.join(SymbolMode.values)}.",
+                           details={"fields": {"mode": ["Unknown symbol mode."]}})
+    reason = _reason(reason)
+    health = _reason(health_reason, required=False) if health_reason is not None else reason
+    new_caps = _caps(caps)
+    symbol = symbol.strip().upper()
+    with transaction.atomic():
+        _global_locked()
+        row = SymbolControl.objects.select_for_update().filter(symbol=symbol).first()
+        before = _symbol_json(row)
+        _refuse(rules.symbol_change_refusal(
+            kind=rules.actor_kind(actor, roles), current_mode=before["mode"], new_mode=mode,
+            current_caps={k: before[k] for k in CAP_FIELDS}, new_caps=new_caps, lean_allowed=lean_allowed))
+        if row is None:
+            row = SymbolControl(symbol=symbol)
+        row.mode, row.reason, row.health_reason, row.updated_by = mode, reason, health, actor[:150]
+        for name, value in new_caps.items():
+            setattr(row, name, value)
+        if lean_allowed is not None:
+            row.lean_allowed = lean_allowed
+        row.save()
+        after = _symbol_json(row)
+        control_event_record(kind=ControlKind.SYMBOL_MODE, scope=f"symbol:{symbol}", actor=actor, via=via,
+                             reason=reason, before=before, after=after, evidence=evidence)
+        audit_record(actor=actor, via=via, action="symbol_mode_set", object_ref=f"symbol:{symbol}",
+                     actor_roles=roles, details={"before": before, "after": after})
     return row
 
 
-# =============================================================================================
-# Alerts, delivery, heartbeats and conditions (alerts worker)
-# =============================================================================================
+# === core: budgets ================================================================================
+
+def _budget_name(name: str) -> str:
+    if name not in BudgetName.values:
+        raise InvalidInput(f"Unknown budget {name!r}; known: {', '.join(BudgetName.values)}.",
+                           code="unknown_budget", details={"fields": {"name": ["Unknown budget."]}})
+    return name
+
+
+def budget_policy_set(*, name: str, limit: Decimal, reason: str, actor: str, roles=frozenset(),
+                      via: str = Via.API, on_breach: str | None = None, evidence: dict | None = None) -> BudgetPolicy:
+    """Store a budget's limit (and what its breach does). Agents may never raise a budget or soften its
+    breach state (403 ``agent_forbidden``); lowering is allowed to everyone who may call this."""
+    _budget_name(name)
+    reason = _reason(reason)
+    limit = Decimal(str(limit))
+    if not limit.is_finite() or limit < 0:
+        raise InvalidInput("limit must be a decimal of at least 0.", details={"fields": {"limit": ["Must be >= 0."]}})
+    with transaction.atomic():
+        _global_locked()
+        row = BudgetPolicy.objects.select_for_update().filter(name=name).first()
+        current = BudgetLimit(name, row.limit, row.on_breach) if row else budget_default(name)
+        new_on_breach = on_breach or current.on_breach
+        if new_on_breach not in BREACH_STATES:
+            raise InvalidInput(f"on_breach must be one of {', '.join(BREACH_STATES)}.",
+                               details={"fields": {"on_breach": ["REDUCING or HALTED."]}})
+        _refuse(rules.budget_change_refusal(kind=rules.actor_kind(actor, roles), current_limit=current.limit,
+                                            new_limit=limit, current_on_breach=current.on_breach,
+                                            new_on_breach=new_on_breach))
+        before = {"limit": decimal_str(current.limit), "on_breach": current.on_breach, "stored": row is not None}
+        if row is None:
+            row = BudgetPolicy(name=name)
+        row.limit, row.on_breach, row.updated_by = limit, new_on_breach, actor[:150]
+        row.save()
+        after = {"limit": decimal_str(row.limit), "on_breach": row.on_breach, "stored": True}
+        control_event_record(kind=ControlKind.BUDGET, scope=f"budget:{name}", actor=actor, via=via, reason=reason,
+                             before=before, after=after, evidence=evidence)
+        audit_record(actor=actor, via=via, action="budget_policy_set", object_ref=f"budget:{name}",
+                     actor_roles=roles, details={"before": before, "after": after})
+    return row
+
+
+_ENSURE_TODAY = """
+INSERT INTO autonomy_budget_usage (name, day, used, breached_at, updated_at)
+SELECT n, %s, 0, NULL, now() FROM unnest(%s::varchar[]) AS n
+ON CONFLICT (name, day) DO NOTHING
+"""
+_LOCK_TODAY = """
+SELECT u.name, u.used, u.breached_at, p."limit", p.on_breach
+FROM autonomy_budget_usage u LEFT JOIN autonomy_budget_policies p ON p.name = u.name
+WHERE u.day = %s ORDER BY u.name FOR UPDATE OF u
+"""
+
+
+def budgets_lock_today() -> list[BudgetFacts]:
+    """Lock today's budget rows ``FOR UPDATE`` (creating missing ones), by name, and return them as facts
+    (amounts 0). Call inside the admission transaction, before reading the control flags."""
+    day = budget_today()
+    names = sorted(BudgetName.values)
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_TODAY, [day])
+        rows = cursor.fetchall()
+        if len(rows) < len(names):
+            cursor.execute(_ENSURE_TODAY, [day, names])
+            cursor.execute(_LOCK_TODAY, [day])
+            rows = cursor.fetchall()
+    facts = []
+    for name, used, _breached_at, limit, on_breach in rows:
+        default = budget_default(name) if limit is None else None
+        facts.append(BudgetFacts(name=name, limit=limit if default is None else default.limit, used=used,
+                                 on_breach=on_breach if default is None else default.on_breach))
+    return facts
+
+
+_CONSUME = """
+UPDATE autonomy_budget_usage u SET used = u.used + v.amount, updated_at = now()
+FROM (SELECT unnest(%s::varchar[]) AS name, unnest(%s::numeric[]) AS amount) v
+WHERE u.day = %s AND u.name = v.name AND v.amount <> 0
+"""
+
+
+def budgets_consume(*, amounts: dict[str, Decimal]) -> None:
+    """Add an admitted order's use to today's rows (already locked by :func:`budgets_lock_today`)."""
+    names = [n for n, a in amounts.items() if a]
+    if not names:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_CONSUME, [names, [amounts[n] for n in names], budget_today()])
+
+
+def budget_breach_record(*, facts: BudgetFacts, actor: str, via: str = Via.WORKER, evidence: dict | None = None,
+                         refused: dict | None = None) -> None:
+    """A budget passed (or would pass) its limit: store the evaluation with its inputs, mark today's row,
+    and move global trading to the policy's state (never lifted automatically). Call inside the
+    transaction that found the breach, holding today's row of that budget."""
+    now = timezone.now()
+    first = BudgetUsage.objects.filter(name=facts.name, day=budget_today(), breached_at__isnull=True).update(
+        breached_at=now, updated_at=now)
+    inputs = {**facts.as_json(), "day": budget_today().isoformat(), **({"refused": refused} if refused else {})}
+    state = TradingState.objects.filter(id=1).values_list("state", flat=True).first() or TradingStateChoice.ACTIVE
+    moves = STATE_RANK[facts.on_breach] > STATE_RANK[state]
+    condition_evaluation_record(condition="budget", scope=f"budget:{facts.name}", inputs=inputs,
+                                outcome={"breached": True, "first_today": bool(first), "state_before": state},
+                                breached=True, action=facts.on_breach if moves else "", actor=actor)
+    if moves:
+        trading_state_set(state=facts.on_breach, cause=StateCause.BUDGET, actor="system:budget", via=via,
+                          reason=f"budget {facts.name} breached: used {decimal_str(facts.used + facts.amount)} of "
+                                 f"{decimal_str(facts.limit)} today",
+                          evidence={"budget": inputs, "by": actor, **(evidence or {})})
+    budget_breach_alert(facts=facts, inputs=inputs, moved_to=facts.on_breach if moves else None)
+
+
+_USE = """
+INSERT INTO autonomy_budget_usage (name, day, used, breached_at, updated_at) VALUES (%s, %s, %s, NULL, now())
+ON CONFLICT (name, day) DO UPDATE SET used = autonomy_budget_usage.used + EXCLUDED.used, updated_at = now()
+RETURNING used - %s, breached_at
+"""
+
+
+def budget_use(*, name: str, amount: Decimal, actor: str, via: str = Via.WORKER,
+               evidence: dict | None = None) -> BudgetUsage:
+    """Add ``amount`` to today's use of a budget (LLM tokens, realized losses, notional filled without a
+    price at admission). When usage passes the limit, the breach moves trading to the policy's state in
+    the same transaction."""
+    _budget_name(name)
+    amount = Decimal(str(amount))
+    if not amount.is_finite() or amount < 0:
+        raise InvalidInput("amount must be a decimal of at least 0.", details={"fields": {"amount": [">= 0."]}})
+    day = budget_today()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_USE, [name, day, amount, amount])
+            used_before, breached_at = cursor.fetchone()
+        policy = BudgetPolicy.objects.filter(name=name).first()
+        limit = BudgetLimit(name, policy.limit, policy.on_breach) if policy else budget_default(name)
+        facts = BudgetFacts(name=name, limit=limit.limit, used=used_before, amount=amount,
+                            on_breach=limit.on_breach)
+        after = BudgetFacts(name=name, limit=limit.limit, used=used_before + amount, on_breach=limit.on_breach)
+        if breached_at is None and budget_in_breach(after):
+            budget_breach_record(facts=facts, actor=actor, via=via, evidence=evidence)
+        return BudgetUsage.objects.get(name=name, day=day)
+
+
+# === core: positions ==============================================================================
+
+_POSITION_LOCK = """
+WITH ins AS (
+  INSERT INTO autonomy_positions (strategy_id, symbol, qty, avg_entry_price, realized_pnl, broker_qty, drift,
+                                  reconciled_at, updated_at)
+  VALUES (%s, %s, 0, NULL, 0, NULL, 0, NULL, now())
+  ON CONFLICT (strategy_id, symbol) DO NOTHING RETURNING id)
+SELECT id FROM ins
+"""
+
+
+def position_apply_fill(*, strategy_id: int, symbol: str, side: str, qty: Decimal, price: Decimal,
+                        actor: str = "system:fills") -> Position:
+    """Apply one stored fill to the strategy's position in the symbol (call it in the transaction that
+    stores the fill). A fill that realizes a loss adds it to today's ``daily_realized_loss`` budget."""
+    symbol = symbol.upper()
+    qty, price = Decimal(qty), Decimal(price)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_POSITION_LOCK, [strategy_id, symbol])
+        position = Position.objects.select_for_update().get(strategy_id=strategy_id, symbol=symbol)
+        change = position_after_fill(qty=position.qty, avg_entry_price=position.avg_entry_price, side=side,
+                                     fill_qty=qty, fill_price=price)
+        position.qty, position.avg_entry_price = change.qty, change.avg_entry_price
+        position.realized_pnl = position.realized_pnl + change.realized_pnl
+        position.updated_at = timezone.now()
+        position.save(update_fields=["qty", "avg_entry_price", "realized_pnl", "updated_at"])
+        if change.realized_pnl < 0:
+            budget_use(name=BudgetName.DAILY_REALIZED_LOSS, amount=-change.realized_pnl, actor=actor,
+                       evidence={"fill": {"strategy_id": strategy_id, "symbol": symbol, "side": side,
+                                          "qty": decimal_str(qty), "price": decimal_str(price),
+                                          "realized_pnl": decimal_str(change.realized_pnl)}})
+    return position
+
+# === alerts worker: alerts, delivery, heartbeats, stale signals, failure streak, LEAN circuit =====
 
 # --- Alerts ----------------------------------------------------------------------------------
 
@@ -333,27 +714,35 @@ def alert_delivery_requeue(*, delivery_id: int, actor: str, via: str = Via.ADMIN
 STALENESS_ACTOR = "system:staleness"
 FAILURE_STREAK_ACTOR = "system:autonomy-failures"
 LEAN_CIRCUIT_ACTOR = "system:lean-circuit"
-STATE_RANK = {TradingStateChoice.ACTIVE: 0, TradingStateChoice.REDUCING: 1, TradingStateChoice.HALTED: 2}
 
 
-def _global_state() -> TradingState:
-    row, _ = TradingState.objects.select_for_update().get_or_create(id=1)
-    return row
-
-
-def _trading_reduce(*, reason: str, actor: str, evidence: dict) -> bool:
-    """Move global trading to REDUCING unless it is already as strict or stricter. True if it moved."""
-    row = _global_state()
+def _trading_reduce(*, reason: str, actor: str, cause: str, evidence: dict) -> bool:
+    """Move global trading to REDUCING unless it is already as strict or stricter (a condition never
+    loosens a state). True if it moved."""
+    row = _global_locked()
     if STATE_RANK[row.state] >= STATE_RANK[TradingStateChoice.REDUCING]:
         return False
-    trading_state_set(state=TradingStateChoice.REDUCING, reason=reason, actor=actor)
+    trading_state_set(state=TradingStateChoice.REDUCING, reason=reason, actor=actor, via=Via.WORKER, cause=cause,
+                      evidence=evidence)
     return True
 
 
-def _reducing_by(actor: str) -> bool:
-    """Global trading is REDUCING because ``actor`` put it there (nobody changed it since)."""
-    row = _global_state()
-    return row.state == TradingStateChoice.REDUCING and row.updated_by == actor
+def _reducing_for(cause: str) -> bool:
+    """Global trading is REDUCING for ``cause`` (nobody changed it since the condition set it)."""
+    row = _global_locked()
+    return row.state == TradingStateChoice.REDUCING and row.cause == cause
+
+
+_SWEEP_CLAIM = ("INSERT INTO autonomy_sweep_cycles (sweep, cycle, at) VALUES (%s, %s, now()) "
+                "ON CONFLICT (sweep, cycle) DO NOTHING RETURNING id")
+
+
+def sweep_claim(*, sweep: str, cycle: int) -> bool:
+    """Claim one sweep's period: True for the first caller, False for any other (a task delivered twice,
+    a second cluster). Inside the sweep's transaction, so a sweep that fails leaves the period unclaimed."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SWEEP_CLAIM, [sweep, cycle])
+        return cursor.fetchone() is not None
 
 
 def _lean_enabled() -> bool:
@@ -365,13 +754,6 @@ def _lean_enabled() -> bool:
 # --- Heartbeats and the failure streak -------------------------------------------------------
 
 FUTURE_TOLERANCE = timedelta(seconds=300)
-
-
-def _evaluation(*, kind: str, inputs: dict, verdict: dict, tripped: bool, action: str | None, actor: str,
-                scope: str = "global", cycle: int | None = None, at: datetime | None = None) -> ConditionEvaluation:
-    return ConditionEvaluation.objects.create(kind=kind, scope=scope, cycle=cycle, at=at or timezone.now(),
-                                              inputs=inputs, verdict=verdict, tripped=tripped, action=action or "",
-                                              actor=actor)
 
 
 def heartbeat_record(*, source: str, observed_at: datetime, symbol: str = "", status: str = HeartbeatStatus.OK,
@@ -416,14 +798,14 @@ def _failure_streak_apply(row: SignalSource, *, detail: str, actor: str) -> None
     evidence = {"source": row.source, "symbol": row.symbol, "streak": row.failure_streak, "last_detail": detail}
     if verdict.tripped:
         if _trading_reduce(reason=f"autonomy_failure_streak: {row} failed {row.failure_streak} cycles in a row",
-                           actor=FAILURE_STREAK_ACTOR, evidence=evidence):
+                           actor=FAILURE_STREAK_ACTOR, cause=StateCause.FAILURE_STREAK, evidence=evidence):
             action = conditions.REDUCE
         alert_raise(dedup_key=f"autonomy_failure_streak:{row}", severity=AlertSeverity.WARNING,
                     title=f"Autonomy loop {row} failed {row.failure_streak} cycles in a row: trading is REDUCING",
                     evidence=evidence, actor=FAILURE_STREAK_ACTOR)
-    _evaluation(kind=ConditionKind.FAILURE_STREAK, scope=scope, inputs={**evidence, "reported_by": actor},
-                verdict=conditions.as_data(verdict), tripped=verdict.tripped, action=action,
-                actor=FAILURE_STREAK_ACTOR)
+    condition_evaluation_record(condition=ConditionKind.FAILURE_STREAK, scope=scope,
+                                inputs={**evidence, "reported_by": actor}, outcome=conditions.as_data(verdict),
+                                breached=verdict.tripped, action=action or "", actor=FAILURE_STREAK_ACTOR)
 
 
 # --- Stale signals ---------------------------------------------------------------------------
@@ -448,14 +830,14 @@ def staleness_sweep(*, now: datetime | None = None) -> ConditionEvaluation | Non
 
     Idempotent per cycle and safe to run concurrently: the state row is claimed with
     ``FOR UPDATE SKIP LOCKED`` (another sweep holding it -> None), and a cycle already evaluated is
-    not evaluated again (None).
+    not evaluated again (None; :func:`sweep_claim`).
     """
     now = now or timezone.now()
     cycle = sweep_cycle(now)
     with transaction.atomic():
         FreshnessState.objects.get_or_create(id=1)
         state = FreshnessState.objects.select_for_update(skip_locked=True).filter(id=1).first()
-        if state is None or (state.last_cycle is not None and state.last_cycle >= cycle):
+        if state is None or not sweep_claim(sweep=ConditionKind.STALE_SIGNALS, cycle=cycle):
             return None
         sources = list(SignalSource.objects.values_list("source", "symbol", "last_observed_at", "last_received_at"))
         newest = max((s[2] for s in sources), default=None)
@@ -464,16 +846,17 @@ def staleness_sweep(*, now: datetime | None = None) -> ConditionEvaluation | Non
             now=now, in_session=conditions.in_session(now, market_session()), newest_observed_at=newest,
             signal_since_last_cycle=since is None or any(s[3] > since for s in sources),
             no_signal_streak=state.no_signal_streak, clean_streak=state.clean_streak,
-            tripped=_reducing_by(STALENESS_ACTOR),
+            tripped=_reducing_for(StateCause.FRESHNESS),
             sources={(f"{s[0]}/{s[1]}" if s[1] else s[0]): round((now - s[2]).total_seconds(), 3) for s in sources})
         verdict = conditions.freshness_evaluate(inputs, freshness_policy())
         action = _freshness_apply(verdict, inputs)
-        state.last_cycle, state.last_cycle_at = cycle, now
+        state.last_cycle_at = now
         state.no_signal_streak, state.clean_streak = verdict.no_signal_streak, verdict.clean_streak
         state.save()
-        return _evaluation(kind=ConditionKind.STALE_SIGNALS, cycle=cycle, at=now, inputs=conditions.as_data(inputs),
-                           verdict=conditions.as_data(verdict), tripped=verdict.stale, action=action,
-                           actor=STALENESS_ACTOR)
+        return condition_evaluation_record(
+            condition=ConditionKind.STALE_SIGNALS, scope="global",
+            inputs={**conditions.as_data(inputs), "cycle": cycle}, outcome=conditions.as_data(verdict),
+            breached=verdict.stale, action=action or "", actor=STALENESS_ACTOR)
 
 
 def _freshness_apply(verdict: conditions.FreshnessVerdict, inputs: conditions.FreshnessInputs) -> str | None:
@@ -485,10 +868,11 @@ def _freshness_apply(verdict: conditions.FreshnessVerdict, inputs: conditions.Fr
                     actor=STALENESS_ACTOR)
     if verdict.action == conditions.REDUCE:
         moved = _trading_reduce(reason="stale_signals: " + "; ".join(verdict.reasons), actor=STALENESS_ACTOR,
-                                evidence=evidence)
+                                cause=StateCause.FRESHNESS, evidence=evidence)
         return conditions.REDUCE if moved else None
     if verdict.action == conditions.RECOVER:
-        trading_state_set(state=TradingStateChoice.ACTIVE, actor=STALENESS_ACTOR,
+        trading_state_set(state=TradingStateChoice.ACTIVE, actor=STALENESS_ACTOR, via=Via.WORKER,
+                          cause=StateCause.FRESHNESS, evidence=evidence,
                           reason=f"stale_signals cleared: {verdict.clean_streak} clean cycles")
         alert_clear(dedup_key="stale_signals", actor=STALENESS_ACTOR,
                     reason=f"signals fresh again for {verdict.clean_streak} cycles; trading is ACTIVE")
@@ -500,7 +884,8 @@ def _freshness_apply(verdict: conditions.FreshnessVerdict, inputs: conditions.Fr
 
 # --- LEAN circuit ----------------------------------------------------------------------------
 
-LEAN_ALERT_KEY = "lean_circuit"
+LEAN_ALERT_KEY = "lean_lane"  # the alert every disabling of the lane opens (control-event hook below)
+LEAN_INCIDENT_KIND = "lean_circuit"
 
 
 def lean_circuit_policy() -> conditions.LeanCircuitPolicy:
@@ -520,29 +905,29 @@ def lean_circuit_check(*, requests: int, fallbacks: int, outage_open: bool, outa
         inputs = conditions.LeanCircuitInputs(lean_enabled=_lean_enabled(), outage_open=outage_open,
                                               requests=requests, fallbacks=fallbacks, outage_reason=outage_reason)
         verdict = conditions.lean_circuit_evaluate(inputs, lean_circuit_policy())
-        if cycle is not None and ConditionEvaluation.objects.filter(kind=ConditionKind.LEAN_CIRCUIT, scope="global",
-                                                                    cycle=cycle).exists():
+        if cycle is not None and not sweep_claim(sweep=ConditionKind.LEAN_CIRCUIT, cycle=cycle):
             return None
         if verdict.action == conditions.DISABLE_LEAN:
             _lean_disable(verdict, inputs, trigger=trigger)
-        _evaluation(kind=ConditionKind.LEAN_CIRCUIT, cycle=cycle, inputs={**conditions.as_data(inputs),
-                                                                          "trigger": trigger},
-                    verdict=conditions.as_data(verdict), tripped=verdict.breached, action=verdict.action,
-                    actor=LEAN_CIRCUIT_ACTOR)
+        condition_evaluation_record(
+            condition=ConditionKind.LEAN_CIRCUIT, scope="global",
+            inputs={**conditions.as_data(inputs), "trigger": trigger, "cycle": cycle},
+            outcome=conditions.as_data(verdict), breached=verdict.breached, action=verdict.action or "",
+            actor=LEAN_CIRCUIT_ACTOR)
     return verdict
 
 
 def _lean_disable(verdict: conditions.LeanCircuitVerdict, inputs: conditions.LeanCircuitInputs, *,
                   trigger: str) -> None:
+    """The lane goes off (its control event raises the critical ``lean_lane`` alert), the recovery watch
+    starts, and an incident opens, linked to the alert."""
     reason = "lean_circuit: " + "; ".join(verdict.reasons)
     evidence = {**conditions.as_data(inputs), "ratio": verdict.ratio, "reasons": verdict.reasons, "trigger": trigger}
-    lean_lane_set(enabled=False, reason=reason, actor=LEAN_CIRCUIT_ACTOR)
+    lean_lane_set(enabled=False, reason=reason, actor=LEAN_CIRCUIT_ACTOR, via=Via.WORKER, evidence=evidence)
     LeanRecovery.objects.update_or_create(id=1, defaults={"tripped": True, "tripped_at": timezone.now(),
                                                           "clean_probes": 0})
-    alert = alert_raise(dedup_key=LEAN_ALERT_KEY, severity=AlertSeverity.CRITICAL,
-                        title="LEAN lane disabled by its circuit: " + "; ".join(verdict.reasons), evidence=evidence,
-                        actor=LEAN_CIRCUIT_ACTOR)
-    incident_open(kind=LEAN_ALERT_KEY, reason=reason, evidence=evidence, alert=alert)
+    alert = Alert.objects.exclude(status=AlertStatus.RESOLVED).filter(dedup_key=LEAN_ALERT_KEY).first()
+    incident_open(kind=LEAN_INCIDENT_KIND, reason=reason, evidence=evidence, alert=alert)
 
 
 def incident_open(*, kind: str, reason: str, evidence: dict, alert: Alert | None = None,
@@ -558,7 +943,7 @@ def incident_open(*, kind: str, reason: str, evidence: dict, alert: Alert | None
                                                    alert=alert)
         except IntegrityError:
             return Incident.objects.get(kind=kind, status=IncidentStatus.OPEN)
-        audit_record(actor=LEAN_CIRCUIT_ACTOR if kind == LEAN_ALERT_KEY else "system", via=Via.WORKER,
+        audit_record(actor=LEAN_CIRCUIT_ACTOR if kind == LEAN_INCIDENT_KIND else "system", via=Via.WORKER,
                      action="incident_open", object_ref=f"incident:{incident.pk}",
                      details={"kind": kind, "reason": reason})
     return incident
@@ -587,8 +972,7 @@ def lean_recovery_probe(*, probe_ok: bool, outage_open: bool, detail: str = "",
     with transaction.atomic():
         LeanRecovery.objects.get_or_create(id=1)
         row = LeanRecovery.objects.select_for_update(skip_locked=True).filter(id=1, tripped=True).first()
-        if row is None or (cycle is not None and ConditionEvaluation.objects.filter(
-                kind=ConditionKind.LEAN_RECOVERY, scope="global", cycle=cycle).exists()):
+        if row is None or (cycle is not None and not sweep_claim(sweep=ConditionKind.LEAN_RECOVERY, cycle=cycle)):
             return None
         if _lean_enabled():  # an operator brought it back
             row.tripped, row.clean_probes = False, 0
@@ -597,14 +981,60 @@ def lean_recovery_probe(*, probe_ok: bool, outage_open: bool, detail: str = "",
         verdict = conditions.lean_recovery_evaluate(probe_ok=probe_ok, clean_probes=row.clean_probes,
                                                     outage_open=outage_open, policy=lean_circuit_policy())
         row.clean_probes, row.last_probe_at = verdict.clean_probes, timezone.now()
-        if verdict.action == conditions.ENABLE_LEAN:
-            lean_lane_set(enabled=True, reason=verdict.reason, actor=LEAN_CIRCUIT_ACTOR)
-            row.tripped = False
-            incident_close(kind=LEAN_ALERT_KEY, actor=LEAN_CIRCUIT_ACTOR, reason=verdict.reason)
-            alert_clear(dedup_key=LEAN_ALERT_KEY, actor=LEAN_CIRCUIT_ACTOR, reason=verdict.reason)
         row.save()
-        _evaluation(kind=ConditionKind.LEAN_RECOVERY, cycle=cycle,
-                    inputs={"probe_ok": probe_ok, "outage_open": outage_open, "detail": detail[:500]},
-                    verdict=conditions.as_data(verdict), tripped=not probe_ok, action=verdict.action,
-                    actor=LEAN_CIRCUIT_ACTOR)
+        if verdict.action == conditions.ENABLE_LEAN:  # its control event ends the watch, incident and alert
+            lean_lane_set(enabled=True, reason=verdict.reason, actor=LEAN_CIRCUIT_ACTOR, via=Via.WORKER,
+                          evidence=conditions.as_data(verdict))
+        condition_evaluation_record(
+            condition=ConditionKind.LEAN_RECOVERY, scope="global",
+            inputs={"probe_ok": probe_ok, "outage_open": outage_open, "detail": detail[:500], "cycle": cycle},
+            outcome=conditions.as_data(verdict), breached=not probe_ok, action=verdict.action or "",
+            actor=LEAN_CIRCUIT_ACTOR)
     return verdict
+
+
+# --- Critical control changes raise alerts (called by control_event_record) -------------------
+
+def _state_alert_key(scope: str) -> str:
+    return f"trading_state:{scope}"
+
+
+def control_change_alerts(*, kind: str, scope: str, actor: str, reason: str, before: dict, after: dict,
+                          evidence: dict) -> None:
+    """Alerts for control changes, in the transaction that makes the change: a trading state (global or
+    a strategy's) moving to HALTED is critical, to REDUCING a warning, and the alert resolves when the
+    state is lifted; the LEAN lane going off is critical and resolves (with the circuit's incident and
+    recovery watch) when it comes back on."""
+    if kind in (ControlKind.TRADING_STATE, ControlKind.STRATEGY_STATE):
+        old, new = before.get("state"), after.get("state")
+        if old == new:
+            return
+        key = _state_alert_key(scope)
+        if old in STATE_RANK and new in STATE_RANK and STATE_RANK[new] < STATE_RANK[old]:
+            alert_clear(dedup_key=key, actor=actor, reason=f"trading {scope} moved from {old} to {new}: {reason}")
+        if new != TradingStateChoice.ACTIVE:
+            where = "globally" if scope == "global" else f"for {scope.removeprefix('strategy:')}"
+            alert_raise(dedup_key=key, actor=actor,
+                        severity=AlertSeverity.CRITICAL if new == TradingStateChoice.HALTED else AlertSeverity.WARNING,
+                        title=f"Trading is {new} {where}: {reason}"[:300],
+                        evidence={"scope": scope, "before": before, "after": after, "by": actor,
+                                  "cause": after.get("cause"), **({"evidence": evidence} if evidence else {})})
+    elif kind == ControlKind.LEAN_LANE and before.get("enabled") != after.get("enabled"):
+        if after.get("enabled"):
+            alert_clear(dedup_key=LEAN_ALERT_KEY, actor=actor, reason=f"LEAN lane enabled again: {reason}")
+            incident_close(kind=LEAN_INCIDENT_KIND, actor=actor, reason=f"LEAN lane enabled again: {reason}")
+            LeanRecovery.objects.filter(id=1, tripped=True).update(tripped=False, clean_probes=0)
+        else:
+            alert_raise(dedup_key=LEAN_ALERT_KEY, severity=AlertSeverity.CRITICAL, actor=actor,
+                        title=f"LEAN lane disabled: {reason}"[:300],
+                        evidence={"by": actor, "before": before, "after": after,
+                                  **({"evidence": evidence} if evidence else {})})
+
+
+def budget_breach_alert(*, facts: BudgetFacts, inputs: dict, moved_to: str | None) -> None:
+    """A budget breach is critical whatever the state did; the day's roll resolves it (the trading state
+    it moved stays until an operator lifts it)."""
+    alert_raise(dedup_key=f"budget:{facts.name}", severity=AlertSeverity.CRITICAL, actor="system:budget",
+                title=f"Budget {facts.name} breached: used {decimal_str(facts.used + facts.amount)} of "
+                      f"{decimal_str(facts.limit)} today" + (f"; trading moved to {moved_to}" if moved_to else ""),
+                evidence={**inputs, "moved_to": moved_to})

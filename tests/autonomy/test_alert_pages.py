@@ -107,20 +107,30 @@ def test_admin_acknowledges_behind_a_confirmation_page(client):
     assert client.post(f"/admin/autonomy/alert/{alert.pk}/delete/").status_code == 403
 
 
-def test_metrics_expose_state_lane_alerts_and_heartbeat_lag(client):
-    critical()
-    services.alert_raise(dedup_key="w1", severity="warning", title="w", evidence={})
+def test_metrics_expose_states_lane_budgets_alerts_and_heartbeat_lag(client):
+    from decimal import Decimal
+
+    from strategies.services import strategy_register
+
+    services.alert_raise(dedup_key="w1", severity="info", title="w", evidence={})
     services.heartbeat_record(source="loop", symbol="AAPL", observed_at=datetime.now(UTC) - timedelta(seconds=42),
                               actor="lane")
-    services.trading_state_set(state="REDUCING", reason="test", actor="ops")
-    services.lean_lane_set(enabled=False, reason="test", actor="ops")
+    services.trading_state_set(state="REDUCING", reason="test", actor="ops")  # a warning alert
+    strategy_register(name="tsmom")
+    services.trading_state_set(state="HALTED", reason="drawdown", actor="ops", strategy="tsmom")  # critical
+    services.lean_lane_set(enabled=False, reason="test", actor="ops")  # critical
+    services.budget_use(name="order_count", amount=Decimal(7), actor="system:test")
     text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
     assert 'torghut_autonomy_trading_state{scope="global",state="REDUCING"} 1.0' in text
     assert 'torghut_autonomy_trading_state{scope="global",state="ACTIVE"} 0.0' in text
+    assert 'torghut_autonomy_trading_state{scope="strategy:tsmom",state="HALTED"} 1.0' in text
     assert "torghut_autonomy_lean_lane_enabled 0.0" in text
-    assert 'torghut_autonomy_alerts_open{severity="critical"} 1.0' in text
+    assert 'torghut_autonomy_alerts_open{severity="critical"} 2.0' in text
     assert 'torghut_autonomy_alerts_open{severity="warning"} 1.0' in text
-    assert 'torghut_autonomy_alerts_open{severity="info"} 0.0' in text
+    assert 'torghut_autonomy_alerts_open{severity="info"} 1.0' in text
+    assert 'torghut_autonomy_budget_used{budget="order_count"} 7.0' in text
+    assert 'torghut_autonomy_budget_breached{budget="order_count"} 0.0' in text
+    assert 'torghut_autonomy_budget_limit{budget="gross_notional"}' in text
     lag = next(line for line in text.splitlines()
                if line.startswith('torghut_autonomy_heartbeat_lag_seconds{source="loop",symbol="AAPL"}'))
     assert 41 < float(lag.split()[-1]) < 120

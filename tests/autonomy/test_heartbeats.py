@@ -80,11 +80,11 @@ def test_a_heartbeat_from_the_future_is_refused():
 def test_stale_signals_move_trading_to_reducing_and_recover_after_three_clean_cycles(settings):
     settings.AUTONOMY_SWEEP_MINUTES = 1
     beat(at=T0)
-    assert sweep(T0 + timedelta(minutes=1)).tripped is False
+    assert sweep(T0 + timedelta(minutes=1)).breached is False
     evaluation = sweep(T0 + timedelta(minutes=10))  # lag 600 s in session
-    assert evaluation.tripped and evaluation.action == "reduce"
+    assert evaluation.breached and evaluation.action == "reduce"
     assert evaluation.inputs["newest_observed_at"] == T0.isoformat()
-    assert evaluation.verdict["lag_seconds"] == 600.0
+    assert evaluation.outcome["lag_seconds"] == 600.0
     assert state().trading_state == "REDUCING" and state().trading_reason.startswith("stale_signals")
     alert = Alert.objects.get(dedup_key="stale_signals")
     assert alert.status == "open" and alert.severity == "warning"
@@ -105,7 +105,7 @@ def test_no_signal_for_three_cycles_reduces_even_with_a_short_lag(settings):
     settings.AUTONOMY_STALE_LAG_SECONDS = 3600
     beat(at=T0)
     sweep(T0 + timedelta(seconds=30))  # the beat arrived before this cycle
-    streaks = [sweep(T0 + timedelta(minutes=m, seconds=30)).verdict["no_signal_streak"] for m in (1, 2, 3)]
+    streaks = [sweep(T0 + timedelta(minutes=m, seconds=30)).outcome["no_signal_streak"] for m in (1, 2, 3)]
     assert streaks == [1, 2, 3]
     assert state().trading_state == "REDUCING"
 
@@ -127,24 +127,24 @@ def test_staleness_never_loosens_a_stricter_state(settings):
     services.trading_state_set(state="HALTED", reason="budget", actor="system:budgets")
     beat(at=T0)
     evaluation = sweep(T0 + timedelta(minutes=20))
-    assert evaluation.tripped and evaluation.action == "" and state().trading_state == "HALTED"
+    assert evaluation.breached and evaluation.action == "" and state().trading_state == "HALTED"
 
 
 def test_outside_the_session_nothing_is_stale(settings):
     beat(at=T0)
     evening = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)  # 19:00 in New York
     evaluation = sweep(evening)
-    assert not evaluation.tripped and not evaluation.inputs["in_session"]
+    assert not evaluation.breached and not evaluation.inputs["in_session"]
     assert state().trading_state == "ACTIVE"
 
 
 def test_a_sweep_cycle_is_evaluated_once_and_unarmed_without_sources(settings):
     settings.AUTONOMY_SWEEP_MINUTES = 5
     first = sweep(T0)
-    assert first is not None and first.verdict["armed"] is False
+    assert first is not None and first.outcome["armed"] is False
     assert sweep(T0 + timedelta(minutes=1)) is None  # the same 5-minute cycle: already evaluated
     assert sweep(T0 + timedelta(minutes=5)) is not None
-    assert ConditionEvaluation.objects.filter(kind="stale_signals").count() == 2
+    assert ConditionEvaluation.objects.filter(condition="stale_signals").count() == 2
 
 
 def test_three_failed_cycles_in_a_row_reduce_at_once_and_need_an_operator():
@@ -159,8 +159,8 @@ def test_three_failed_cycles_in_a_row_reduce_at_once_and_need_an_operator():
     assert state().trading_state == "REDUCING" and "autonomy_failure_streak" in state().trading_reason
     alert = Alert.objects.get(dedup_key="autonomy_failure_streak:exec-loop")
     assert alert.evidence["streak"] == 3 and alert.evidence["last_detail"] == "timeout"
-    evaluations = ConditionEvaluation.objects.filter(kind="failure_streak").order_by("id")
-    assert [e.tripped for e in evaluations] == [False, False, False, False, True]
+    evaluations = ConditionEvaluation.objects.filter(condition="failure_streak").order_by("id")
+    assert [e.breached for e in evaluations] == [False, False, False, False, True]
     assert evaluations.last().action == "reduce" and evaluations.last().inputs["streak"] == 3
     beat("exec-loop", at=now, status="ok")
     assert state().trading_state == "REDUCING"  # not a freshness reason: an operator lifts it

@@ -33,17 +33,18 @@ def test_an_outage_opening_disables_lean_at_once_with_an_incident_and_a_critical
     # at once, in the order path: no sweep ran
     state = trading_state_get()
     assert not state.lean_enabled and state.lean_disabled_reason.startswith("lean_circuit: a LEAN outage is open")
-    alert = Alert.objects.get(dedup_key="lean_circuit")
+    alert = Alert.objects.get(dedup_key="lean_lane")
     assert alert.severity == "critical" and alert.status == "open"
-    assert alert.evidence["trigger"] == "order_path" and alert.evidence["outage_open"] is True
+    assert alert.evidence["by"] == "system:lean-circuit"
+    assert alert.evidence["evidence"]["trigger"] == "order_path" and alert.evidence["evidence"]["outage_open"] is True
     incident = Incident.objects.get()
     assert incident.kind == "lean_circuit" and incident.status == "open" and incident.alert_id == alert.pk
-    evaluations = list(ConditionEvaluation.objects.filter(kind="lean_circuit").order_by("id"))
+    evaluations = list(ConditionEvaluation.objects.filter(condition="lean_circuit").order_by("id"))
     assert [e.action for e in evaluations] == ["", "", "disable_lean"]
     assert evaluations[-1].inputs["requests"] == 3 and evaluations[-1].inputs["fallbacks"] == 3
     fourth = order_submit(data=OrderInputFactory()).execution
     assert (fourth.execution_expected_adapter, fourth.execution_fallback_count) == ("alpaca", 0)
-    assert fourth.raw_order["_execution_route_policy"] == "lean_lane_disabled_by_autonomy"
+    assert fourth.raw_order["_execution_route_policy"] == "lean_lane_disabled"
     assert Alert.objects.count() == 1 and Incident.objects.count() == 1
 
 
@@ -56,9 +57,9 @@ def test_a_fallback_ratio_of_a_quarter_disables_lean_without_an_outage(routed, s
     order_submit(data=OrderInputFactory())  # 1 fallback of 4 LEAN orders = 0.25; of 5 = 0.2
     assert not LeanOutage.objects.exists()  # the breaker (3 in a row, or its own 0.5 ratio) stayed closed
     assert lean_enabled() is not disabled
-    assert Alert.objects.filter(dedup_key="lean_circuit", severity="critical").exists() is disabled
-    last = ConditionEvaluation.objects.filter(kind="lean_circuit").latest("id")
-    assert last.verdict["ratio"] == (0.25 if disabled else 0.2)
+    assert Alert.objects.filter(dedup_key="lean_lane", severity="critical").exists() is disabled
+    last = ConditionEvaluation.objects.filter(condition="lean_circuit").latest("id")
+    assert last.outcome["ratio"] == (0.25 if disabled else 0.2)
 
 
 def test_the_sweep_is_a_backstop_evaluated_once_per_cycle(routed, settings):
@@ -68,9 +69,9 @@ def test_the_sweep_is_a_backstop_evaluated_once_per_cycle(routed, settings):
     now = timezone.now()
     summary = lean_circuit_sweep(adapters()[0], now=now)
     assert summary["breached"] and summary["action"] == "disable_lean" and not lean_enabled()
-    assert Alert.objects.get(dedup_key="lean_circuit").evidence["trigger"] == "sweep"
+    assert Alert.objects.get(dedup_key="lean_lane").evidence["evidence"]["trigger"] == "sweep"
     assert lean_circuit_sweep(adapters()[0], now=now)["action"] is None  # the same cycle: nothing again
-    assert ConditionEvaluation.objects.filter(kind="lean_circuit").count() == 1
+    assert ConditionEvaluation.objects.filter(condition="lean_circuit").count() == 1
 
 
 def trip(routed):
@@ -111,7 +112,7 @@ def test_n_clean_probes_bring_lean_back_where_the_policy_allows(routed, settings
     assert lean_enabled()
     incident = Incident.objects.get()
     assert incident.status == "closed" and incident.closed_by == "system:lean-circuit"
-    alert = Alert.objects.get(dedup_key="lean_circuit")
+    alert = Alert.objects.get(dedup_key="lean_lane")
     assert alert.status == "resolved" and "3 clean health probes" in alert.resolve_comment
     row = order_submit(data=OrderInputFactory()).execution
     assert row.execution_actual_adapter == "lean"
