@@ -256,3 +256,10 @@ def condition_evaluations(*, condition: str | None = None, limit: int = 50) -> l
 
 def incidents_open() -> list[Incident]:
     return list(Incident.objects.filter(status=IncidentStatus.OPEN).order_by("-id"))
+
+
+def position_qty_by_symbol() -> dict[str, Decimal]:
+    """The strategies' summed position per symbol (reconciliation compares it with the broker's)."""
+    from django.db.models import Sum
+
+    return dict(Position.objects.values_list("symbol").annotate(total=Sum("qty")).values_list("symbol", "total"))

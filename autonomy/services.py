@@ -993,6 +993,67 @@ def lean_recovery_probe(*, probe_ok: bool, outage_open: bool, detail: str = "",
     return verdict
 
 
+# --- Position drift -----------------------------------------------------------------------------
+
+RECONCILE_ACTOR = "system:reconcile"
+_DRIFT_UPDATE = """
+UPDATE autonomy_positions p SET broker_qty = v.broker, drift = v.drift, reconciled_at = %s
+FROM (SELECT unnest(%s::varchar[]) AS symbol, unnest(%s::numeric[]) AS broker, unnest(%s::numeric[]) AS drift) v
+WHERE p.symbol = v.symbol
+"""
+
+
+def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECONCILE_ACTOR) -> list:
+    """Record the broker's figure and the unexplained drift on every position of each symbol (one
+    statement), store each evaluation that found a difference, open a critical alert per symbol with an
+    unexplained drift and resolve those whose drift is gone."""
+    verdicts = [conditions.position_drift(f) for f in facts]
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_DRIFT_UPDATE, [now, [f.symbol for f in facts], [f.broker for f in facts],
+                                           [v.drift for v in verdicts]])
+        open_keys = set(Alert.objects.exclude(status=AlertStatus.RESOLVED)
+                        .filter(dedup_key__startswith="position_drift:").values_list("dedup_key", flat=True))
+        for f, v in zip(facts, verdicts, strict=True):
+            key = f"position_drift:{f.symbol}"
+            if v.difference:
+                condition_evaluation_record(condition=ConditionKind.POSITION_DRIFT, scope=f"symbol:{f.symbol}",
+                                            inputs=f.as_json(), outcome=v.as_json(), breached=not v.explained,
+                                            action="" if v.explained else "alert", actor=actor)
+            if not v.explained:
+                alert_raise(dedup_key=key, severity=AlertSeverity.CRITICAL, actor=actor,
+                            title=f"Position drift on {f.symbol}: {v.reason}",
+                            evidence={**f.as_json(), **v.as_json()})
+            elif key in open_keys:
+                alert_clear(dedup_key=key, actor=actor, reason=f"{f.symbol}: {v.reason}")
+    return verdicts
+
+
+# --- Budgets' day roll -------------------------------------------------------------------------
+
+BUDGET_ROLL_ACTOR = "system:budget-day-roll"
+
+
+def budgets_day_roll(*, day=None) -> dict:
+    """Once per UTC day (claimed like a sweep period): create the day's budget rows and resolve the
+    breach alerts of earlier days. The trading state a breach moved stays: only an operator lifts it."""
+    day = day or budget_today()
+    with transaction.atomic():
+        if not sweep_claim(sweep="budget_day_roll", cycle=day.toordinal()):
+            return {"day": day.isoformat(), "resolved": 0, "rolled": False}
+        with connection.cursor() as cursor:
+            cursor.execute(_ENSURE_TODAY, [day, sorted(BudgetName.values)])
+        resolved = 0
+        for alert in Alert.objects.exclude(status=AlertStatus.RESOLVED).filter(dedup_key__startswith="budget:"):
+            if str(alert.evidence.get("day", "")) < day.isoformat():
+                alert_clear(dedup_key=alert.dedup_key, actor=BUDGET_ROLL_ACTOR,
+                            reason=f"a new budget day ({day.isoformat()}) started; the trading state the breach "
+                                   "moved stays until an operator lifts it")
+                resolved += 1
+    return {"day": day.isoformat(), "resolved": resolved, "rolled": True}
+
+
 # --- Critical control changes raise alerts (called by control_event_record) -------------------
 
 def _state_alert_key(scope: str) -> str:

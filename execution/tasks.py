@@ -17,7 +17,7 @@ def reconcile_executions() -> dict:
                      outcome=Outcome.ERROR, details={"error": f"{exc.__class__.__name__}: {exc}"[:1000]})
         raise
     summary = {"run_id": run.id, "checked": run.checked, "updated": run.updated,
-               "discrepancies": run.discrepancy_count}
+               "discrepancies": run.discrepancy_count, "drift": getattr(run, "drift", None)}
     audit_record(actor="system:reconcile", via=Via.WORKER, action="task:reconcile_executions",
                  object_ref=f"reconciliation_run:{run.id}", details=summary)
     return summary

@@ -16,7 +16,8 @@ from execution import schedules
 EXPECTED = {schedules.RECONCILE: "execution.tasks.reconcile_executions",
             schedules.SWEEP_LEAN_CIRCUIT: "execution.tasks.sweep_lean_circuit",
             autonomy_schedules.DELIVER_ALERTS: "autonomy.tasks.deliver_alerts",
-            autonomy_schedules.SWEEP_STALENESS: "autonomy.tasks.sweep_staleness"}
+            autonomy_schedules.SWEEP_STALENESS: "autonomy.tasks.sweep_staleness",
+            autonomy_schedules.ROLL_BUDGETS: "autonomy.tasks.roll_budgets"}
 
 
 @pytest.mark.django_db
