@@ -15,6 +15,7 @@ from autonomy.choices import (
     AlertSeverity,
     AlertStatus,
     BudgetName,
+    HeartbeatStatus,
     IncidentStatus,
     SymbolMode,
     TradingStateChoice,
@@ -27,8 +28,11 @@ from autonomy.models import (
     BudgetUsage,
     ConditionEvaluation,
     ControlEvent,
+    Heartbeat,
     Incident,
     LeanRecovery,
+    PlaybookActivation,
+    PlaybookVersion,
     Position,
     SignalSource,
     StrategyTradingState,
@@ -263,3 +267,23 @@ def position_qty_by_symbol() -> dict[str, Decimal]:
     from django.db.models import Sum
 
     return dict(Position.objects.values_list("symbol").annotate(total=Sum("qty")).values_list("symbol", "total"))
+
+
+def heartbeat_quality(*, since) -> tuple[int, int]:
+    """(heartbeats reporting ok, all heartbeats) received since ``since``: the playbook's signal quality."""
+    from django.db.models import Q
+
+    counts = Heartbeat.objects.filter(received_at__gte=since).aggregate(
+        ok=Count("id", filter=Q(status=HeartbeatStatus.OK)), total=Count("id"))
+    return counts["ok"], counts["total"]
+
+
+def symbol_modes() -> dict[str, str]:
+    """Every symbol's mode that is not ``enabled`` (a symbol without a row is enabled)."""
+    return dict(SymbolControl.objects.exclude(mode=SymbolMode.ENABLED).values_list("symbol", "mode"))
+
+
+def playbook_active() -> PlaybookVersion | None:
+    """The playbook version the newest activation chose (None before any)."""
+    activation = PlaybookActivation.objects.select_related("playbook").order_by("-id").first()
+    return activation.playbook if activation else None
