@@ -2,8 +2,9 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponseForbidden
+from django.http import HttpResponseForbidden, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from access.choices import Via
@@ -51,4 +52,10 @@ def alert_action(request, alert_id: int, action: str):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Alert #{alert_id} {action}d.")
-    return redirect("autonomy:alerts")
+    # back to the list as it was filtered (only the list's own parameters: never another address)
+    kept = QueryDict(request.POST.get("filters", ""), mutable=True)
+    query = QueryDict(mutable=True)
+    for key in ("status", "severity", "page"):
+        if kept.get(key):
+            query[key] = kept[key]
+    return redirect(reverse("autonomy:alerts") + (f"?{query.urlencode()}" if query else ""))
