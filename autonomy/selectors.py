@@ -287,3 +287,19 @@ def playbook_active() -> PlaybookVersion | None:
     """The playbook version the newest activation chose (None before any)."""
     activation = PlaybookActivation.objects.select_related("playbook").order_by("-id").first()
     return activation.playbook if activation else None
+
+
+_FRESHNESS = """
+SELECT max(last_observed_at), count(*), coalesce(bool_or(last_received_at > %s), false) FROM autonomy_signal_sources
+"""
+
+
+def signal_freshness(*, since, laggiest: int = 10) -> tuple:
+    """(the freshest observation of any source, how many sources, whether any heartbeat arrived after
+    ``since``, the ``laggiest`` sources as (name, last observed)), in two statements whatever the count."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FRESHNESS, [since or timezone.now()])
+        newest, count, arrived = cursor.fetchone()
+    rows = SignalSource.objects.order_by("last_observed_at").values_list("source", "symbol",
+                                                                         "last_observed_at")[:laggiest]
+    return newest, count, arrived, [(f"{src}/{sym}" if sym else src, at) for src, sym, at in rows]

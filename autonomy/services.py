@@ -76,6 +76,7 @@ from autonomy.selectors import (
     budget_default,
     budget_today,
     heartbeat_quality,
+    signal_freshness,
     lean_default,
     playbook_active,
     symbol_modes,
@@ -853,15 +854,14 @@ def staleness_sweep(*, now: datetime | None = None) -> ConditionEvaluation | Non
         state = FreshnessState.objects.select_for_update(skip_locked=True).filter(id=1).first()
         if state is None or not sweep_claim(sweep=ConditionKind.STALE_SIGNALS, cycle=cycle):
             return None
-        sources = list(SignalSource.objects.values_list("source", "symbol", "last_observed_at", "last_received_at"))
-        newest = max((s[2] for s in sources), default=None)
         since = state.last_cycle_at
+        newest, count, arrived, laggiest = signal_freshness(since=since)
         inputs = conditions.FreshnessInputs(
             now=now, in_session=conditions.in_session(now, market_session()), newest_observed_at=newest,
-            signal_since_last_cycle=since is None or any(s[3] > since for s in sources),
+            signal_since_last_cycle=since is None or arrived,
             no_signal_streak=state.no_signal_streak, clean_streak=state.clean_streak,
             tripped=_reducing_for(StateCause.FRESHNESS),
-            sources={(f"{s[0]}/{s[1]}" if s[1] else s[0]): round((now - s[2]).total_seconds(), 3) for s in sources})
+            sources={"count": count, "laggiest": {name: round((now - at).total_seconds(), 3) for name, at in laggiest}})
         verdict = conditions.freshness_evaluate(inputs, freshness_policy())
         action = _freshness_apply(verdict, inputs)
         state.last_cycle_at = now
@@ -1010,23 +1010,29 @@ def lean_recovery_probe(*, probe_ok: bool, outage_open: bool, detail: str = "",
 # --- Position drift -----------------------------------------------------------------------------
 
 RECONCILE_ACTOR = "system:reconcile"
+# Rows whose figures did not change are rewritten only when their reconciled_at is older than
+# RECONCILED_REFRESH (a run over 10,000 unchanged positions would otherwise rewrite them all every minute).
+RECONCILED_REFRESH = timedelta(minutes=10)
 _DRIFT_UPDATE = """
 UPDATE autonomy_positions p SET broker_qty = v.broker, drift = v.drift, reconciled_at = %s
 FROM (SELECT unnest(%s::varchar[]) AS symbol, unnest(%s::numeric[]) AS broker, unnest(%s::numeric[]) AS drift) v
 WHERE p.symbol = v.symbol
+  AND (p.broker_qty IS DISTINCT FROM v.broker OR p.drift <> v.drift OR p.reconciled_at IS NULL
+       OR p.reconciled_at < %s)
 """
 
 
 def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECONCILE_ACTOR) -> list:
     """Record the broker's figure and the unexplained drift on every position of each symbol (one
-    statement), store each evaluation that found a difference, open a critical alert per symbol with an
+    statement; ``reconciled_at`` is the last run that changed or re-confirmed them, at most
+    ``RECONCILED_REFRESH`` old while a reconciliation runs), store each evaluation that found a difference, open a critical alert per symbol with an
     unexplained drift and resolve those whose drift is gone."""
     verdicts = [conditions.position_drift(f) for f in facts]
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(_DRIFT_UPDATE, [now, [f.symbol for f in facts], [f.broker for f in facts],
-                                           [v.drift for v in verdicts]])
+                                           [v.drift for v in verdicts], now - RECONCILED_REFRESH])
         open_keys = set(Alert.objects.exclude(status=AlertStatus.RESOLVED)
                         .filter(dedup_key__startswith="position_drift:").values_list("dedup_key", flat=True))
         for f, v in zip(facts, verdicts, strict=True):
