@@ -76,9 +76,9 @@ from autonomy.selectors import (
     budget_default,
     budget_today,
     heartbeat_quality,
-    signal_freshness,
     lean_default,
     playbook_active,
+    signal_freshness,
     symbol_modes,
 )
 from core import locks
@@ -1025,8 +1025,9 @@ WHERE p.symbol = v.symbol
 def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECONCILE_ACTOR) -> list:
     """Record the broker's figure and the unexplained drift on every position of each symbol (one
     statement; ``reconciled_at`` is the last run that changed or re-confirmed them, at most
-    ``RECONCILED_REFRESH`` old while a reconciliation runs), store each evaluation that found a difference, open a critical alert per symbol with an
-    unexplained drift and resolve those whose drift is gone."""
+    ``RECONCILED_REFRESH`` old while a reconciliation runs), store each evaluation that found a
+    difference, open a critical alert per symbol with an unexplained drift and resolve those whose drift
+    is gone."""
     verdicts = [conditions.position_drift(f) for f in facts]
     now = timezone.now()
     with transaction.atomic():

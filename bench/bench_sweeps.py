@@ -28,7 +28,7 @@ def _arg(name: str, default: int) -> int:
     return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
 
 
-def _seed(symbols: int, strategies: int) -> list[str]:
+def _seed(symbols: int, strategies: int) -> None:
     from django.utils import timezone
 
     from autonomy.models import Position, SignalSource
@@ -66,7 +66,6 @@ def _seed(symbols: int, strategies: int) -> list[str]:
                                   for n, symbol in enumerate(names) for leg in range(2)], batch_size=5000)
     SignalSource.objects.bulk_create([SignalSource(source="loop", symbol=s, last_observed_at=now,
                                                    last_received_at=now) for s in names], batch_size=5000)
-    return names
 
 
 class BrokerStandIn:
@@ -93,7 +92,7 @@ def main() -> None:
         from execution.reconciliation import position_drift_check
 
         settings.AUTONOMY_MARKET_SESSION = "always"
-        names = _seed(symbols, strategies)
+        _seed(symbols, strategies)
         print(f"stored: {strategies} strategies, {symbols} symbols, {2 * symbols} filled orders, "
               f"{2 * symbols} positions, {symbols} heartbeat sources")
         clock = {"now": timezone.now()}
