@@ -816,10 +816,13 @@ def _trading_reduce(*, reason: str, actor: str, cause: str, evidence: dict) -> b
     return True
 
 
-def _reducing_for(cause: str) -> bool:
-    """Global trading is REDUCING for ``cause`` (nobody changed it since the condition set it)."""
-    row = _global_locked()
-    return row.state == TradingStateChoice.REDUCING and row.cause == cause
+def _reducing_for(cause: str, *, lock: bool = False) -> bool:
+    """Global trading is REDUCING for ``cause`` (nobody changed it since the condition set it). A plain
+    read unless ``lock`` (then the global row is held until the transaction ends, to act on the answer)."""
+    if lock:
+        row = _global_locked()
+        return row.state == TradingStateChoice.REDUCING and row.cause == cause
+    return TradingState.objects.filter(id=1, state=TradingStateChoice.REDUCING, cause=cause).exists()
 
 
 _SWEEP_CLAIM = ("INSERT INTO autonomy_sweep_cycles (sweep, cycle, at) VALUES (%s, %s, now()) "
@@ -960,6 +963,8 @@ def _freshness_apply(verdict: conditions.FreshnessVerdict, inputs: conditions.Fr
                                 cause=StateCause.FRESHNESS, evidence=evidence)
         return conditions.REDUCE if moved else None
     if verdict.action == conditions.RECOVER:
+        if not _reducing_for(StateCause.FRESHNESS, lock=True):  # changed since it was read: not ours to lift
+            return None
         trading_state_set(state=TradingStateChoice.ACTIVE, actor=STALENESS_ACTOR, via=Via.WORKER,
                           cause=StateCause.FRESHNESS, evidence=evidence,
                           reason=f"stale_signals cleared: {verdict.clean_streak} clean cycles")
