@@ -11,4 +11,9 @@ urlpatterns = [
     *slashless("trading/positions", api.PositionList.as_view(), name="api-positions"),
     # === readiness (Phase D) ===
     *slashless("readiness", api.Readiness.as_view(), name="readiness"),
+    # === alerts worker: alerts and heartbeats ===
+    *slashless("alerts", api.AlertList.as_view(), name="api-alert-list"),
+    *slashless("alerts/<id:alert_id>/acknowledge", api.AlertAcknowledge.as_view(), name="api-alert-acknowledge"),
+    *slashless("alerts/<id:alert_id>/resolve", api.AlertResolve.as_view(), name="api-alert-resolve"),
+    *slashless("autonomy/heartbeats", api.HeartbeatCreate.as_view(), name="api-heartbeats"),
 ]

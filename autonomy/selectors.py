@@ -8,15 +8,33 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from autonomy.choices import BudgetName, SymbolMode, TradingStateChoice, strictest
+from autonomy.choices import (
+    AlertSeverity,
+    AlertStatus,
+    BudgetName,
+    HeartbeatStatus,
+    IncidentStatus,
+    SymbolMode,
+    TradingStateChoice,
+    strictest,
+)
 from autonomy.models import (
+    Alert,
+    AlertDelivery,
     BudgetPolicy,
     BudgetUsage,
+    ConditionEvaluation,
     ControlEvent,
+    Heartbeat,
+    Incident,
+    LeanRecovery,
+    PlaybookActivation,
+    PlaybookVersion,
     Position,
+    SignalSource,
     StrategyTradingState,
     SymbolControl,
     TradingState,
@@ -254,3 +272,96 @@ def readiness_history(*, limit: int = 96):
     from autonomy.models import ReadinessSnapshot
 
     return ReadinessSnapshot.objects.order_by("-at", "-id")[:limit]
+    """Unresolved alerts (open or acknowledged), for the status."""
+    return Alert.objects.exclude(status=AlertStatus.RESOLVED).count()
+
+
+# === alerts worker: alerts, heartbeats and conditions ===========================================
+
+def alert_list():
+    """Alerts, newest first (the API and the alerts page filter it with ``autonomy.filters.AlertFilter``)."""
+    return Alert.objects.order_by("-id")
+
+
+def alert_get(*, alert_id: int) -> Alert | None:
+    return Alert.objects.filter(pk=alert_id).first()
+
+
+def critical_alerts_unresolved(limit: int = 5) -> list[Alert]:
+    """Unresolved critical alerts, open ones first (the banner on every page)."""
+    return list(Alert.objects.filter(severity=AlertSeverity.CRITICAL).exclude(status=AlertStatus.RESOLVED)
+                .order_by("-status", "-id")[:limit])  # "open" sorts after "acknowledged": descending puts it first
+
+
+def alerts_open_by_severity() -> dict[str, int]:
+    """Unresolved alerts per severity, every severity present (zero included)."""
+    counts = dict(Alert.objects.exclude(status=AlertStatus.RESOLVED).values_list("severity")
+                  .annotate(n=Count("id")).values_list("severity", "n"))
+    return {severity: counts.get(severity, 0) for severity in AlertSeverity.values}
+
+
+def delivery_list():
+    return AlertDelivery.objects.select_related("alert").order_by("-id")
+
+
+def signal_sources() -> list[SignalSource]:
+    return list(SignalSource.objects.order_by("source", "symbol"))
+
+
+def lean_recovery_watching() -> bool:
+    """The LEAN circuit disabled the lane and waits for it to come back."""
+    return LeanRecovery.objects.filter(id=1, tripped=True).exists()
+
+
+def condition_evaluations(*, condition: str | None = None, limit: int = 50) -> list[ConditionEvaluation]:
+    qs = ConditionEvaluation.objects.order_by("-id")
+    if condition:
+        qs = qs.filter(condition=condition)
+    return list(qs[:limit])
+
+
+def incidents_open() -> list[Incident]:
+    return list(Incident.objects.filter(status=IncidentStatus.OPEN).order_by("-id"))
+
+
+def position_qty_by_symbol() -> dict[str, Decimal]:
+    """The strategies' summed position per symbol (reconciliation compares it with the broker's)."""
+    from django.db.models import Sum
+
+    return dict(Position.objects.values_list("symbol").annotate(total=Sum("qty")).values_list("symbol", "total"))
+
+
+def heartbeat_quality(*, since) -> tuple[int, int]:
+    """(heartbeats reporting ok, all heartbeats) received since ``since``: the playbook's signal quality."""
+    from django.db.models import Q
+
+    counts = Heartbeat.objects.filter(received_at__gte=since).aggregate(
+        ok=Count("id", filter=Q(status=HeartbeatStatus.OK)), total=Count("id"))
+    return counts["ok"], counts["total"]
+
+
+def symbol_modes() -> dict[str, str]:
+    """Every symbol's mode that is not ``enabled`` (a symbol without a row is enabled)."""
+    return dict(SymbolControl.objects.exclude(mode=SymbolMode.ENABLED).values_list("symbol", "mode"))
+
+
+def playbook_active() -> PlaybookVersion | None:
+    """The playbook version the newest activation chose (None before any)."""
+    activation = PlaybookActivation.objects.select_related("playbook").order_by("-id").first()
+    return activation.playbook if activation else None
+
+
+_FRESHNESS = """
+SELECT max(last_observed_at), count(*), coalesce(bool_or(last_received_at > %s), false) FROM autonomy_signal_sources
+"""
+
+
+def signal_freshness(*, since, laggiest: int = 10) -> tuple:
+    """(the freshest observation of any source, how many sources, whether any heartbeat arrived after
+    ``since``, the ``laggiest`` sources as (name, last observed)), in two statements whatever the count."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FRESHNESS, [since or timezone.now()])
+        newest, count, arrived = cursor.fetchone()
+    rows = SignalSource.objects.order_by("last_observed_at").values_list("source", "symbol",
+                                                                         "last_observed_at")[:laggiest]
+    return newest, count, arrived, [(f"{src}/{sym}" if sym else src, at) for src, sym, at in rows]

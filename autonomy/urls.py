@@ -7,4 +7,8 @@ app_name = "autonomy"
 urlpatterns = [
     path("", views.index, name="index"),
     path("readiness/", views.readiness, name="readiness"),
+    path("alerts/", views.alert_list, name="alerts"),
+    path("alerts/<int:alert_id>/acknowledge/", views.alert_action, {"action": "acknowledge"},
+         name="alert-acknowledge"),
+    path("alerts/<int:alert_id>/resolve/", views.alert_action, {"action": "resolve"}, name="alert-resolve"),
 ]

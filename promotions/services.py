@@ -18,6 +18,9 @@ from access.policy import GuardedAction, ensure_not_agent
 from access.roles import Role
 from access.selectors import StrategyPerm, strategies_for, user_roles
 from access.services import audit_record
+from autonomy import drill as autonomy_drill
+from autonomy import selectors as autonomy_selectors
+from autonomy import services as autonomy_services
 from autonomy.admission import AdmissionFacts, admission_block
 from autonomy.choices import TradingStateChoice
 from autonomy.selectors import trading_state_get
@@ -33,6 +36,7 @@ from core.errors import (
     PolicyRefused,
     invalid_fields,
 )
+from core.versions import version_store
 from ledger import selectors as ledger_selectors
 from ledger.choices import LifecycleRole
 from ledger.models import ResearchCandidate, ResearchRun
@@ -70,21 +74,13 @@ def policy_load(*, document: Any, actor: str, via: str = Via.COMMAND) -> tuple[G
     problems = gates.policy_problems(document)
     if problems:
         raise invalid_fields("The gate policy is invalid", problems, code="invalid_policy")
-    digest = content_sha256(document)
     with transaction.atomic():
-        locks.xact_lock(f"policy:{document['version']}")
-        stored = GatePolicy.objects.filter(version=document["version"]).first()
-        if stored is not None:
-            if stored.sha256 == digest:
-                return stored, False
-            raise Conflict(f"policy {stored.version} is already stored with other content (sha256 {stored.sha256}); "
-                           "load the change as a new version.", code="policy_version_conflict",
-                           details={"version": stored.version, "stored_sha256": stored.sha256, "sha256": digest})
-        policy = GatePolicy.objects.create(version=document["version"], sha256=digest, document=document,
-                                           created_by=actor)
-        audit_record(actor=actor, via=via, action="gate_policy_load", object_ref=f"gate_policy:{policy.version}",
-                     details={"sha256": digest})
-    return policy, True
+        policy, created = version_store(model=GatePolicy, document=document, noun="policy",
+                                        code="policy_version_conflict", created_by=actor)
+        if created:
+            audit_record(actor=actor, via=via, action="gate_policy_load", object_ref=f"gate_policy:{policy.version}",
+                         details={"sha256": policy.sha256})
+    return policy, created
 
 
 def policy_activate(*, version: str, actor: str, reason: str, via: str = Via.COMMAND) -> PolicyActivation:
@@ -185,8 +181,11 @@ def drill_run(*, kind: str, strategy_name: str | None, actor: str, via: str = Vi
     """Rehearse a control without trading and record whether it held (gate 4 reads the result).
 
     ``kill_switch``: the admission check refuses a sample order of the strategy under a simulated
-    HALTED state. ``rollback``: the rollback service, run for real inside a transaction that is then
-    rolled back, restores the previous stage and champion (PostgreSQL's transition trigger included).
+    HALTED state, and each autonomy condition (stale signals, failure streak, budgets, LEAN circuit)
+    trips on breaching figures and refuses the sample order under the state it sets (the LEAN circuit
+    disables the lane instead: orders are re-routed, not refused). ``rollback``: the rollback service,
+    run for real inside a transaction that is then rolled back, restores the previous stage and champion
+    (PostgreSQL's transition trigger included).
     """
     if kind not in DrillKind.values:
         raise InvalidInput(f"kind must be one of {', '.join(DrillKind.values)}.",
@@ -207,15 +206,23 @@ def drill_run(*, kind: str, strategy_name: str | None, actor: str, via: str = Vi
 
 
 def _kill_switch_check(strategy: Strategy | None) -> dict:
+    """The halt, then every autonomy condition (stale signals, failure streak, each budget, the LEAN
+    circuit) rehearsed on breaching figures with the live policies: did it trip, and would the sample
+    order have been refused under the state it sets."""
     sample = {"strategy": strategy.name if strategy else "(any)", "symbol": "SPY", "side": "buy", "qty": "1",
               "type": "market"}
     facts = AdmissionFacts(trading_state=TradingStateChoice.HALTED, trading_reason="kill-switch drill",
                            symbol="SPY", symbol_mode="enabled", symbol_reason="", strategy=sample["strategy"],
-                           strategy_known=True, stage=Stage.LIVE, notional=Decimal(1))
+                           strategy_known=True, stage=Stage.LIVE, notional=Decimal(1), side="buy", qty=Decimal(1))
     block = admission_block(facts)
+    conditions = autonomy_drill.rehearse(
+        sample=facts, freshness=autonomy_services.freshness_policy(), session=autonomy_services.market_session(),
+        lean=autonomy_services.lean_circuit_policy(), failure_threshold=settings.AUTONOMY_FAILURE_STREAK,
+        budgets=[(b.name, b.limit, b.on_breach) for b in autonomy_selectors.budget_limits().values()])
+    halted = bool(block) and block[0] == "trading_halted"
     return {"strategy": sample["strategy"], "simulated_state": "HALTED", "sample_order": sample,
             "refused_with": block[0] if block else None, "message": block[1] if block else "admitted",
-            "passed": bool(block) and block[0] == "trading_halted"}
+            "conditions": conditions, "passed": halted and all(c["passed"] for c in conditions)}
 
 
 class _DryRun(Exception):
