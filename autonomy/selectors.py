@@ -196,8 +196,8 @@ def llm_status_get() -> dict:
 
 
 def open_alert_count() -> int:
-    """Open (unresolved) alerts, for the status. Until alerts land: 0."""
-    return 0
+    """Unresolved alerts (open or acknowledged), for the status."""
+    return Alert.objects.exclude(status=AlertStatus.RESOLVED).count()
 
 
 # --- readiness (Phase D) -----------------------------------------------------------------------
@@ -268,12 +268,41 @@ def readiness_block(*, now=None) -> str | None:
     return None
 
 
+def readiness_control(*, window_start, now) -> dict:
+    """The control facts of the scorecard: each critical control flag set now (trading HALTED globally or
+    for a strategy, the LEAN lane off, a budget breached today) and whether an unresolved critical alert
+    stands for it (the keys the control-event hook raises); and whether the LEAN circuit is armed — its
+    fallback-ratio threshold can trip, and its backstop sweep evaluated recently."""
+    from autonomy.choices import ConditionKind
+
+    flags: list[tuple[str, str]] = []  # (what, the dedup key of the alert that must stand for it)
+    row = TradingState.objects.filter(id=1).first()
+    if row is not None and row.state == TradingStateChoice.HALTED:
+        flags.append(("trading HALTED globally", "trading_state:global"))
+    for name in (StrategyTradingState.objects.filter(state=TradingStateChoice.HALTED)
+                 .values_list("strategy__name", flat=True).order_by("strategy__name")):
+        flags.append((f"{name} HALTED", f"trading_state:strategy:{name}"))
+    if row is not None and not row.lean_enabled:
+        flags.append(("LEAN lane disabled", "lean_lane"))
+    for name in (BudgetUsage.objects.filter(day=now.date(), breached_at__isnull=False)
+                 .values_list("name", flat=True).order_by("name")):
+        flags.append((f"budget {name} breached", f"budget:{name}"))
+    alerted = set(Alert.objects.exclude(status=AlertStatus.RESOLVED)
+                  .filter(severity=AlertSeverity.CRITICAL, dedup_key__in=[key for _, key in flags])
+                  .values_list("dedup_key", flat=True))
+    last_sweep = (ConditionEvaluation.objects.filter(condition=ConditionKind.LEAN_CIRCUIT, inputs__trigger="sweep",
+                                                     at__lte=now).order_by("-at").values_list("at", flat=True).first())
+    ratio = settings.AUTONOMY_LEAN_FALLBACK_RATIO
+    return {"critical_flags": len(flags), "flags_without_alert": [what for what, key in flags if key not in alerted],
+            "lean_circuit": {"in_order_path": 0 < ratio <= 1, "fallback_ratio": f"{ratio:g}",
+                             "sweep_age_minutes": None if last_sweep is None
+                             else int((now - last_sweep).total_seconds() // 60)}}
+
+
 def readiness_history(*, limit: int = 96):
     from autonomy.models import ReadinessSnapshot
 
     return ReadinessSnapshot.objects.order_by("-at", "-id")[:limit]
-    """Unresolved alerts (open or acknowledged), for the status."""
-    return Alert.objects.exclude(status=AlertStatus.RESOLVED).count()
 
 
 # === alerts worker: alerts, heartbeats and conditions ===========================================

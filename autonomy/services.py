@@ -88,7 +88,7 @@ from autonomy.selectors import (
 )
 from core import locks
 from core.canonical import decimal_str
-from core.errors import Conflict, InvalidInput, NotFound, PermissionRefused, invalid_fields
+from core.errors import Conflict, InvalidInput, NotFound, PermissionRefused, PolicyRefused, invalid_fields
 from core.versions import version_store
 from strategies.models import Strategy
 
@@ -224,6 +224,8 @@ def lean_lane_set(*, enabled: bool, reason: str, actor: str, roles=frozenset(), 
     _refuse(rules.lean_change_refusal(kind=rules.actor_kind(actor, roles), enabled=enabled))
     with transaction.atomic():
         row = _global_locked()
+        if enabled and not row.lean_enabled:
+            readiness_required(what="Enabling the LEAN lane")
         before = {"enabled": row.lean_enabled, "disabled_reason": row.lean_disabled_reason}
         row.lean_enabled = enabled
         row.lean_disabled_reason = "" if enabled else reason
@@ -235,6 +237,19 @@ def lean_lane_set(*, enabled: bool, reason: str, actor: str, roles=frozenset(), 
         audit_record(actor=actor, via=via, action="lean_lane_set", object_ref="lean_lane", actor_roles=roles,
                      details={"before": before, "after": after})
     return row
+
+
+def readiness_required(*, what: str) -> None:
+    """Phase D: refuse (422 ``readiness_not_met``) unless the readiness scorecard has been green over the
+    configured window (``READINESS_GREEN_HOURS``); ``READINESS_PHASE_D=0`` switches the rule off."""
+    if not settings.READINESS_PHASE_D:
+        return
+    from autonomy.selectors import readiness_block
+
+    why = readiness_block()
+    if why:
+        raise PolicyRefused(f"{what} needs the readiness scorecard green over the window: {why}",
+                            code="readiness_not_met", details={"readiness": "/api/v1/readiness"})
 
 
 # === core: symbols ================================================================================
@@ -1090,14 +1105,19 @@ def lean_recovery_probe(*, probe_ok: bool, outage_open: bool, detail: str = "",
                                                     outage_open=outage_open, policy=lean_circuit_policy())
         row.clean_probes, row.last_probe_at = verdict.clean_probes, timezone.now()
         row.save()
+        action = verdict.action or ""
+        outcome = conditions.as_data(verdict)
         if verdict.action == conditions.ENABLE_LEAN:  # its control event ends the watch, incident and alert
-            lean_lane_set(enabled=True, reason=verdict.reason, actor=LEAN_CIRCUIT_ACTOR, via=Via.WORKER,
-                          evidence=conditions.as_data(verdict))
+            try:
+                with transaction.atomic():
+                    lean_lane_set(enabled=True, reason=verdict.reason, actor=LEAN_CIRCUIT_ACTOR, via=Via.WORKER,
+                                  evidence=outcome)
+            except PolicyRefused as refused:  # Phase D: the lane stays off until readiness holds
+                action, outcome = "held_by_readiness", {**outcome, "refused": refused.message}
         condition_evaluation_record(
             condition=ConditionKind.LEAN_RECOVERY, scope="global",
             inputs={"probe_ok": probe_ok, "outage_open": outage_open, "detail": detail[:500], "cycle": cycle},
-            outcome=conditions.as_data(verdict), breached=not probe_ok, action=verdict.action or "",
-            actor=LEAN_CIRCUIT_ACTOR)
+            outcome=outcome, breached=not probe_ok, action=action, actor=LEAN_CIRCUIT_ACTOR)
     return verdict
 
 

@@ -154,8 +154,10 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
     counts["orders"] = counts["orders_refused"] = 0
     story = DemoPromotions(progress)
     traders = [s for s, *_ in LANES] * 8 + WALK_FORWARD  # the walk-forward strategies stay at shadow: refused
+    # READINESS_PHASE_D off while the history is simulated: its operator re-enables LEAN after each incident
+    # of the past weeks, before any readiness snapshot could exist; the running demo enforces the rule.
     with FakeBrokers(delay_seconds=0.4) as fakes, override_settings(
-        TRADING_LEAN_CIRCUIT_PROBE_SECONDS=600,
+        TRADING_LEAN_CIRCUIT_PROBE_SECONDS=600, READINESS_PHASE_D=False,
     ), closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as nothing_listens:
         nothing_listens.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
         lean = LeanAdapter(fakes.lean.url, timeout_seconds=0.2)

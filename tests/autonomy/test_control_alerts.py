@@ -57,7 +57,8 @@ def test_the_alert_is_written_with_the_change_and_rolled_back_with_it():
     assert not Alert.objects.exists() and not ControlEvent.objects.exists()
 
 
-def test_disabling_lean_is_critical_and_enabling_closes_the_alert_and_the_circuit_incident():
+def test_disabling_lean_is_critical_and_enabling_closes_the_alert_and_the_circuit_incident(settings):
+    settings.READINESS_PHASE_D = False  # re-enabling is what this test is about, not the readiness rule
     services.lean_lane_set(enabled=False, reason="runner upgrade", actor="olga")
     alert = unresolved("lean_lane")
     assert alert.severity == "critical" and alert.title == "LEAN lane disabled: runner upgrade"

@@ -93,6 +93,7 @@ def test_strategy_state_and_operator_scope():
 
 
 def test_lean_lane_one_switch(settings):
+    settings.READINESS_PHASE_D = False  # the switch itself; the readiness rule has its own tests
     settings.TRADING_LEAN_LANE_DISABLE_SWITCH = True
     assert selectors.trading_state_get().lean_enabled is False  # the setting is the default
     with pytest.raises(PermissionRefused):

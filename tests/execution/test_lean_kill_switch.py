@@ -84,6 +84,7 @@ def trip(routed):
 
 
 def test_only_an_operator_brings_lean_back_by_default(routed, settings):
+    settings.READINESS_PHASE_D = False  # the circuit alone; the readiness rule has its own tests
     settings.AUTONOMY_SWEEP_MINUTES = 1
     trip(routed)
     start = timezone.now()
@@ -100,6 +101,7 @@ def test_only_an_operator_brings_lean_back_by_default(routed, settings):
 
 
 def test_n_clean_probes_bring_lean_back_where_the_policy_allows(routed, settings):
+    settings.READINESS_PHASE_D = False  # the probes alone; the readiness rule has its own tests
     settings.AUTONOMY_SWEEP_MINUTES = 1
     settings.AUTONOMY_LEAN_RECOVERY_PROBES = 3
     trip(routed)
@@ -116,6 +118,21 @@ def test_n_clean_probes_bring_lean_back_where_the_policy_allows(routed, settings
     assert alert.status == "resolved" and "3 clean health probes" in alert.resolve_comment
     row = order_submit(data=OrderInputFactory()).execution
     assert row.execution_actual_adapter == "lean"
+
+
+def test_phase_d_holds_the_lane_off_after_clean_probes_until_readiness_holds(routed, settings):
+    settings.READINESS_PHASE_D = True
+    settings.AUTONOMY_SWEEP_MINUTES = 1
+    settings.AUTONOMY_LEAN_RECOVERY_PROBES = 2
+    trip(routed)
+    routed.lean.set_fault("ok")
+    start = timezone.now()
+    results = [lean_circuit_sweep(adapters()[0], now=start + timedelta(minutes=m)) for m in (1, 2)]
+    assert results[-1]["clean_probes"] == 2
+    assert not lean_enabled()  # the readiness scorecard is not green: Phase D keeps the lane off
+    held = ConditionEvaluation.objects.filter(condition="lean_recovery").order_by("-id").first()
+    assert held.action == "held_by_readiness" and "readiness scorecard" in held.outcome["refused"]
+    assert Alert.objects.get(dedup_key="lean_lane").status == "open"
 
 
 def test_the_playbook_sweep_measures_slippage_from_fills_and_canaries_the_symbol(routed):

@@ -118,7 +118,8 @@ def test_lean_accepts_then_times_out_no_second_order_at_alpaca(routed):
     assert alpaca_orders(routed) == []
 
 
-def test_lean_down_outage_opens_then_closes(routed):
+def test_lean_down_outage_opens_then_closes(routed, settings):
+    settings.READINESS_PHASE_D = False  # routing alone; the readiness rule has its own tests
     from autonomy.services import lean_lane_set
     from execution.circuit import lean_probe
     from execution.wiring import adapters
@@ -239,6 +240,7 @@ def test_allowlist_policy_routes_other_symbols_to_alpaca_without_fallback(routed
 
 
 def test_lane_disable_switch_setting_is_the_default_of_the_autonomy_flag(routed, settings):
+    settings.READINESS_PHASE_D = False  # routing alone; the readiness rule has its own tests
     """One switch: the setting gives the LEAN lane's first value; the autonomy flag is the live control."""
     from autonomy.selectors import trading_state_get
     from autonomy.services import lean_lane_set
@@ -254,6 +256,7 @@ def test_lane_disable_switch_setting_is_the_default_of_the_autonomy_flag(routed,
 
 
 def test_failure_ratio_over_window_opens_the_breaker(routed, settings):
+    settings.READINESS_PHASE_D = False  # routing alone; the readiness rule has its own tests
     settings.TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES = 100
     settings.TRADING_LEAN_CIRCUIT_MIN_REQUESTS = 2
     settings.TRADING_LEAN_CIRCUIT_FAILURE_RATIO = 0.4

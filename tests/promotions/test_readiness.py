@@ -86,13 +86,43 @@ def test_a_strategy_above_shadow_without_an_applied_promotion_fails(flow, contro
     assert chain["status"] == "fail" and "macd_rsi (no applied promotion brought it to paper)" in chain["detail"]
 
 
-def test_without_control_facts_the_scorecard_is_never_green(flow):
+def test_critical_flags_need_their_alert_and_the_lean_circuit_its_recent_sweep(flow):
+    from autonomy.choices import AlertStatus
+    from autonomy.models import Alert
+
     flow.promote("paper")
     replay_sweep()
     body = flow.agent.get("/api/v1/readiness").json()
-    assert body["green"] is False
-    assert {c["id"] for c in body["criteria"] if c["status"] == "fail"} >= {"critical_flags_alerting",
-                                                                            "lean_auto_disable_armed"}
+    armed = criterion(body, "lean_auto_disable_armed")
+    assert armed["status"] == "fail" and "never run" in armed["detail"] and body["green"] is False
+
+    services.lean_circuit_check(requests=10, fallbacks=0, outage_open=False, trigger="sweep")  # the backstop sweep
+    assert criterion(flow.agent.get("/api/v1/readiness").json(), "lean_auto_disable_armed")["status"] == "pass"
+
+    services.trading_state_set(state="HALTED", reason="drill", actor="ops")  # raises its critical alert
+    alerting = criterion(flow.agent.get("/api/v1/readiness").json(), "critical_flags_alerting")
+    assert alerting["status"] == "pass" and alerting["detail"].startswith("1 critical flag(s) set")
+
+    Alert.objects.filter(dedup_key="trading_state:global").update(status=AlertStatus.RESOLVED,
+                                                                  resolved_at=timezone.now())
+    alerting = criterion(flow.agent.get("/api/v1/readiness").json(), "critical_flags_alerting")
+    assert alerting["status"] == "fail" and "trading HALTED globally" in alerting["detail"]
+
+
+def test_phase_d_refuses_enabling_lean_until_readiness_holds_and_the_recovery_waits_too(flow, settings):
+    from core.errors import PolicyRefused
+
+    settings.READINESS_PHASE_D = True
+    services.lean_lane_set(enabled=False, reason="runner upgrade", actor="ops")
+    with pytest.raises(PolicyRefused) as refused:
+        services.lean_lane_set(enabled=True, reason="upgrade done", actor="ops")
+    assert refused.value.code == "readiness_not_met" and "not green" in refused.value.message
+    assert selectors.trading_state_get().lean_enabled is False
+    services.lean_lane_set(enabled=False, reason="still off", actor="ops")  # disabling is never refused
+
+    settings.READINESS_PHASE_D = False
+    services.lean_lane_set(enabled=True, reason="rule off", actor="ops")
+    assert selectors.trading_state_get().lean_enabled is True
 
 
 def test_green_since_is_the_start_of_the_unbroken_green_run_and_phase_d_waits_for_the_window(
