@@ -212,3 +212,16 @@ def stage_evidence(*, strategy_id: int, now: datetime, stage: str) -> dict[str, 
             "slippage_bps": None if slippage is None else f"{slippage:.2f}",
             "fallback_ratio": None if not orders else f"{fallbacks / orders:.4f}",
             "provenance_complete": bool(orders) and not incomplete}
+
+
+def order_for_llm_review(client_order_id: str) -> dict[str, Any] | None:
+    """The stored order an LLM review names (autonomy may not import execution: execution registers
+    this lookup with it in ``ExecutionConfig.ready``). Plain data; None when no row has that id."""
+    row = (Execution.objects.filter(client_order_id=client_order_id)
+           .values_list("id", "trade_decision_id", "strategy_id", "strategy__name", "strategy_stage", "symbol",
+                        "side", "submitted_qty", "order_type", "limit_price").first())
+    if row is None:
+        return None
+    keys = ("execution_id", "trade_decision_id", "strategy_id", "strategy", "stage", "symbol", "side", "qty",
+            "order_type", "limit_price")
+    return dict(zip(keys, row, strict=True))

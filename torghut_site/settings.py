@@ -304,3 +304,12 @@ TRADING_RECONCILE_INTERVAL_MINUTES = int(os.environ.get("TRADING_RECONCILE_INTER
 # /metrics (Prometheus): open to these client addresses, or to a bearer METRICS_TOKEN.
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+# --- LLM governance (autonomy) -----------------------------------------------------------
+# What an LLM error or an open LLM circuit means outside live mode (in live mode: always veto).
+LLM_ERROR_FALLBACK = os.environ.get("LLM_ERROR_FALLBACK", "veto")  # veto | pass_through
+# The shadow window a stage advance above stage1 rests on: its length and the reviews it must hold.
+LLM_SHADOW_WINDOW_HOURS = int(os.environ.get("LLM_SHADOW_WINDOW_HOURS", "120"))
+LLM_SHADOW_MIN_REVIEWS = int(os.environ.get("LLM_SHADOW_MIN_REVIEWS", "20"))
+# Gate 3 reads the LLM error ratio of a strategy's reviews over this many days.
+LLM_EVIDENCE_WINDOW_DAYS = int(os.environ.get("LLM_EVIDENCE_WINDOW_DAYS", "30"))
