@@ -14,6 +14,56 @@ class SymbolMode(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
+#: Strictness of the trading states: the strictest of the global and a strategy's state applies.
+STATE_RANK = {TradingStateChoice.ACTIVE: 0, TradingStateChoice.REDUCING: 1, TradingStateChoice.HALTED: 2}
+
+
+def strictest(*states: str) -> str:
+    """The strictest of some trading states (unknown or empty values are ignored; ACTIVE if none)."""
+    known = [s for s in states if s in STATE_RANK]
+    return max(known, key=STATE_RANK.__getitem__, default=TradingStateChoice.ACTIVE)
+
+
+class StateCause(models.TextChoices):
+    """Why a trading state was set. Only ``freshness`` may be lifted by the system itself (after clean
+    cycles); every other cause is lifted by an operator."""
+
+    MANUAL = "manual", "Set by a person or an agent"
+    BUDGET = "budget", "Budget breach"
+    FRESHNESS = "freshness", "Stale signals"
+    FAILURE_STREAK = "failure_streak", "Autonomy failure streak"
+    PLAYBOOK = "playbook", "Recovery playbook"
+
+
+#: Causes the system may recover from by itself (torghut: "automatic after 3 clean cycles, for freshness
+#: reasons only").
+AUTO_RECOVERABLE_CAUSES = frozenset({StateCause.FRESHNESS})
+
+
+class ControlKind(models.TextChoices):
+    TRADING_STATE = "trading_state", "Global trading state"
+    STRATEGY_STATE = "strategy_state", "Strategy trading state"
+    SYMBOL_MODE = "symbol_mode", "Symbol mode and caps"
+    LEAN_LANE = "lean_lane", "LEAN lane"
+    BUDGET = "budget", "Budget policy"
+    BUDGET_BREACH = "budget_breach", "Budget breach"
+    LLM_STAGE = "llm_stage", "LLM stage"
+    PLAYBOOK = "playbook", "Recovery playbook"
+
+
+class BudgetName(models.TextChoices):
+    """The daily budgets: kill switches evaluated in the admission transaction and when a fill is stored."""
+
+    DAILY_REALIZED_LOSS = "daily_realized_loss", "Daily realized loss"
+    GROSS_NOTIONAL = "gross_notional", "Gross notional"
+    ORDER_COUNT = "order_count", "Order count"
+    LLM_TOKENS = "llm_tokens", "LLM tokens"
+
+
+#: States a budget breach may move trading to.
+BREACH_STATES = (TradingStateChoice.REDUCING, TradingStateChoice.HALTED)
+
+
 # --- LLM governance ------------------------------------------------------------------------------
 
 class LlmStage(models.TextChoices):

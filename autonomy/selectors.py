@@ -1,9 +1,10 @@
-"""Reads of the autonomy controls (used by execution before any order leaves)."""
+"""Reads of the autonomy controls (execution reads them for every order, inside its admission
+transaction; pages and the API read them for the status)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,13 +14,27 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from autonomy import llm_guardrails as guardrails
-from autonomy.choices import LlmAllowlistKind, LlmErrorFallback, LlmStage, LlmVerdict, SymbolMode, TradingStateChoice
+from autonomy.choices import (
+    BudgetName,
+    LlmAllowlistKind,
+    LlmErrorFallback,
+    LlmStage,
+    LlmVerdict,
+    SymbolMode,
+    TradingStateChoice,
+    strictest,
+)
 from autonomy.models import (
+    BudgetPolicy,
+    BudgetUsage,
+    ControlEvent,
     LlmAllowlistEntry,
     LlmCircuit,
     LlmDecisionReview,
     LlmGovernance,
     LlmStageDecision,
+    Position,
+    StrategyTradingState,
     SymbolControl,
     TradingState,
 )
@@ -36,10 +51,19 @@ class ControlSnapshot:
     lean_disabled_reason: str
 
 
+def lean_default() -> tuple[bool, str]:
+    """The LEAN lane before anyone switched it: the ``TRADING_LEAN_LANE_DISABLE_SWITCH`` setting (the
+    autonomy flag is the live control; the setting only gives its first value)."""
+    if settings.TRADING_LEAN_LANE_DISABLE_SWITCH:
+        return False, "TRADING_LEAN_LANE_DISABLE_SWITCH is set"
+    return True, ""
+
+
 def trading_state_get() -> ControlSnapshot:
+    """The global trading state and the LEAN lane (before anyone switched the lane: the setting)."""
     row = TradingState.objects.filter(id=1).first()
     if row is None:
-        return ControlSnapshot(TradingStateChoice.ACTIVE, "", True, "")
+        return ControlSnapshot(TradingStateChoice.ACTIVE, "", *lean_default())
     return ControlSnapshot(row.state, row.reason, row.lean_enabled, row.lean_disabled_reason)
 
 
@@ -50,27 +74,125 @@ class OrderFlags:
     symbol_reason: str
     strategy_id: int | None = None  # None: no research run has named the strategy
     stage: str | None = None
+    strategy_state: str = TradingStateChoice.ACTIVE
+    strategy_reason: str = ""
+    symbol_caps: dict | None = None
+    lean_allowed: bool | None = None  # the symbol's LEAN allowlist entry; None: the settings' policy
 
 
-def order_flags_get(*, symbol: str, strategy: str = "") -> OrderFlags:
-    """Trading state, LEAN lane, one symbol's mode and the strategy's stage in a single query
-    (read for every order)."""
+_FLAGS_FOR_SHARE = """
+SELECT ts.state, ts.reason, ts.lean_enabled, ts.lean_disabled_reason, sc.mode, sc.health_reason,
+       sc.max_qty_per_order, sc.max_notional_per_order, sc.max_notional_per_day, sc.lean_allowed,
+       st.id, st.stage, ss.state, ss.reason
+FROM autonomy_trading_state ts
+LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %s
+LEFT JOIN strategies st ON st.name = %s
+LEFT JOIN autonomy_strategy_states ss ON ss.strategy_id = st.id
+WHERE ts.id = 1
+FOR SHARE OF ts
+"""
+
+
+def order_flags_for_share(*, symbol: str, strategy: str = "") -> OrderFlags | None:
+    """Every flag an order needs, in one query, holding the global row ``FOR SHARE`` until the admission
+    transaction ends (a control change, which locks it ``FOR UPDATE``, waits; one committed before this
+    read is seen). None when the global row does not exist yet (the caller creates it and reads again)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT ts.state, ts.reason, ts.lean_enabled, ts.lean_disabled_reason, sc.mode, sc.reason, st.id, st.stage"
-            " FROM (SELECT 1) AS one"
-            " LEFT JOIN autonomy_trading_state ts ON ts.id = 1"
-            " LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %s"
-            " LEFT JOIN strategies st ON st.name = %s", [symbol.upper(), strategy])
-        state, reason, lean_enabled, lean_reason, mode, mode_reason, strategy_id, stage = cursor.fetchone()
-    trading = ControlSnapshot(state or TradingStateChoice.ACTIVE, reason or "",
-                              True if lean_enabled is None else lean_enabled, lean_reason or "")
-    return OrderFlags(trading, mode or SymbolMode.ENABLED, mode_reason or "", strategy_id, stage)
+        cursor.execute(_FLAGS_FOR_SHARE, [symbol.upper(), strategy])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (state, reason, lean_enabled, lean_reason, mode, health, max_qty, max_order, max_day, lean_allowed,
+     strategy_id, stage, s_state, s_reason) = row
+    caps = None
+    if mode is not None:
+        caps = {"max_qty_per_order": max_qty, "max_notional_per_order": max_order, "max_notional_per_day": max_day}
+    return OrderFlags(ControlSnapshot(state, reason, lean_enabled, lean_reason), mode or SymbolMode.ENABLED,
+                      health or "", strategy_id, stage, s_state or TradingStateChoice.ACTIVE, s_reason or "",
+                      caps, lean_allowed)
 
 
-def symbol_control_list():
-    """Every symbol with a non-default mode, alphabetically."""
+def position_qty(*, strategy_id: int, symbol: str) -> Decimal:
+    """The strategy's position in the symbol from stored fills (0 when it never traded it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT qty FROM autonomy_positions WHERE strategy_id = %s AND symbol = %s",
+                       [strategy_id, symbol.upper()])
+        row = cursor.fetchone()
+    return row[0] if row else Decimal(0)
+
+
+def symbol_control_list() -> QuerySet[SymbolControl]:
+    """Every symbol with a stored control row, alphabetically."""
     return SymbolControl.objects.order_by("symbol")
+
+
+def strategy_state_list() -> QuerySet[StrategyTradingState]:
+    return StrategyTradingState.objects.select_related("strategy").order_by("strategy__name")
+
+
+def strategy_states(*, strategy_ids) -> dict[int, str]:
+    """The effective state (strictest of global and own) of each strategy id."""
+    global_state = trading_state_get().trading_state
+    own = dict(StrategyTradingState.objects.filter(strategy_id__in=list(strategy_ids))
+               .values_list("strategy_id", "state"))
+    return {sid: strictest(global_state, own.get(sid, TradingStateChoice.ACTIVE)) for sid in strategy_ids}
+
+
+@dataclass(frozen=True)
+class BudgetLimit:
+    name: str
+    limit: Decimal
+    on_breach: str
+
+
+def budget_today() -> date:
+    """Budgets count per UTC day."""
+    return timezone.now().date()
+
+
+def budget_default(name: str) -> BudgetLimit:
+    """A budget's limit before an operator stores a policy: the ``AUTONOMY_BUDGETS`` setting."""
+    conf = settings.AUTONOMY_BUDGETS[name]
+    return BudgetLimit(name, Decimal(str(conf["limit"])), conf.get("on_breach", TradingStateChoice.HALTED))
+
+
+def budget_limits() -> dict[str, BudgetLimit]:
+    """Every budget's limit: the stored policy, else the settings' default."""
+    stored = {p.name: BudgetLimit(p.name, p.limit, p.on_breach) for p in BudgetPolicy.objects.all()}
+    return {name: stored.get(name) or budget_default(name) for name in BudgetName.values}
+
+
+def budget_status() -> list[dict]:
+    """Each budget's limit, today's use and whether it is breached, in name order."""
+    used = {u.name: u for u in BudgetUsage.objects.filter(day=budget_today())}
+    out = []
+    for name, limit in sorted(budget_limits().items()):
+        row = used.get(name)
+        value = row.used if row else Decimal(0)
+        out.append({"name": name, "limit": limit.limit, "used": value, "on_breach": limit.on_breach,
+                    "breached": value > limit.limit or bool(row and row.breached_at),
+                    "breached_at": row.breached_at if row else None})
+    return out
+
+
+def control_event_list() -> QuerySet[ControlEvent]:
+    return ControlEvent.objects.order_by("-id")
+
+
+def position_list(*, strategy: str | None = None, symbol: str | None = None) -> QuerySet[Position]:
+    qs = Position.objects.select_related("strategy").order_by("-id")
+    if strategy:
+        qs = qs.filter(strategy__name=strategy)
+    if symbol:
+        qs = qs.filter(symbol=symbol.upper())
+    return qs
+
+
+# === core: placeholders other parts of the autonomy app replace =====================================
+
+def open_alert_count() -> int:
+    """Open (unresolved) alerts, for the status. Until alerts land: 0."""
+    return 0
 
 
 # --- LLM governance ----------------------------------------------------------------------------

@@ -1,43 +1,85 @@
 """The seam between order flow and the control flags (423 answers).
 
-The decision is :func:`autonomy.admission.admission_block`, a pure function the kill-switch drill
-shares: ``trading_halted``, ``symbol_disabled``, ``strategy_not_live`` (a strategy no research run
-named, or one at shadow) and ``canary_cap_exceeded`` (the active gate policy's caps for a strategy
-at canary). The flags and the strategy's stage are read in one query; the canary caps and the day's
-canary notional only for a strategy at canary.
+The decision is :func:`autonomy.admission.admission_decide`, a pure function the kill-switch drill
+shares. :func:`order_admission` gathers its facts INSIDE the admission transaction that
+:func:`execution.services.order_submit` opens (and in which it then inserts the execution row):
+
+1. today's budget rows are locked ``FOR UPDATE`` (created when missing), by name: admissions are
+   serialized there, and the order count and gross notional they consume cannot be overtaken;
+2. the control flags (global and strategy state, the symbol's mode, caps and LEAN entry, the LEAN lane,
+   the strategy's stage) are read in one query holding the global row ``FOR SHARE``: a control change
+   (which locks it ``FOR UPDATE``) waits for this admission, and one committed before it applies to it;
+3. only what the decision needs next: the position and open orders under REDUCING, the symbol's notional
+   today in canary mode, the gate policy's caps for a strategy at canary.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from autonomy.admission import AdmissionFacts, admission_block
-from autonomy.selectors import order_flags_get
+from autonomy.admission import AdmissionDecision, AdmissionFacts, admission_decide, effective_state
+from autonomy.choices import BudgetName, SymbolMode, TradingStateChoice
+from autonomy.conditions import BudgetFacts
+from autonomy.selectors import order_flags_for_share, position_qty
+from autonomy.services import budgets_lock_today, global_row_ensure
 from strategies.choices import Stage
 
 
 @dataclass(frozen=True)
-class OrderControls:
-    block: tuple[str, str] | None
+class Admission:
+    decision: AdmissionDecision
     lean_enabled: bool
+    lean_allowed: bool | None
     strategy_id: int | None
     stage: str | None
+    budgets: tuple[BudgetFacts, ...] = ()
+    amounts: dict[str, Decimal] = field(default_factory=dict)  # what the order consumes, if admitted
+
+    @property
+    def block(self) -> tuple[str, str] | None:
+        return self.decision.block
+
+    def breached(self) -> list[BudgetFacts]:
+        return [b for b in self.budgets if b.name in self.decision.breached_budgets]
 
 
-def order_controls(*, strategy: str, symbol: str, notional: Decimal | None = None) -> OrderControls:
-    """The flags an order needs, read once: what blocks it (if anything), whether the LEAN lane is on,
-    and the strategy's id and stage (recorded on the execution row)."""
-    flags = order_flags_get(symbol=symbol, strategy=strategy)
-    caps, today = None, Decimal(0)
-    if flags.stage == Stage.CANARY:
-        from execution.selectors import canary_notional_today
-        from promotions.selectors import canary_caps
-
-        caps, today = canary_caps(), canary_notional_today(strategy_id=flags.strategy_id)
+def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
+                    notional: Decimal | None = None) -> Admission:
+    """The controls' verdict on one order. Call inside the admission transaction (see the module)."""
+    amounts = {BudgetName.ORDER_COUNT: Decimal(1), BudgetName.GROSS_NOTIONAL: notional or Decimal(0)}
+    budgets = tuple(replace(b, amount=amounts.get(b.name, Decimal(0))) for b in budgets_lock_today())
+    flags = order_flags_for_share(symbol=symbol, strategy=strategy)
+    if flags is None:
+        global_row_ensure()
+        flags = order_flags_for_share(symbol=symbol, strategy=strategy)
     facts = AdmissionFacts(
         trading_state=flags.trading.trading_state, trading_reason=flags.trading.trading_reason, symbol=symbol,
         symbol_mode=flags.symbol_mode, symbol_reason=flags.symbol_reason, strategy=strategy,
-        strategy_known=flags.strategy_id is not None, stage=flags.stage, notional=notional, canary_caps=caps,
-        canary_notional_today=today)
-    return OrderControls(block=admission_block(facts), lean_enabled=flags.trading.lean_enabled,
-                         strategy_id=flags.strategy_id, stage=flags.stage)
+        strategy_known=flags.strategy_id is not None, stage=flags.stage, notional=notional,
+        strategy_state=flags.strategy_state, strategy_reason=flags.strategy_reason, side=side, qty=qty,
+        symbol_caps=flags.symbol_caps, budgets=budgets)
+    facts = _with_details(facts, strategy_id=flags.strategy_id)
+    return Admission(decision=admission_decide(facts), lean_enabled=flags.trading.lean_enabled,
+                     lean_allowed=flags.lean_allowed, strategy_id=flags.strategy_id, stage=flags.stage,
+                     budgets=budgets, amounts=amounts)
+
+
+def _with_details(facts: AdmissionFacts, *, strategy_id: int | None) -> AdmissionFacts:
+    """Read what only some orders need (position, open orders, today's notional, canary caps)."""
+    from execution import selectors
+
+    extra: dict = {}
+    if strategy_id is not None and effective_state(facts)[0] == TradingStateChoice.REDUCING:
+        extra["position_qty"] = position_qty(strategy_id=strategy_id, symbol=facts.symbol)
+        extra["open_reducing_qty"] = selectors.open_qty(strategy_id=strategy_id, symbol=facts.symbol,
+                                                        side=facts.side)
+    caps = facts.symbol_caps or {}
+    if facts.symbol_mode == SymbolMode.CANARY and caps.get("max_notional_per_day") is not None \
+            and facts.notional is not None:
+        extra["symbol_notional_today"] = selectors.symbol_notional_today(symbol=facts.symbol)
+    if facts.stage == Stage.CANARY and strategy_id is not None:
+        from promotions.selectors import canary_caps
+
+        extra["canary_caps"] = canary_caps()
+        extra["canary_notional_today"] = selectors.canary_notional_today(strategy_id=strategy_id)
+    return replace(facts, **extra) if extra else facts

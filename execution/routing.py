@@ -7,8 +7,9 @@ plain Python: the database work (row insert, breaker state, final update) is don
 
 Rules (torghut's, plus "never place an order twice"):
 
-* the expected adapter comes from the policy: ``TRADING_EXECUTION_ADAPTER`` (lean|alpaca),
-  the allowlist policy per symbol and the LEAN lane disable switch (setting or autonomy flag);
+* the expected adapter comes from the policy: ``TRADING_EXECUTION_ADAPTER`` (lean|alpaca), the
+  LEAN lane's one switch (the autonomy flag; the setting gives its first value) and the LEAN allowlist
+  per symbol (the autonomy controls' entry, else the settings' allowlist policy);
   an order routed to Alpaca by policy is *expected* on Alpaca, not a fallback;
 * a LEAN failure is classified ``lean_submit_{timeout|network_error|http_<code>|contract_violation}``;
 * when the broker may hold the order (:attr:`AdapterError.ambiguous`: a timeout, a connection
@@ -42,18 +43,23 @@ class RoutePolicy:
     fallback: str = Adapter.ALPACA
     policy: str = "all"  # all | allowlist
     symbols: frozenset[str] = frozenset()
-    lean_lane_disabled: bool = False
 
 
-def expected_adapter(policy: RoutePolicy, symbol: str, *, lean_enabled: bool = True) -> tuple[str, str]:
-    """(expected adapter, why) for an order on ``symbol``. Pure."""
+def expected_adapter(policy: RoutePolicy, symbol: str, *, lean_enabled: bool = True,
+                     lean_allowed: bool | None = None) -> tuple[str, str]:
+    """(expected adapter, why) for an order on ``symbol``. Pure.
+
+    ``lean_enabled`` is the LEAN lane's global switch (the autonomy flag, whose first value comes from
+    ``TRADING_LEAN_LANE_DISABLE_SWITCH``); ``lean_allowed`` the symbol's allowlist entry in the autonomy
+    controls (None: the settings' allowlist policy decides).
+    """
     if policy.primary != Adapter.LEAN:
         return policy.primary, "primary_adapter"
-    if policy.lean_lane_disabled:
-        return policy.fallback, "lean_lane_disable_switch"
     if not lean_enabled:
-        return policy.fallback, "lean_lane_disabled_by_autonomy"
-    if policy.policy == "allowlist" and symbol.upper() not in policy.symbols:
+        return policy.fallback, "lean_lane_disabled"
+    allowed = lean_allowed if lean_allowed is not None else (
+        policy.policy != "allowlist" or symbol.upper() in policy.symbols)
+    if not allowed:
         return policy.fallback, "symbol_not_in_allowlist"
     return Adapter.LEAN, "lean_first"
 

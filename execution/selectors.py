@@ -194,6 +194,30 @@ def canary_notional_today(*, strategy_id: int) -> Decimal:
     return Decimal(rows[0][0])
 
 
+def symbol_notional_today(*, symbol: str) -> Decimal:
+    """What every strategy has committed in ``symbol`` today (UTC): qty x (limit or decision price) of every
+    order a broker did not refuse (a symbol's canary cap per day)."""
+    rows = _rows(
+        "SELECT coalesce(sum(e.submitted_qty * coalesce(e.limit_price, d.decision_price)), 0) FROM executions e "
+        "LEFT JOIN trade_decisions d ON d.id = e.trade_decision_id WHERE e.symbol = %s "
+        "AND e.status <> 'rejected' AND e.created_at >= date_trunc('day', %s)",
+        [symbol.upper(), timezone.now()])
+    return Decimal(rows[0][0])
+
+
+OPEN_STATUSES = ("pending_submit", "pending", "accepted", "partially_filled")
+
+
+def open_qty(*, strategy_id: int, symbol: str, side: str) -> Decimal:
+    """What the strategy's open orders on ``side`` of ``symbol`` may still fill (REDUCING never lets the
+    orders in flight flip a position)."""
+    rows = _rows(
+        "SELECT coalesce(sum(submitted_qty - filled_qty), 0) FROM executions WHERE strategy_id = %s "
+        "AND symbol = %s AND side = %s AND status = ANY(%s) AND NOT legacy",
+        [strategy_id, symbol.upper(), side, list(OPEN_STATUSES)])
+    return Decimal(rows[0][0])
+
+
 def stage_evidence(*, strategy_id: int, now: datetime, stage: str) -> dict[str, Any]:
     """What the gates read of a strategy's orders at ``stage`` (paper or canary): fills, the days they
     fell on, slippage against decision prices (bps, adverse positive), the fallback ratio, and whether

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -39,14 +40,16 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from access.choices import Via
+from autonomy.services import budget_breach_record, budget_use, budgets_consume, position_apply_fill
 from core import locks
 from core.db import is_database_unavailable
 from core.errors import Blocked, DatabaseUnavailable
 from execution.adapters.base import BrokerOrder, OrderRequest
 from execution.choices import Adapter, ExecutionStatus
 from execution.circuit import PersistedLeanGate
-from execution.controls import order_controls
-from execution.models import Execution, Fill, OrderRefusal
+from execution.controls import order_admission
+from execution.models import Execution, OrderRefusal, TradeDecision
 from execution.routing import OrderRouter, RouteOutcome, expected_adapter
 from execution.wiring import adapters, route_policy
 
@@ -139,43 +142,66 @@ def _notional(data: OrderInput) -> Decimal | None:
 def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | None = None) -> SubmitResult:
     """Store and route one order; returns the stored row when the client_order_id is known.
 
-    Raises ``Blocked`` (423) when a control flag refuses the order (an audit row is written).
-    Broker failures never raise: the row is stored ``rejected`` or ``pending`` instead.
-    A replay that arrives while the first submission is in flight waits for it and returns
-    the final row.
+    Admission is one short transaction (:func:`_admit`): the controls are read and the budgets consumed
+    under lock, and the ``pending_submit`` row is inserted and committed with them. Raises ``Blocked``
+    (423) when a control refuses the order (its refusal record is written, and a budget the order would
+    have taken past its limit is breached: trading moves to the policy's state). The brokers are called
+    after that transaction; their failures never raise: the row is stored ``rejected`` or ``pending``
+    instead. A replay that arrives while the first submission is in flight waits for it and returns the
+    final row.
     """
     execution_id = _lock_and_look_up(data)
     locked_on = connection.connection  # the session holding the lock
     try:
         if execution_id is not None:
             return SubmitResult(Execution.objects.get(pk=execution_id), created=False)
-        controls = order_controls(strategy=data.strategy, symbol=data.symbol, notional=_notional(data))
-        if controls.block is not None:
-            code, message = controls.block
-            order_refusal_record(data=data, code=code, message=message, actor=actor)
-            raise Blocked(message, code=code, details={"client_order_id": data.client_order_id})
+        execution, created, expected, policy_reason = _admit(data=data, actor=actor)
+        if not created:
+            return SubmitResult(execution, created=False)
         if router is None:
             lean, alpaca = adapters()
             router = OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean))
-        expected, policy_reason = expected_adapter(route_policy(), data.symbol, lean_enabled=controls.lean_enabled)
-        execution, created = _execution_insert(data=data, strategy_id=controls.strategy_id, stage=controls.stage or "",
-                                               expected=expected, actor=actor)
-        if not created:
-            return SubmitResult(execution, created=False)
         request = OrderRequest(client_order_id=data.client_order_id, symbol=data.symbol, side=data.side,
                                qty=data.qty, order_type=data.order_type, time_in_force=data.time_in_force,
                                limit_price=data.limit_price)
         outcome = router.route(request, expected=expected, policy_reason=policy_reason)
-        execution = _record_outcome(execution=execution, outcome=outcome, locked_on=locked_on)
+        execution = _record_outcome(execution=execution, outcome=outcome, locked_on=locked_on,
+                                    priced=_notional(data) is not None)
         return SubmitResult(execution, created=True, outcome=outcome)
     finally:
         order_release(data.client_order_id)
 
 
+def _admit(*, data: OrderInput, actor: str) -> tuple[Execution, bool, str, str]:
+    """The admission transaction: controls (``FOR SHARE``) and budgets (``FOR UPDATE``) read, the decision
+    taken, the budgets consumed and the execution row inserted, committed together. A refusal commits its
+    record (and any breach it found) and raises ``Blocked`` after the commit."""
+    notional = _notional(data)
+    with transaction.atomic():
+        admission = order_admission(strategy=data.strategy, symbol=data.symbol, side=data.side, qty=data.qty,
+                                    notional=notional)
+        if admission.block is None:
+            expected, policy_reason = expected_adapter(route_policy(), data.symbol,
+                                                       lean_enabled=admission.lean_enabled,
+                                                       lean_allowed=admission.lean_allowed)
+            execution, created = _execution_insert(data=data, strategy_id=admission.strategy_id,
+                                                   stage=admission.stage or "", expected=expected, actor=actor)
+            if created:
+                budgets_consume(amounts=admission.amounts)
+            return execution, created, expected, policy_reason
+        code, message = admission.block
+        order_refusal_record(data=data, code=code, message=message, actor=actor)
+        for facts in admission.breached():
+            budget_breach_record(facts=facts, actor=actor or "system:orders", via=Via.API, refused={
+                "client_order_id": data.client_order_id, "strategy": data.strategy, "symbol": data.symbol,
+                "side": data.side, "qty": str(data.qty), "notional": None if notional is None else str(notional)})
+    raise Blocked(message, code=code, details={"client_order_id": data.client_order_id})
+
+
 RELOCK_WAIT_SECONDS = 5.0
 
 
-def _record_outcome(*, execution: Execution, outcome: RouteOutcome, locked_on) -> Execution:
+def _record_outcome(*, execution: Execution, outcome: RouteOutcome, locked_on, priced: bool = True) -> Execution:
     """Write the outcome the brokers gave; never lose it to a connection that went away meanwhile.
 
     If the session that took the order's lock is gone (it died while the brokers were called) or
@@ -186,7 +212,7 @@ def _record_outcome(*, execution: Execution, outcome: RouteOutcome, locked_on) -
     """
     try:
         if connection.connection is locked_on:
-            return execution_apply_outcome(execution=execution, outcome=outcome)
+            return execution_apply_outcome(execution=execution, outcome=outcome, priced=priced)
     except DatabaseError as exc:
         if not is_database_unavailable(exc):
             raise
@@ -203,7 +229,7 @@ def _record_outcome(*, execution: Execution, outcome: RouteOutcome, locked_on) -
         stored = Execution.objects.get(pk=execution.pk)
         if stored.status != ExecutionStatus.PENDING_SUBMIT:
             return stored  # reconciliation settled it from the broker in the meantime
-        return execution_apply_outcome(execution=execution, outcome=outcome)
+        return execution_apply_outcome(execution=execution, outcome=outcome, priced=priced)
     except DatabaseError as exc:
         if not is_database_unavailable(exc):
             raise
@@ -282,20 +308,23 @@ _APPLY_OUTCOME = """
 WITH f AS (
   INSERT INTO execution_fills (execution_id, adapter, broker_fill_id, qty, price, filled_at, created_at)
   SELECT %(id)s, %(actual)s, %(fill_id)s, %(fill_qty)s, %(fill_price)s, %(now)s, %(now)s WHERE %(with_fill)s
-  ON CONFLICT (adapter, broker_fill_id) DO NOTHING)
+  ON CONFLICT (adapter, broker_fill_id) DO NOTHING RETURNING 1)
 UPDATE executions SET execution_expected_adapter = %(expected)s, execution_actual_adapter = %(actual)s,
   execution_fallback_reason = %(reason)s, execution_fallback_count = %(count)s, status = %(status)s,
   last_error = %(last_error)s, raw_order = %(raw)s::jsonb, broker_order_id = %(broker_order_id)s,
   filled_qty = %(filled_qty)s, avg_fill_price = %(avg)s, submitted_at = %(now)s, last_update_at = %(now)s
 WHERE id = %(id)s
+RETURNING (SELECT count(*) FROM f)
 """
 
 
-def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome) -> Execution:
-    """Write the router's outcome (route fields, status, broker id, first fill) in one statement.
+def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome, priced: bool = True) -> Execution:
+    """Write the router's outcome (route fields, status, broker id, first fill) in one statement; with a
+    fill, the strategy's position (and the budgets a fill uses) in the same transaction.
 
     Only for a row fresh from :func:`_execution_insert` (nothing filled yet); later changes go
-    through :func:`execution_apply_broker_state`.
+    through :func:`execution_apply_broker_state`. ``priced``: the order's notional was known (and
+    consumed from the gross notional budget) at admission.
     """
     now = timezone.now()
     order = outcome.broker_order
@@ -315,7 +344,7 @@ def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome) -> E
         if filled > 0 and order.filled_avg_price is not None:
             with_fill = True
             execution.filled_qty, execution.avg_fill_price = filled, order.filled_avg_price
-    with connection.cursor() as cursor:
+    with transaction.atomic() if with_fill else nullcontext(), connection.cursor() as cursor:
         cursor.execute(_APPLY_OUTCOME, {
             "id": execution.pk, "expected": outcome.expected, "actual": outcome.actual,
             "reason": outcome.fallback_reason, "count": outcome.fallback_count, "status": outcome.status,
@@ -324,7 +353,29 @@ def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome) -> E
             "avg": execution.avg_fill_price, "now": now, "with_fill": with_fill,
             "fill_id": f"{execution.broker_order_id}:{execution.filled_qty.normalize()}" if with_fill else "",
             "fill_qty": execution.filled_qty, "fill_price": execution.avg_fill_price or 0})
+        if with_fill and cursor.fetchone()[0]:
+            fill_applied(execution=execution, qty=execution.filled_qty, price=execution.avg_fill_price,
+                         priced=priced)
     return execution
+
+
+def fill_applied(*, execution: Execution, qty: Decimal, price: Decimal, priced: bool) -> None:
+    """What a newly stored fill changes beyond the execution row, in the transaction that stored it: the
+    strategy's position (and the realized-loss budget), and, for an order admitted without a price, the
+    gross notional budget. A breach moves trading at once."""
+    if execution.strategy_id is not None:
+        position_apply_fill(strategy_id=execution.strategy_id, symbol=execution.symbol, side=execution.side,
+                            qty=qty, price=price, actor=f"system:fills:{execution.client_order_id}"[:150])
+    if not priced:
+        budget_use(name="gross_notional", amount=qty * price, actor="system:fills",
+                   evidence={"client_order_id": execution.client_order_id, "qty": str(qty), "price": str(price)})
+
+
+def _priced_at_admission(execution: Execution) -> bool:
+    """Whether the order's notional was known when it was admitted (limit or decision price)."""
+    if execution.limit_price is not None:
+        return True
+    return TradeDecision.objects.filter(pk=execution.trade_decision_id, decision_price__isnull=False).exists()
 
 
 def _apply_broker_fill(execution: Execution, adapter: str, order: BrokerOrder, now) -> list[str]:
@@ -336,10 +387,9 @@ def _apply_broker_fill(execution: Execution, adapter: str, order: BrokerOrder, n
     old_avg = execution.avg_fill_price or Decimal(0)
     delta = new_qty - old_qty
     price = (order.filled_avg_price * new_qty - old_avg * old_qty) / delta
-    Fill.objects.bulk_create(
-        [Fill(execution=execution, adapter=adapter, broker_fill_id=f"{order.broker_order_id}:{new_qty.normalize()}",
-              qty=delta, price=price.quantize(Decimal("0.00000001")), filled_at=now)],
-        ignore_conflicts=True)
+    price = price.quantize(Decimal("0.00000001"))
+    fill_ingest(execution=execution, adapter=adapter, filled_at=now, qty=delta, price=price,
+                broker_fill_id=f"{order.broker_order_id}:{new_qty.normalize()}")
     execution.filled_qty = new_qty
     execution.avg_fill_price = order.filled_avg_price
     return ["filled_qty", "avg_fill_price"]
@@ -347,14 +397,20 @@ def _apply_broker_fill(execution: Execution, adapter: str, order: BrokerOrder, n
 
 def fill_ingest(*, execution: Execution, adapter: str, broker_fill_id: str, qty: Decimal, price: Decimal,
                 filled_at=None) -> bool:
-    """Store one broker fill; ingesting the same (adapter, broker_fill_id) twice is harmless. True if new."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO execution_fills (execution_id, adapter, broker_fill_id, qty, price, filled_at, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, now())"
-            " ON CONFLICT (adapter, broker_fill_id) DO NOTHING RETURNING id",
-            [execution.pk, adapter, broker_fill_id, qty, price, filled_at or timezone.now()])
-        return cursor.fetchone() is not None
+    """Store one broker fill; ingesting the same (adapter, broker_fill_id) twice is harmless. True if new.
+    A new fill moves the strategy's position in the same transaction."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO execution_fills (execution_id, adapter, broker_fill_id, qty, price, filled_at, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, now())"
+                " ON CONFLICT (adapter, broker_fill_id) DO NOTHING RETURNING id",
+                [execution.pk, adapter, broker_fill_id, qty, price, filled_at or timezone.now()])
+            created = cursor.fetchone() is not None
+        if created:
+            fill_applied(execution=execution, qty=Decimal(qty), price=Decimal(price),
+                         priced=_priced_at_admission(execution))
+    return created
 
 
 def execution_apply_broker_state(*, execution: Execution, adapter: str, order: BrokerOrder,

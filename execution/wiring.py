@@ -18,7 +18,6 @@ def route_policy() -> RoutePolicy:
         fallback=settings.TRADING_EXECUTION_FALLBACK_ADAPTER,
         policy=settings.TRADING_EXECUTION_ADAPTER_POLICY,
         symbols=frozenset(s.upper() for s in settings.TRADING_EXECUTION_ADAPTER_SYMBOLS),
-        lean_lane_disabled=settings.TRADING_LEAN_LANE_DISABLE_SWITCH,
     )
 
 

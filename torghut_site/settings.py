@@ -301,6 +301,19 @@ TRADING_LEAN_CIRCUIT_PROBE_SECONDS = float(os.environ.get("TRADING_LEAN_CIRCUIT_
 # Reconciliation: how far back "recent" orders are compared with the brokers.
 TRADING_RECONCILE_LOOKBACK_HOURS = int(os.environ.get("TRADING_RECONCILE_LOOKBACK_HOURS", "24"))
 TRADING_RECONCILE_INTERVAL_MINUTES = int(os.environ.get("TRADING_RECONCILE_INTERVAL_MINUTES", "1"))
+# --- Autonomy controls ------------------------------------------------------------------
+# Daily budgets (UTC days): the default limit of each, and the state a breach moves trading to
+# (REDUCING or HALTED), used until an operator stores a budget policy (admin, PUT /api/v1/autonomy/budgets/{name}).
+AUTONOMY_BUDGETS = {
+    "daily_realized_loss": {"limit": os.environ.get("AUTONOMY_BUDGET_DAILY_REALIZED_LOSS", "1000000"),
+                            "on_breach": os.environ.get("AUTONOMY_BUDGET_DAILY_REALIZED_LOSS_ON_BREACH", "HALTED")},
+    "gross_notional": {"limit": os.environ.get("AUTONOMY_BUDGET_GROSS_NOTIONAL", "1000000000"),
+                       "on_breach": os.environ.get("AUTONOMY_BUDGET_GROSS_NOTIONAL_ON_BREACH", "HALTED")},
+    "order_count": {"limit": os.environ.get("AUTONOMY_BUDGET_ORDER_COUNT", "100000"),
+                    "on_breach": os.environ.get("AUTONOMY_BUDGET_ORDER_COUNT_ON_BREACH", "HALTED")},
+    "llm_tokens": {"limit": os.environ.get("AUTONOMY_BUDGET_LLM_TOKENS", "10000000"),
+                   "on_breach": os.environ.get("AUTONOMY_BUDGET_LLM_TOKENS_ON_BREACH", "REDUCING")},
+}
 # /metrics (Prometheus): open to these client addresses, or to a bearer METRICS_TOKEN.
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

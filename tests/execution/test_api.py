@@ -79,11 +79,11 @@ def test_order_invalid_input_400_names_field(make_client, body, field):
 
 def test_order_blocked_by_halt_and_disabled_symbol_423(make_client):
     client = make_client("agent")
-    trading_state_set(state="HALTED", reason="drawdown")
+    trading_state_set(state="HALTED", reason="drawdown", actor="ops")
     resp = client.post("/api/v1/trading/orders", ORDER, format="json")
     assert resp.status_code == 423 and resp.json()["error"]["code"] == "trading_halted"
-    trading_state_set(state="ACTIVE")
-    symbol_mode_set(symbol="AAPL", mode="disabled", reason="halt gap")
+    trading_state_set(state="ACTIVE", reason="drawdown reviewed", actor="ops")
+    symbol_mode_set(symbol="AAPL", mode="disabled", reason="halt gap", actor="ops")
     resp = client.post("/api/v1/trading/orders", ORDER, format="json")
     assert resp.status_code == 423 and resp.json()["error"]["code"] == "symbol_disabled"
     assert Execution.objects.count() == 0

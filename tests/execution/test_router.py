@@ -228,11 +228,19 @@ def test_allowlist_policy_routes_other_symbols_to_alpaca_without_fallback(routed
     assert msft.execution_actual_adapter == "lean"
 
 
-def test_lane_disable_switch(routed, settings):
+def test_lane_disable_switch_setting_is_the_default_of_the_autonomy_flag(routed, settings):
+    """One switch: the setting gives the LEAN lane's first value; the autonomy flag is the live control."""
+    from autonomy.selectors import trading_state_get
+    from autonomy.services import lean_lane_set
+
     settings.TRADING_LEAN_LANE_DISABLE_SWITCH = True
+    assert trading_state_get().lean_enabled is False
     row = order_submit(data=OrderInputFactory()).execution
     assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("alpaca", "alpaca")
-    assert row.raw_order["_execution_route_policy"] == "lean_lane_disable_switch"
+    assert row.raw_order["_execution_route_policy"] == "lean_lane_disabled"
+    lean_lane_set(enabled=True, reason="runner back", actor="ops")  # the flag overrides the setting from now on
+    row = order_submit(data=OrderInputFactory()).execution
+    assert row.execution_actual_adapter == "lean"
 
 
 def test_failure_ratio_over_window_opens_the_breaker(routed, settings):
@@ -256,11 +264,19 @@ def test_failure_ratio_over_window_opens_the_breaker(routed, settings):
     (RoutePolicy(policy="allowlist", symbols=frozenset({"MSFT"})), "aapl", True,
      ("alpaca", "symbol_not_in_allowlist")),
     (RoutePolicy(policy="allowlist", symbols=frozenset({"MSFT"})), "msft", True, ("lean", "lean_first")),
-    (RoutePolicy(lean_lane_disabled=True), "AAPL", True, ("alpaca", "lean_lane_disable_switch")),
-    (RoutePolicy(), "AAPL", False, ("alpaca", "lean_lane_disabled_by_autonomy")),
+    (RoutePolicy(), "AAPL", False, ("alpaca", "lean_lane_disabled")),
 ])
 def test_expected_adapter_policy(policy, symbol, lean_enabled, expected):
     assert expected_adapter(policy, symbol, lean_enabled=lean_enabled) == expected
+
+
+@pytest.mark.parametrize("policy,lean_allowed,expected", [
+    (RoutePolicy(policy="allowlist", symbols=frozenset({"MSFT"})), True, ("lean", "lean_first")),
+    (RoutePolicy(), False, ("alpaca", "symbol_not_in_allowlist")),
+    (RoutePolicy(policy="allowlist", symbols=frozenset({"AAPL"})), None, ("lean", "lean_first")),
+])
+def test_symbol_allowlist_entry_overrides_the_settings_policy(policy, lean_allowed, expected):
+    assert expected_adapter(policy, "AAPL", lean_allowed=lean_allowed) == expected
 
 
 @pytest.mark.parametrize("attempt,step", [
@@ -285,7 +301,7 @@ def test_fallback_reason_rule():
 
 def test_autonomy_lean_switch_routes_to_alpaca(routed):
     from autonomy.services import lean_lane_set
-    lean_lane_set(enabled=False, reason="maintenance")
+    lean_lane_set(enabled=False, reason="maintenance", actor="ops")
     row = order_submit(data=OrderInputFactory()).execution
     assert (row.execution_expected_adapter, row.execution_actual_adapter) == ("alpaca", "alpaca")
     assert routed.lean.orders() == []

@@ -14,7 +14,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autonomy', '0001_initial'),
+        ('autonomy', '0002_control_events_budgets_positions'),
         ('strategies', '0002_stage'),
     ]
 
