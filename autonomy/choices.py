@@ -48,6 +48,8 @@ class ControlKind(models.TextChoices):
     BUDGET = "budget", "Budget policy"
     BUDGET_BREACH = "budget_breach", "Budget breach"
     LLM_STAGE = "llm_stage", "LLM stage"
+    LLM_ALLOWLIST = "llm_allowlist", "LLM model or prompt-version allowlist"
+    LLM_CIRCUIT = "llm_circuit", "LLM circuit"
     PLAYBOOK = "playbook", "Recovery playbook"
 
 

@@ -321,9 +321,13 @@ def llm_gate_evidence(*, strategy_id: int, now: datetime) -> dict[str, Any]:
             "error_ratio": None if ratio is None else str(ratio)}
 
 
-def llm_tokens_exhausted() -> bool:
-    """Whether today's ``llm_tokens`` budget is used up (the token-budget guardrail vetoes then)."""
-    return False
+def llm_tokens_exhausted(*, adding: int = 0) -> bool:
+    """Whether today's ``llm_tokens`` budget is used up once ``adding`` more tokens are counted (the
+    token-budget guardrail vetoes then), or was breached already today."""
+    limit = budget_limits()[BudgetName.LLM_TOKENS].limit
+    row = BudgetUsage.objects.filter(name=BudgetName.LLM_TOKENS, day=budget_today()).first()
+    used = row.used if row is not None else Decimal(0)
+    return bool(row is not None and row.breached_at is not None) or used + adding > limit
 
 
 def llm_stage_readiness_block() -> str | None:

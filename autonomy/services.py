@@ -522,13 +522,14 @@ def llm_review_record(*, review: LlmReviewIn, actor: str, via: str = Via.API,
                                details={"review_id": str(stored.review_id)})
         state = selectors.llm_governance_get()
         lists = selectors.llm_allowlists()
+        tokens_used = review.tokens.prompt + review.tokens.completion if review.tokens else 0
         decision = guardrails.circuit_evaluate(
             error_times=selectors.llm_error_times(now=now) + ([now] if is_error else []),
             open_until=circuit.open_until, now=now)
         facts = guardrails.GuardFacts(
             stage=state.stage, model_allowed=review.model in lists[LlmAllowlistKind.MODEL],
             prompt_version_allowed=review.prompt_version in lists[LlmAllowlistKind.PROMPT_VERSION],
-            circuit_open=decision.open, tokens_exhausted=selectors.llm_tokens_exhausted(),
+            circuit_open=decision.open, tokens_exhausted=selectors.llm_tokens_exhausted(adding=tokens_used),
             error_fallback=selectors.llm_error_fallback())
         advice = guardrails.Advice(
             verdict=review.verdict, confidence=review.confidence, adjusted_qty=review.adjusted_qty,
@@ -565,19 +566,29 @@ def llm_review_record(*, review: LlmReviewIn, actor: str, via: str = Via.API,
         LlmCircuitEvaluation.objects.create(
             review=row, at=now, errors_in_window=decision.errors_in_window, open_until_before=open_until_before,
             open_after=decision.open, open_until_after=decision.open_until, opened=decision.opened)
+        if tokens_used:
+            budget_use(name=BudgetName.LLM_TOKENS, amount=Decimal(tokens_used), actor=actor, via=via,
+                       evidence={"llm_review": str(row.review_id), "client_order_id": row.client_order_id})
         audit_record(actor=actor, via=via, action="llm_review", object_ref=f"llm_review:{row.review_id}",
                      details={"client_order_id": row.client_order_id, "verdict": row.verdict,
                               "applied_verdict": row.applied_verdict, "guardrail_reasons": row.guardrail_reasons,
-                              "stage": row.stage, "tokens": row.tokens_prompt + row.tokens_completion})
+                              "stage": row.stage, "tokens": tokens_used})
         if decision.opened:
-            audit_record(actor="system:llm-circuit", via=Via.WORKER, action="llm_circuit_open",
-                         object_ref="llm_circuit",
-                         details={"before": {"open_until": _iso(open_until_before)},
-                                  "after": {"open_until": _iso(decision.open_until)},
-                                  "reason": f"{decision.errors_in_window} LLM errors within "
-                                            f"{int(guardrails.POLICY.circuit_window.total_seconds())} s",
-                                  "review_id": str(row.review_id)})
+            _llm_circuit_opened(decision=decision, open_until_before=open_until_before, review=row)
     return row, True
+
+
+def _llm_circuit_opened(*, decision: guardrails.CircuitDecision, open_until_before: datetime | None,
+                        review: LlmDecisionReview) -> None:
+    actor = "system:llm-circuit"
+    window = int(guardrails.POLICY.circuit_window.total_seconds())
+    reason = f"{decision.errors_in_window} LLM errors within {window} s"
+    before, after = {"open_until": _iso(open_until_before)}, {"open_until": _iso(decision.open_until)}
+    evidence = {"llm_review": str(review.review_id), "errors_in_window": decision.errors_in_window}
+    control_event_record(kind=ControlKind.LLM_CIRCUIT, scope="llm", actor=actor, via=Via.WORKER, reason=reason,
+                         before=before, after=after, evidence=evidence)
+    audit_record(actor=actor, via=Via.WORKER, action="llm_circuit_open", object_ref="llm_circuit",
+                 details={"before": before, "after": after, "reason": reason, **evidence})
 
 
 def _ensure_llm_operator(roles, what: str) -> None:
@@ -630,6 +641,10 @@ def llm_stage_set(*, stage: str, reason: str, actor: str, roles=frozenset(), via
         row.save()
         decision = _llm_stage_decide(before=before, after=stage, actor=actor, roles=roles, via=via,
                                      reason=reason.strip(), evidence=evidence_json, now=now)
+        control_event_record(kind=ControlKind.LLM_STAGE, scope="llm", actor=actor, via=via, reason=reason.strip(),
+                             before={"stage": before}, after={"stage": stage},
+                             evidence={**evidence_json, "decision_id": decision.pk,
+                                       "decision_sha256": decision.decision_sha256})
         audit_record(actor=actor, actor_roles=sorted(roles), via=via, action="llm_stage_set",
                      object_ref=f"llm_stage_decision:{decision.pk}",
                      details={"before": before, "after": stage, "reason": reason.strip(), "evidence": evidence_json})
@@ -674,6 +689,8 @@ def llm_allowlist_set(*, kind: str, value: str, allowed: bool, reason: str, acto
             LlmAllowlistEntry.objects.filter(kind=kind, value=value).delete()
         after = selectors.llm_allowlists()
         if before != after:
+            control_event_record(kind=ControlKind.LLM_ALLOWLIST, scope=f"llm:{kind}", actor=actor, via=via,
+                                 reason=reason.strip(), before={kind: before[kind]}, after={kind: after[kind]})
             audit_record(actor=actor, actor_roles=sorted(roles), via=via, action="llm_allowlist_set",
                          object_ref=f"llm_allowlist:{kind}",
                          details={"before": before[kind], "after": after[kind], "reason": reason.strip(),

@@ -54,7 +54,9 @@ class OrderCreate(APIView):
                    423: error_response("`trading_halted`, `symbol_disabled`: a control flag blocks the order; "
                                        "`strategy_not_live`: the plane does not know the strategy, or it is at "
                                        "shadow; `canary_cap_exceeded`: a canary strategy's caps under the active "
-                                       "gate policy"),
+                                       "gate policy; `llm_veto`: the order's LLM review vetoed it"),
+                   422: error_response("`llm_adjustment_mismatch`: the order's LLM review adjusted it, and the "
+                                       "order does not carry the adjusted quantity and type (and limit price)"),
                    503: error_response("`database_unavailable` (with `Retry-After`): the database went away. Retry "
                                        "with the same client_order_id: a stored order is returned as it is, never "
                                        "placed twice; an order a broker took while its outcome could not be stored "

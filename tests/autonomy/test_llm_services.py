@@ -245,3 +245,50 @@ def test_gate3_reads_the_strategys_llm_error_ratio_over_its_window(paper, live, 
     assert (earlier["reviews"], earlier["errors"]) == (1, 0)
     settings.LLM_EVIDENCE_WINDOW_DAYS = 60
     assert promotion_evidence.collect(strategy_id=paper.pk, now=now)["llm"]["reviews"] == 4
+
+
+# --- tokens and the llm_tokens budget -------------------------------------------------------------
+
+def test_review_tokens_are_used_from_the_llm_tokens_budget_and_its_end_vetoes(paper):
+    from autonomy.models import BudgetUsage, ControlEvent
+
+    services.budget_policy_set(name="llm_tokens", limit=Decimal(1000), reason="small test budget", actor="ops",
+                               roles=OPERATOR_ROLES)
+    force_stage("stage2")
+    allow()
+    first = record("t1", at=timezone.now(), tokens={"prompt": 700, "completion": 100})
+    assert first.applied_verdict == "approve"
+    assert BudgetUsage.objects.get(name="llm_tokens").used == 800
+    over = record("t2", at=timezone.now(), tokens={"prompt": 150, "completion": 100})
+    assert over.applied_verdict == "veto" and "token_budget_exhausted" in over.guardrail_reasons
+    assert BudgetUsage.objects.get(name="llm_tokens").breached_at is not None
+    # the breach moved trading to the policy's state (REDUCING by default) in the same transaction
+    assert selectors.trading_state_get().trading_state == "REDUCING"
+    moved = ControlEvent.objects.get(kind="trading_state", actor="system:budget")
+    assert (moved.evidence["llm_review"], moved.evidence["budget"]["amount"]) == (str(over.review_id), "250")
+    later = record("t3", at=timezone.now())  # no tokens, and the budget is breached: still a veto
+    assert later.applied_verdict == "veto"
+
+
+def test_stage_and_allowlist_changes_write_control_events(db, llm_signing_key):
+    from autonomy.models import ControlEvent
+
+    allow("claude-z", "p-3")
+    services.llm_stage_set(stage="stage1", reason="shadow", actor="olga", roles=OPERATOR_ROLES)
+    events = {e.kind: e for e in ControlEvent.objects.filter(kind__startswith="llm_")}
+    stage = events["llm_stage"]
+    assert (stage.before, stage.after, stage.actor, stage.reason) == ({"stage": "stage0"}, {"stage": "stage1"},
+                                                                      "olga", "shadow")
+    assert stage.evidence["decision_sha256"] == LlmStageDecision.objects.get().decision_sha256
+    allowlist = ControlEvent.objects.filter(kind="llm_allowlist", scope="llm:model").get()
+    assert (allowlist.before, allowlist.after) == ({"model": []}, {"model": ["claude-z"]})
+
+
+def test_an_opened_circuit_writes_a_control_event(paper):
+    from autonomy.models import ControlEvent
+
+    for n in range(3):
+        error(f"c{n}", at=seconds(n))
+    event = ControlEvent.objects.get(kind="llm_circuit")
+    assert event.actor == "system:llm-circuit" and event.after == {"open_until": (seconds(602)).isoformat()
+                                                                   .replace("+00:00", "Z")}
