@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from pydantic import BaseModel, ValidationError
@@ -15,7 +14,8 @@ from access.permissions import HasRole
 from access.roles import ALL_ROLES, Role
 from access.selectors import user_roles
 from autonomy import llm_guardrails, selectors, services
-from autonomy.choices import LlmAllowlistKind, LlmAppliedVerdict, LlmVerdict
+from autonomy.choices import LlmAllowlistKind
+from autonomy.llm_filters import LlmReviewFilter
 from autonomy.llm_schemas import (
     LlmAllowlistIn,
     LlmGovernanceOut,
@@ -27,7 +27,6 @@ from autonomy.llm_schemas import (
 )
 from autonomy.models import LlmDecisionReview, LlmStageDecision
 from core.errors import invalid_fields
-from core.filters import IsoDateTimeFilter
 from core.openapi import error_response
 from core.validation import validation_details
 
@@ -37,21 +36,6 @@ def _parse(model: type[BaseModel], data: Any) -> Any:
         return model.model_validate(data)
     except ValidationError as exc:
         raise invalid_fields("Invalid input", validation_details(exc)) from None
-
-
-class LlmReviewFilter(django_filters.FilterSet):
-    """One definition for the reviews API and the governance page."""
-
-    client_order_id = django_filters.CharFilter(field_name="client_order_id")
-    strategy = django_filters.CharFilter(field_name="strategy__name")
-    verdict = django_filters.ChoiceFilter(choices=LlmVerdict.choices)
-    applied_verdict = django_filters.ChoiceFilter(choices=LlmAppliedVerdict.choices)
-    since = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-
-    class Meta:
-        model = LlmDecisionReview
-        fields = ["client_order_id", "strategy", "verdict", "applied_verdict", "since", "until"]
 
 
 class LlmReviews(generics.ListAPIView):

@@ -242,4 +242,11 @@ class Migration(migrations.Migration):
             model_name='llmcircuitevaluation',
             trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='43b201758609c6daa25b9e4e85964f6f2f12bf31', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_1bfcd', table='llm_circuit_evaluations', when='BEFORE')),
         ),
+        # The singletons exist from the start, so the admin can act on them (the code also creates them when missing).
+        migrations.RunSQL(
+            "INSERT INTO llm_governance (id, stage, shadow_since, reason, updated_by, updated_at)"
+            " VALUES (1, 'stage0', NULL, '', '', now()) ON CONFLICT (id) DO NOTHING;"
+            " INSERT INTO llm_circuit (id, open_until, opened_at, updated_at) VALUES (1, NULL, NULL, now())"
+            " ON CONFLICT (id) DO NOTHING;",
+            reverse_sql=migrations.RunSQL.noop),
     ]
