@@ -28,9 +28,13 @@ def test_stage_changes_behind_a_confirmation_then_through_the_service(root, llm_
     page = root.post(GOVERNANCE, {"action": "change_stage", "_selected_action": [row.pk]})
     assert page.status_code == 200 and 'name="reason"' in page.content.decode()
     assert not LlmStageDecision.objects.exists()
+    no_reason = root.post(GOVERNANCE, {"action": "change_stage", "_selected_action": [row.pk], "confirm": "yes",
+                                       "stage": "stage1"})
+    assert no_reason.status_code == 200 and "This field is required" in no_reason.content.decode()
     refused = root.post(GOVERNANCE, {"action": "change_stage", "_selected_action": [row.pk], "confirm": "yes",
-                                     "stage": "stage2", "reason": "jump"})
+                                     "stage": "stage2", "reason": "jump"}, follow=True)
     assert "stages advance one at a time" in refused.content.decode()
+    assert not LlmStageDecision.objects.exists()
     done = root.post(GOVERNANCE, {"action": "change_stage", "_selected_action": [row.pk], "confirm": "yes",
                                   "stage": "stage1", "reason": "start shadow"})
     assert done.status_code == 302
@@ -42,7 +46,7 @@ def test_stage_changes_behind_a_confirmation_then_through_the_service(root, llm_
 def test_a_superuser_without_the_operator_role_cannot_change_the_stage(client, llm_signing_key):
     client.force_login(get_user_model().objects.create_superuser("root2", password="a-long-password-1"))
     resp = client.post(GOVERNANCE, {"action": "change_stage", "_selected_action": [1], "confirm": "yes",
-                                    "stage": "stage1", "reason": "x"})
+                                    "stage": "stage1", "reason": "x"}, follow=True)
     assert "Only operators" in resp.content.decode()
     assert not LlmStageDecision.objects.exists()
 
@@ -55,7 +59,7 @@ def test_allowlist_entries_are_added_and_removed_through_the_service(root):
     confirm = root.post(ALLOWLIST, {"action": "remove_selected", "_selected_action": [entry.pk]})
     assert confirm.status_code == 200 and LlmAllowlistEntry.objects.exists()
     no_reason = root.post(ALLOWLIST, {"action": "remove_selected", "_selected_action": [entry.pk], "confirm": "yes"})
-    assert "Say why." in no_reason.content.decode() and LlmAllowlistEntry.objects.exists()
+    assert "This field is required" in no_reason.content.decode() and LlmAllowlistEntry.objects.exists()
     root.post(ALLOWLIST, {"action": "remove_selected", "_selected_action": [entry.pk], "confirm": "yes",
                           "reason": "regressed"})
     assert not LlmAllowlistEntry.objects.exists()
