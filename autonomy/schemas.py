@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, StrictBool, StringConstraints, WithJsonSchema
 
+from autonomy.choices import LlmMode, LlmStage
 from autonomy.models import BudgetPolicy, Position, SymbolControl
 from core.canonical import decimal_str
 from core.columns import column_decimal, column_decimal_json
@@ -95,8 +96,8 @@ class LeanOut(BaseModel):
 
 
 class LlmOut(BaseModel):
-    stage: str
-    effective_mode: str
+    stage: LlmStage
+    effective_mode: LlmMode
 
 
 class SymbolStatusOut(BaseModel):

@@ -225,3 +225,16 @@ def test_allowlists_are_set_by_operators(make_client, db):
     assert refused.status_code == 403
     assert ops.post("/api/v1/llm/allowlist", {"kind": "tool", "value": "m", "allowed": True, "reason": "x"},
                     format="json").status_code == 400
+
+
+def test_the_autonomy_status_carries_the_llm_stage_and_effective_mode(make_client, db):
+    auditor = make_client("auditor")
+    assert auditor.get("/api/v1/autonomy/status").json()["llm"] == {"stage": "stage0", "effective_mode": "off"}
+    force_stage("stage3")
+    allow()
+    assert auditor.get("/api/v1/autonomy/status").json()["llm"] == {"stage": "stage3",
+                                                                    "effective_mode": "bounded_adjust"}
+    schema = auditor.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
+    components = schema["components"]["schemas"]
+    assert "circuit_open" in components["LlmMode"]["enum"] and "stage3" in components["LlmStage"]["enum"]
+    assert components["LlmOut"]["properties"]["effective_mode"] == {"$ref": "#/components/schemas/LlmMode"}
