@@ -506,11 +506,12 @@ def llm_review_record(*, review: LlmReviewIn, actor: str, via: str = Via.API,
     if problems:
         raise invalid_fields("Invalid review", problems)
     order = _reviewed_order(review)
-    now = now or timezone.now()
     received = review.model_dump(mode="json", exclude={"input"}, exclude_none=True)
     is_error = review.error is not None
     with transaction.atomic():
         circuit = _locked_singleton(LlmCircuit)
+        # the clock is read holding the lock: a review committed before this one is inside its window
+        now = now or timezone.now()
         if not is_error:
             stored = (LlmDecisionReview.objects.select_related("strategy")
                       .filter(client_order_id=review.client_order_id).exclude(verdict=LlmVerdict.ERROR).first())
@@ -620,9 +621,9 @@ def llm_stage_set(*, stage: str, reason: str, actor: str, roles=frozenset(), via
         raise invalid_fields("Invalid stage change", {"stage": [f"one of {', '.join(LlmStage.values)}"]})
     if not reason or not reason.strip():
         raise invalid_fields("Invalid stage change", {"reason": ["say why the stage changes"]})
-    now = now or timezone.now()
     with transaction.atomic():
         row = _locked_singleton(LlmGovernance)
+        now = now or timezone.now()
         before = row.stage
         advancing_above_shadow = LLM_STAGE_RANK[stage] > max(LLM_STAGE_RANK[before], LLM_STAGE_RANK[LlmStage.STAGE1])
         evidence = selectors.llm_stage_evidence(
