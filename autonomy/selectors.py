@@ -80,28 +80,14 @@ class OrderFlags:
     lean_allowed: bool | None = None  # the symbol's LEAN allowlist entry; None: the settings' policy
 
 
-_FLAGS_FOR_SHARE = """
-SELECT ts.state, ts.reason, ts.lean_enabled, ts.lean_disabled_reason, sc.mode, sc.health_reason,
-       sc.max_qty_per_order, sc.max_notional_per_order, sc.max_notional_per_day, sc.lean_allowed,
-       st.id, st.stage, ss.state, ss.reason
-FROM autonomy_trading_state ts
-LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %s
-LEFT JOIN strategies st ON st.name = %s
-LEFT JOIN autonomy_strategy_states ss ON ss.strategy_id = st.id
-WHERE ts.id = 1
-FOR SHARE OF ts
-"""
+#: The columns of one order's control flags over ``ts`` (the global row), ``sc`` (the symbol's row), ``st`` (the
+#: strategy) and ``ss`` (its own state), read by order admission (``autonomy.services.admission_controls_lock``).
+FLAGS_COLUMNS = """ts.state, ts.reason, ts.lean_enabled, ts.lean_disabled_reason, sc.mode, sc.health_reason,
+  sc.max_qty_per_order, sc.max_notional_per_order, sc.max_notional_per_day, sc.lean_allowed,
+  st.id, st.stage, ss.state, ss.reason"""
 
 
-def order_flags_for_share(*, symbol: str, strategy: str = "") -> OrderFlags | None:
-    """Every flag an order needs, in one query, holding the global row ``FOR SHARE`` until the admission
-    transaction ends (a control change, which locks it ``FOR UPDATE``, waits; one committed before this
-    read is seen). None when the global row does not exist yet (the caller creates it and reads again)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_FLAGS_FOR_SHARE, [symbol.upper(), strategy])
-        row = cursor.fetchone()
-    if row is None:
-        return None
+def order_flags_from_row(row) -> OrderFlags:
     (state, reason, lean_enabled, lean_reason, mode, health, max_qty, max_order, max_day, lean_allowed,
      strategy_id, stage, s_state, s_reason) = row
     caps = None

@@ -22,6 +22,8 @@ def index(request):
     return render(request, "autonomy/index.html", {
         "state": selectors.trading_state_get(),
         "symbols": selectors.symbol_control_list(),
+        "strategies": selectors.strategy_state_list(),
+        "budgets": selectors.budget_status(),
     })
 
 

@@ -41,7 +41,16 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from access.choices import Via
-from autonomy.services import budget_breach_record, budget_use, budgets_consume, position_apply_fill
+from autonomy.services import (
+    BUDGETS_CONSUME_SQL,
+    POSITION_LOCK_SQL,
+    budget_breach_record,
+    budget_use,
+    budgets_consume_params,
+    position_fill_apply,
+    position_lock_params,
+    position_lock_sql,
+)
 from core import locks
 from core.db import is_database_unavailable
 from core.errors import Blocked, DatabaseUnavailable, PolicyRefused
@@ -186,9 +195,8 @@ def _admit(*, data: OrderInput, actor: str) -> tuple[Execution, bool, str, str]:
                                                        lean_enabled=admission.lean_enabled,
                                                        lean_allowed=admission.lean_allowed)
             execution, created = _execution_insert(data=data, strategy_id=admission.strategy_id,
-                                                   stage=admission.stage or "", expected=expected, actor=actor)
-            if created:
-                budgets_consume(amounts=admission.amounts)
+                                                   stage=admission.stage or "", expected=expected, actor=actor,
+                                                   consume=admission.amounts)
             return execution, created, expected, policy_reason
         code, message = admission.block
         order_refusal_record(data=data, code=code, message=message, actor=actor)
@@ -247,31 +255,37 @@ def _outcome_unrecorded(execution: Execution, outcome: RouteOutcome) -> Database
 # The order hot path writes with one statement per step (the router's overhead budget is a few
 # milliseconds per order): the decision upsert and the execution insert are one INSERT ... ON
 # CONFLICT (committed on its own), the outcome is one UPDATE with its fill.
-_INSERT_ORDER = """
+_DECISION_AND_EXECUTION = """
 WITH d AS (
   INSERT INTO trade_decisions (decision_hash, strategy_id, account_label, symbol, side, qty, decision_price,
                                decision_json, rationale, status, created_at)
   VALUES (%(cid)s, %(strategy_id)s, '', %(symbol)s, %(side)s, %(qty)s, %(decision_price)s, %(decision_json)s::jsonb,
           '', 'submitted', %(now)s)
   ON CONFLICT (decision_hash) DO UPDATE SET decision_hash = EXCLUDED.decision_hash
-  RETURNING id)
+  RETURNING id){e}
 INSERT INTO executions (trade_decision_id, strategy_id, client_order_id, broker_order_id, symbol, side, order_type,
   time_in_force, limit_price, submitted_qty, filled_qty, avg_fill_price, status, raw_order, execution_expected_adapter,
   execution_actual_adapter, execution_fallback_reason, execution_fallback_count, last_error, correlation_id,
   idempotency_key, legacy, submitted_by, reconcile_lease_until, created_at, submitted_at, last_update_at,
   strategy_stage)
 SELECT d.id, %(strategy_id)s, %(cid)s, NULL, %(symbol)s, %(side)s, %(order_type)s, %(tif)s, %(limit_price)s, %(qty)s,
-  0, NULL, %(status)s, '{}'::jsonb, %(expected)s, %(expected)s, '', 0, '', %(correlation_id)s, %(cid)s, false,
+  0, NULL, %(status)s, '{{}}'::jsonb, %(expected)s, %(expected)s, '', 0, '', %(correlation_id)s, %(cid)s, false,
   %(actor)s, NULL, %(now)s, NULL, %(now)s, %(stage)s
 FROM d
 ON CONFLICT (client_order_id) DO NOTHING
-RETURNING id, trade_decision_id
+RETURNING id, trade_decision_id{f}
 """
+_INSERT_ORDER = _DECISION_AND_EXECUTION.format(e="", f="")
+# The same insert, consuming the admitted order's budgets in the same statement (only when it inserted).
+_INSERT_ORDER_CONSUMING = (_DECISION_AND_EXECUTION.format(e=", e AS (", f=")")
+                           + f", b AS ({BUDGETS_CONSUME_SQL.strip()} AND EXISTS (SELECT 1 FROM e))\n"
+                           "SELECT id, trade_decision_id FROM e")
 
 
 def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: str, actor: str,
-                      stage: str = "") -> tuple[Execution, bool]:
-    """Insert decision + execution (``pending_submit``) in one committed statement; (stored, False) on conflict."""
+                      stage: str = "", consume: dict[str, Decimal] | None = None) -> tuple[Execution, bool]:
+    """Insert decision + execution (``pending_submit``) in one statement; (stored, False) on conflict. With
+    ``consume``, the same statement adds the order's use to today's budgets (only when it inserted)."""
     now = timezone.now()
     params = {"cid": data.client_order_id, "strategy_id": strategy_id, "symbol": data.symbol, "side": data.side,
               "qty": data.qty, "decision_price": data.decision_price or data.limit_price,
@@ -279,8 +293,12 @@ def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: st
               "order_type": data.order_type, "tif": data.time_in_force, "limit_price": data.limit_price,
               "status": ExecutionStatus.PENDING_SUBMIT.value, "expected": expected,
               "correlation_id": data.correlation_id, "actor": actor, "now": now, "stage": stage}
+    sql = _INSERT_ORDER
+    if consume:
+        params.update(budgets_consume_params(consume))
+        sql = _INSERT_ORDER_CONSUMING
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_ORDER, params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:  # another writer stored this client_order_id first
         return Execution.objects.get(client_order_id=data.client_order_id), False
@@ -306,18 +324,24 @@ def _route_raw(outcome: RouteOutcome) -> dict[str, Any]:
     return raw
 
 
-_APPLY_OUTCOME = """
-WITH f AS (
+_FILL_INSERT = """
   INSERT INTO execution_fills (execution_id, adapter, broker_fill_id, qty, price, filled_at, created_at)
   SELECT %(id)s, %(actual)s, %(fill_id)s, %(fill_qty)s, %(fill_price)s, %(now)s, %(now)s WHERE %(with_fill)s
-  ON CONFLICT (adapter, broker_fill_id) DO NOTHING RETURNING 1)
+  ON CONFLICT (adapter, broker_fill_id) DO NOTHING RETURNING 1"""
+_OUTCOME_UPDATE = """
 UPDATE executions SET execution_expected_adapter = %(expected)s, execution_actual_adapter = %(actual)s,
   execution_fallback_reason = %(reason)s, execution_fallback_count = %(count)s, status = %(status)s,
   last_error = %(last_error)s, raw_order = %(raw)s::jsonb, broker_order_id = %(broker_order_id)s,
   filled_qty = %(filled_qty)s, avg_fill_price = %(avg)s, submitted_at = %(now)s, last_update_at = %(now)s
-WHERE id = %(id)s
-RETURNING (SELECT count(*) FROM f)
-"""
+WHERE id = %(id)s"""
+_APPLY_OUTCOME = f"WITH f AS ({_FILL_INSERT}){_OUTCOME_UPDATE}\nRETURNING (SELECT count(*) FROM f)"
+# With a fill: the strategy's position is locked (created when missing) and returned by the same statement
+# when the fill is new; position_fill_apply then writes it, in the same transaction.
+_APPLY_OUTCOME_AND_LOCK_POSITION = (
+    f"WITH f AS ({_FILL_INSERT}), e AS ({_OUTCOME_UPDATE} RETURNING 1),\n"
+    f"pos AS ({position_lock_sql(only_if='EXISTS (SELECT 1 FROM f)').strip()})\n"
+    "SELECT (SELECT count(*) FROM f), pos.id, pos.qty, pos.avg_entry_price, pos.realized_pnl\n"
+    "FROM (SELECT 1) AS one LEFT JOIN pos ON true")
 
 
 def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome, priced: bool = True) -> Execution:
@@ -346,19 +370,35 @@ def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome, pric
         if filled > 0 and order.filled_avg_price is not None:
             with_fill = True
             execution.filled_qty, execution.avg_fill_price = filled, order.filled_avg_price
-    with transaction.atomic() if with_fill else nullcontext(), connection.cursor() as cursor:
-        cursor.execute(_APPLY_OUTCOME, {
-            "id": execution.pk, "expected": outcome.expected, "actual": outcome.actual,
-            "reason": outcome.fallback_reason, "count": outcome.fallback_count, "status": outcome.status,
-            "last_error": outcome.last_error, "raw": json.dumps(execution.raw_order, cls=DjangoJSONEncoder),
-            "broker_order_id": execution.broker_order_id, "filled_qty": execution.filled_qty,
-            "avg": execution.avg_fill_price, "now": now, "with_fill": with_fill,
-            "fill_id": f"{execution.broker_order_id}:{execution.filled_qty.normalize()}" if with_fill else "",
-            "fill_qty": execution.filled_qty, "fill_price": execution.avg_fill_price or 0})
-        if with_fill and cursor.fetchone()[0]:
-            fill_applied(execution=execution, qty=execution.filled_qty, price=execution.avg_fill_price,
-                         priced=priced)
+    params = {
+        "id": execution.pk, "expected": outcome.expected, "actual": outcome.actual,
+        "reason": outcome.fallback_reason, "count": outcome.fallback_count, "status": outcome.status,
+        "last_error": outcome.last_error, "raw": json.dumps(execution.raw_order, cls=DjangoJSONEncoder),
+        "broker_order_id": execution.broker_order_id, "filled_qty": execution.filled_qty,
+        "avg": execution.avg_fill_price, "now": now, "with_fill": with_fill,
+        "fill_id": f"{execution.broker_order_id}:{execution.filled_qty.normalize()}" if with_fill else "",
+        "fill_qty": execution.filled_qty, "fill_price": execution.avg_fill_price or 0}
+    if not with_fill or execution.strategy_id is None:
+        # no position to move: one statement (a new fill of an unpriced order still uses gross notional)
+        with transaction.atomic() if with_fill else nullcontext(), connection.cursor() as cursor:
+            cursor.execute(_APPLY_OUTCOME, params)
+            if with_fill and cursor.fetchone()[0]:
+                fill_applied(execution=execution, qty=execution.filled_qty, price=execution.avg_fill_price,
+                             priced=priced)
+        return execution
+    params.update(position_lock_params(strategy_id=execution.strategy_id, symbol=execution.symbol))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_APPLY_OUTCOME_AND_LOCK_POSITION, params)
+        new_fill, *locked = cursor.fetchone()
+        if new_fill:
+            position_fill_apply(locked=tuple(locked), strategy_id=execution.strategy_id, symbol=execution.symbol,
+                                side=execution.side, qty=execution.filled_qty, price=execution.avg_fill_price,
+                                actor=_fills_actor(execution), gross_notional=not priced)
     return execution
+
+
+def _fills_actor(execution: Execution) -> str:
+    return f"system:fills:{execution.client_order_id}"[:150]
 
 
 def fill_applied(*, execution: Execution, qty: Decimal, price: Decimal, priced: bool) -> None:
@@ -366,10 +406,14 @@ def fill_applied(*, execution: Execution, qty: Decimal, price: Decimal, priced: 
     strategy's position (and the realized-loss budget), and, for an order admitted without a price, the
     gross notional budget. A breach moves trading at once."""
     if execution.strategy_id is not None:
-        position_apply_fill(strategy_id=execution.strategy_id, symbol=execution.symbol, side=execution.side,
-                            qty=qty, price=price, actor=f"system:fills:{execution.client_order_id}"[:150])
-    if not priced:
-        budget_use(name="gross_notional", amount=qty * price, actor="system:fills",
+        with connection.cursor() as cursor:
+            cursor.execute(POSITION_LOCK_SQL, position_lock_params(strategy_id=execution.strategy_id,
+                                                                   symbol=execution.symbol))
+            position_fill_apply(locked=cursor.fetchone(), strategy_id=execution.strategy_id, symbol=execution.symbol,
+                                side=execution.side, qty=qty, price=price, actor=_fills_actor(execution),
+                                gross_notional=not priced)
+    elif not priced:
+        budget_use(name="gross_notional", amount=qty * price, actor=_fills_actor(execution),
                    evidence={"client_order_id": execution.client_order_id, "qty": str(qty), "price": str(price)})
 
 
