@@ -27,14 +27,6 @@ def strategy_at(name: str, stage: str) -> Strategy:
 
 
 @pytest.fixture
-def llm_signing_key(settings, tmp_path):
-    from promotions import services as promotion_services
-
-    settings.SIGNING_KEY_DIR = tmp_path / "keys"
-    return promotion_services.signing_key_rotate(actor="test")
-
-
-@pytest.fixture
 def paper(db):
     return strategy_at("llm_paper", "paper")
 

@@ -23,7 +23,7 @@ def root(client, db):
     return client
 
 
-def test_stage_changes_behind_a_confirmation_then_through_the_service(root, llm_signing_key):
+def test_stage_changes_behind_a_confirmation_then_through_the_service(root, signing_key):
     row = LlmGovernance.objects.get(id=1)  # the migration creates the singleton
     page = root.post(GOVERNANCE, {"action": "change_stage", "_selected_action": [row.pk]})
     assert page.status_code == 200 and 'name="reason"' in page.content.decode()
@@ -43,7 +43,7 @@ def test_stage_changes_behind_a_confirmation_then_through_the_service(root, llm_
     assert ControlEvent.objects.filter(kind="llm_stage", via="admin").exists()
 
 
-def test_a_superuser_without_the_operator_role_cannot_change_the_stage(client, llm_signing_key):
+def test_a_superuser_without_the_operator_role_cannot_change_the_stage(client, signing_key):
     client.force_login(get_user_model().objects.create_superuser("root2", password="a-long-password-1"))
     resp = client.post(GOVERNANCE, {"action": "change_stage", "_selected_action": [1], "confirm": "yes",
                                     "stage": "stage1", "reason": "x"}, follow=True)

@@ -179,7 +179,7 @@ def test_governance_shows_stage_mode_circuit_and_allowlists(make_client, db):
 
 # --- stage and allowlist changes ----------------------------------------------------------------
 
-def test_operators_change_the_stage_agents_never(make_client, llm_signing_key):
+def test_operators_change_the_stage_agents_never(make_client, signing_key):
     agent_operator = make_client("agent", "operator")
     resp = agent_operator.post("/api/v1/llm/stage", {"stage": "stage1", "reason": "start shadow"}, format="json")
     assert resp.status_code == 403 and resp.json()["error"]["code"] == "agent_forbidden"
@@ -197,7 +197,7 @@ def test_operators_change_the_stage_agents_never(make_client, llm_signing_key):
     assert again.status_code == 409 and again.json()["error"]["code"] == "llm_stage_unchanged"
 
 
-def test_advancing_above_shadow_without_evidence_is_422_naming_what_is_missing(make_client, llm_signing_key):
+def test_advancing_above_shadow_without_evidence_is_422_naming_what_is_missing(make_client, signing_key):
     ops = make_client("operator")
     assert ops.post("/api/v1/llm/stage", {"stage": "stage1", "reason": "shadow"}, format="json").status_code == 201
     resp = ops.post("/api/v1/llm/stage", {"stage": "stage2", "reason": "go"}, format="json")

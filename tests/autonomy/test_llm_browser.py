@@ -91,6 +91,8 @@ def test_llm_page_renders_and_changes_stage_at_1280_and_390(live_server, monkeyp
                 page.wait_for_selector("text=Refused")
                 assert "error ratio over the shadow window is 0.1250" in page.content()
                 page.screenshot(path=str(SHOTS / "llm-stage-refused-1280.png"), full_page=True)
-                assert LlmGovernance.objects.get().stage == "stage1"
             page.close()
         browser.close()
+    # Read the database outside Playwright's block: a query inside it would open a connection in the event
+    # loop's context that outlives the test (and later tests would find it closed under them).
+    assert LlmGovernance.objects.get().stage == "stage1"

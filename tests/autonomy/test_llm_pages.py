@@ -71,7 +71,7 @@ def test_page_queries_do_not_grow_with_the_reviews(browser, paper):
     assert len(many) == len(few)
 
 
-def test_operators_change_the_stage_through_a_confirmation_asking_for_a_reason(operator, llm_signing_key):
+def test_operators_change_the_stage_through_a_confirmation_asking_for_a_reason(operator, signing_key):
     html = operator.get(PAGE).content.decode()
     assert 'id="llm-stage-form"' in html
     confirm = operator.get("/autonomy/llm/stage/", {"stage": "stage1"}).content.decode()
@@ -86,7 +86,7 @@ def test_operators_change_the_stage_through_a_confirmation_asking_for_a_reason(o
     assert "verified" in operator.get(PAGE).content.decode()
 
 
-def test_advancing_above_shadow_from_the_page_shows_what_is_missing(operator, llm_signing_key):
+def test_advancing_above_shadow_from_the_page_shows_what_is_missing(operator, signing_key):
     force_stage("stage1")
     page = operator.get("/autonomy/llm/stage/", {"stage": "stage2"}).content.decode()
     assert 'name="evaluation_report"' in page and 'name="effective_challenge_id"' in page

@@ -134,7 +134,7 @@ def in_shadow_for_six_days_with(reviews: int, errors: int):
     return now
 
 
-def test_stage_advances_on_evidence_signed_and_chained(paper, llm_signing_key):
+def test_stage_advances_on_evidence_signed_and_chained(paper, signing_key):
     now = in_shadow_for_six_days_with(20, 2)
     with pytest.raises(PolicyRefused) as refused:
         services.llm_stage_set(stage="stage2", reason="go", actor="olga", roles=OPERATOR_ROLES, now=now)
@@ -156,7 +156,7 @@ def test_stage_advances_on_evidence_signed_and_chained(paper, llm_signing_key):
     assert (audit.details["before"], audit.details["after"]) == ("stage1", "stage2")
 
 
-def test_a_shadow_window_with_too_many_errors_blocks_the_advance(paper, llm_signing_key):
+def test_a_shadow_window_with_too_many_errors_blocks_the_advance(paper, signing_key):
     now = in_shadow_for_six_days_with(20, 3)
     with pytest.raises(PolicyRefused) as refused:
         services.llm_stage_set(stage="stage2", reason="go", actor="olga", roles=OPERATOR_ROLES,
@@ -164,14 +164,14 @@ def test_a_shadow_window_with_too_many_errors_blocks_the_advance(paper, llm_sign
     assert refused.value.details["reasons"] == ["the LLM error ratio over the shadow window is 0.1500, above 0.10"]
 
 
-def test_a_tampered_decision_no_longer_verifies(paper, llm_signing_key):
+def test_a_tampered_decision_no_longer_verifies(paper, signing_key):
     decision = services.llm_stage_set(stage="stage1", reason="shadow", actor="olga", roles=OPERATOR_ROLES)
     decision.document["reason"] = "something else"
     decision.decision_sha256 = __import__("core.canonical", fromlist=["x"]).content_sha256(decision.document)
     assert selectors.llm_stage_decision_verify(decision) == "the signature does not verify"
 
 
-def test_the_readiness_hook_is_asked_only_above_stage1(paper, llm_signing_key, monkeypatch):
+def test_the_readiness_hook_is_asked_only_above_stage1(paper, signing_key, monkeypatch):
     asked = []
     monkeypatch.setattr(selectors, "llm_stage_readiness_block", lambda: asked.append(1) or "scorecard red")
     in_shadow_for_six_days_with(20, 0)
@@ -182,14 +182,14 @@ def test_the_readiness_hook_is_asked_only_above_stage1(paper, llm_signing_key, m
     assert (refused.value.code, asked) == ("readiness_not_met", [1])
 
 
-def test_stage_changes_are_operators_only(db, llm_signing_key):
+def test_stage_changes_are_operators_only(db, signing_key):
     for roles in (frozenset({"agent"}), frozenset({"agent", "operator"}), frozenset({"approver"})):
         with pytest.raises(PermissionRefused):
             services.llm_stage_set(stage="stage1", reason="x", actor="a", roles=roles)
     assert not LlmStageDecision.objects.exists()
 
 
-def test_going_down_needs_no_evidence_and_ends_the_shadow_window(db, llm_signing_key):
+def test_going_down_needs_no_evidence_and_ends_the_shadow_window(db, signing_key):
     force_stage("stage3")
     services.llm_stage_set(stage="stage0", reason="model incident", actor="olga", roles=OPERATOR_ROLES)
     assert (LlmGovernance.objects.get().stage, LlmGovernance.objects.get().shadow_since) == ("stage0", None)
@@ -197,7 +197,7 @@ def test_going_down_needs_no_evidence_and_ends_the_shadow_window(db, llm_signing
 
 # --- invariants in PostgreSQL ------------------------------------------------------------------------
 
-def test_reviews_and_decisions_are_append_only(paper, llm_signing_key):
+def test_reviews_and_decisions_are_append_only(paper, signing_key):
     row = record("a", at=seconds(0))
     services.llm_stage_set(stage="stage1", reason="shadow", actor="olga", roles=OPERATOR_ROLES)
     with pytest.raises(ProgrammingError, match="Cannot update or delete"), transaction.atomic():
@@ -270,7 +270,7 @@ def test_review_tokens_are_used_from_the_llm_tokens_budget_and_its_end_vetoes(pa
     assert later.applied_verdict == "veto"
 
 
-def test_stage_and_allowlist_changes_write_control_events(db, llm_signing_key):
+def test_stage_and_allowlist_changes_write_control_events(db, signing_key):
     from autonomy.models import ControlEvent
 
     allow("claude-z", "p-3")
