@@ -77,6 +77,7 @@ from promotions import signing
 from promotions.services import active_signer
 from strategies.choices import Stage
 from strategies.models import Strategy
+from strategies.selectors import strategy_known_or_400
 
 REASON_MAX = 2000
 CAP_FIELDS = ("max_qty_per_order", "max_notional_per_order", "max_notional_per_day")
@@ -140,13 +141,7 @@ def _state_json(row) -> dict:
 # === core: trading state (global and per strategy) ================================================
 
 def _strategy_or_400(strategy: str | Strategy) -> Strategy:
-    if isinstance(strategy, Strategy):
-        return strategy
-    found = Strategy.objects.filter(name=strategy).first()
-    if found is None:
-        raise InvalidInput(f"Unknown strategy {strategy!r}: a strategy is known once a research run names it.",
-                           code="unknown_strategy", details={"fields": {"strategy": ["unknown strategy"]}})
-    return found
+    return strategy if isinstance(strategy, Strategy) else strategy_known_or_400(name=strategy)
 
 
 def ensure_may_operate(*, user, strategy: Strategy, roles) -> None:
