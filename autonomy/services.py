@@ -551,11 +551,7 @@ def _reviewed_order(review: LlmReviewIn) -> dict[str, Any]:
         raise NotFound(f"No stored order has client_order_id {review.client_order_id!r}: describe the order in "
                        "`order` to review it before it is submitted.", code="order_not_found",
                        details={"client_order_id": review.client_order_id})
-    strategy = Strategy.objects.filter(name=review.order.strategy).first()
-    if strategy is None:
-        raise InvalidInput(f"Unknown strategy {review.order.strategy!r}: a strategy is known once a research run "
-                           "names it.", code="unknown_strategy",
-                           details={"fields": {"order.strategy": ["unknown strategy"]}})
+    strategy = strategy_known_or_400(name=review.order.strategy, field="order.strategy")
     o = review.order
     return {"execution_id": None, "trade_decision_id": None, "strategy_id": strategy.pk, "strategy": strategy.name,
             "stage": strategy.stage, "symbol": o.symbol, "side": o.side, "qty": o.qty, "order_type": o.type,

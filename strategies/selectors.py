@@ -14,10 +14,10 @@ def strategy_get(*, name: str) -> Strategy:
     return Strategy.objects.get(name=name)
 
 
-def strategy_known_or_400(*, name: str) -> Strategy:
-    """The strategy named in a request body, or 400 ``unknown_strategy`` naming the field ``strategy``."""
+def strategy_known_or_400(*, name: str, field: str = "strategy") -> Strategy:
+    """The strategy named in a request body, or 400 ``unknown_strategy`` naming its field (``strategy``)."""
     strategy = Strategy.objects.filter(name=name).first()
     if strategy is None:
         raise InvalidInput(f"Unknown strategy {name!r}: a strategy is known once a research run names it.",
-                           code="unknown_strategy", details={"fields": {"strategy": ["unknown strategy"]}})
+                           code="unknown_strategy", details={"fields": {field: ["unknown strategy"]}})
     return strategy
