@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from access.choices import Via
 from access.selectors import user_roles
 from autonomy import services
-from autonomy.choices import BREACH_STATES, BudgetName, SymbolMode, TradingStateChoice
+from autonomy.choices import BREACH_STATES, BudgetName, LlmStage, SymbolMode, TradingStateChoice
 from autonomy.models import (
     Alert,
     AlertDelivery,
@@ -24,6 +24,12 @@ from autonomy.models import (
     ControlEvent,
     Heartbeat,
     Incident,
+    LlmAllowlistEntry,
+    LlmCircuit,
+    LlmCircuitEvaluation,
+    LlmDecisionReview,
+    LlmGovernance,
+    LlmStageDecision,
     PlaybookActivation,
     PlaybookVersion,
     Position,
@@ -460,3 +466,90 @@ class PlaybookVersionAdmin(ReadOnlyAdmin):
 @admin.register(PlaybookActivation)
 class PlaybookActivationAdmin(ReadOnlyAdmin):
     list_display = ["id", "playbook", "previous", "actor", "reason", "at"]
+
+
+# --- LLM governance ----------------------------------------------------------------------------
+# Reviews, circuit evaluations and stage decisions are evidence (read-only). The stage and the
+# allowlists change only through the services, behind a confirmation page asking for a reason.
+
+class LlmStageForm(forms.Form):
+    stage = forms.ChoiceField(choices=LlmStage.choices)
+    evaluation_report = forms.CharField(required=False, max_length=500, help_text="Required above stage1.")
+    effective_challenge_id = forms.CharField(required=False, max_length=500, help_text="Required above stage1.")
+    reason = ReasonForm.base_fields["reason"]
+
+
+@admin.register(LlmGovernance)
+class LlmGovernanceAdmin(ConfirmedChanges):
+    list_display = ["stage", "shadow_since", "reason", "updated_by", "updated_at"]
+    actions = ["change_stage"]
+
+    @admin.action(description="Change the LLM stage…")
+    def change_stage(self, request, queryset):
+        return self.confirmed(
+            request, queryset, action="change_stage", title="Change the LLM stage",
+            what="LLM stage changed (a signed decision)", form_class=LlmStageForm,
+            apply=lambda obj, data: services.llm_stage_set(
+                stage=data["stage"], reason=data["reason"], evaluation_report=data["evaluation_report"],
+                effective_challenge_id=data["effective_challenge_id"], **self.who(request)))
+
+
+class LlmAllowlistForm(forms.ModelForm):
+    reason = ReasonForm.base_fields["reason"]
+
+    class Meta:
+        model = LlmAllowlistEntry
+        fields = ["kind", "value"]
+
+
+@admin.register(LlmAllowlistEntry)
+class LlmAllowlistEntryAdmin(ConfirmedChanges):
+    """Added through the add form, removed through the action (both ask for the reason and call
+    ``llm_allowlist_set``)."""
+
+    form = LlmAllowlistForm
+    list_display = ["kind", "value", "reason", "added_by", "added_at"]
+    list_filter = ["kind"]
+    actions = ["remove_selected"]
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        services.llm_allowlist_set(kind=data["kind"], value=data["value"], allowed=True, reason=data["reason"],
+                                   **self.who(request))
+        obj.pk = LlmAllowlistEntry.objects.get(kind=data["kind"], value=data["value"]).pk
+        obj._state.adding = False
+
+    @admin.action(description="Remove from the allowlist…")
+    def remove_selected(self, request, queryset):
+        return self.confirmed(request, queryset, action="remove_selected", title="Remove from the LLM allowlist",
+                              what="removed from the allowlist",
+                              apply=lambda obj, data: services.llm_allowlist_set(
+                                  kind=obj.kind, value=obj.value, allowed=False, reason=data["reason"],
+                                  **self.who(request)))
+
+
+@admin.register(LlmDecisionReview)
+class LlmDecisionReviewAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "client_order_id", "strategy", "model", "prompt_version", "verdict", "confidence",
+                    "applied_verdict", "stage", "effective_mode"]
+    list_filter = ["verdict", "applied_verdict", "stage"]
+    search_fields = ["client_order_id", "model"]
+
+
+@admin.register(LlmStageDecision)
+class LlmStageDecisionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "at", "stage_before", "stage_after", "actor", "reason", "decision_sha256", "key_id"]
+
+
+@admin.register(LlmCircuit)
+class LlmCircuitAdmin(ReadOnlyAdmin):
+    list_display = ["open_until", "opened_at", "updated_at"]
+
+
+@admin.register(LlmCircuitEvaluation)
+class LlmCircuitEvaluationAdmin(ReadOnlyAdmin):
+    list_display = ["at", "review", "errors_in_window", "open_after", "open_until_after", "opened"]
+    list_filter = ["opened", "open_after"]

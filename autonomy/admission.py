@@ -59,6 +59,7 @@ class AdmissionDecision:
     code: str | None = None
     message: str = ""
     breached_budgets: tuple[str, ...] = field(default=())  # budgets this order would have taken past the limit
+    http_status: int = 423  # a control flag; 422 for an order its LLM review's adjustment does not match
 
     @property
     def block(self) -> tuple[str, str] | None:

@@ -1,5 +1,5 @@
 """REST endpoints of the autonomy app, mounted under /api/v1/."""
-from autonomy import api
+from autonomy import api, llm_api
 from core.api import slashless
 
 urlpatterns = [
@@ -16,4 +16,10 @@ urlpatterns = [
     *slashless("alerts/<id:alert_id>/acknowledge", api.AlertAcknowledge.as_view(), name="api-alert-acknowledge"),
     *slashless("alerts/<id:alert_id>/resolve", api.AlertResolve.as_view(), name="api-alert-resolve"),
     *slashless("autonomy/heartbeats", api.HeartbeatCreate.as_view(), name="api-heartbeats"),
+    # --- LLM governance ---
+    *slashless("llm/reviews", llm_api.LlmReviews.as_view(), name="api-llm-reviews"),
+    *slashless("llm/governance", llm_api.LlmGovernance.as_view(), name="api-llm-governance"),
+    *slashless("llm/stage", llm_api.LlmStage.as_view(), name="api-llm-stage"),
+    *slashless("llm/stage-decisions", llm_api.LlmStageDecisions.as_view(), name="api-llm-stage-decisions"),
+    *slashless("llm/allowlist", llm_api.LlmAllowlist.as_view(), name="api-llm-allowlist"),
 ]

@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-from autonomy.choices import AlertSeverity, AlertStatus, HeartbeatStatus
+from autonomy.choices import AlertSeverity, AlertStatus, HeartbeatStatus, LlmMode, LlmStage
 from autonomy.models import BudgetPolicy, Position, SymbolControl
 from core.canonical import decimal_str
 from core.columns import column_decimal, column_decimal_json
@@ -106,8 +106,8 @@ class LeanOut(BaseModel):
 
 
 class LlmOut(BaseModel):
-    stage: str
-    effective_mode: str
+    stage: LlmStage
+    effective_mode: LlmMode
 
 
 class SymbolStatusOut(BaseModel):

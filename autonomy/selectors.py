@@ -2,21 +2,28 @@
 transaction; pages and the API read them for the status)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from autonomy import llm_guardrails as guardrails
 from autonomy.choices import (
     AlertSeverity,
     AlertStatus,
     BudgetName,
     HeartbeatStatus,
     IncidentStatus,
+    LlmAllowlistKind,
+    LlmErrorFallback,
+    LlmStage,
+    LlmVerdict,
     SymbolMode,
     TradingStateChoice,
     strictest,
@@ -31,6 +38,11 @@ from autonomy.models import (
     Heartbeat,
     Incident,
     LeanRecovery,
+    LlmAllowlistEntry,
+    LlmCircuit,
+    LlmDecisionReview,
+    LlmGovernance,
+    LlmStageDecision,
     PlaybookActivation,
     PlaybookVersion,
     Position,
@@ -39,6 +51,9 @@ from autonomy.models import (
     SymbolControl,
     TradingState,
 )
+from core.canonical import content_sha256
+from promotions import signing
+from promotions.selectors import verifying_keys
 
 
 @dataclass(frozen=True)
@@ -189,11 +204,6 @@ def autonomy_status() -> dict:
 
 
 # === core: placeholders other parts of the autonomy app replace =====================================
-
-def llm_status_get() -> dict:
-    """The LLM rollout as the status reports it. Until LLM governance lands: stage0, off."""
-    return {"stage": "stage0", "effective_mode": "off"}
-
 
 def open_alert_count() -> int:
     """Unresolved alerts (open or acknowledged), for the status."""
@@ -394,3 +404,199 @@ def signal_freshness(*, since, laggiest: int = 10) -> tuple:
     rows = SignalSource.objects.order_by("last_observed_at").values_list("source", "symbol",
                                                                          "last_observed_at")[:laggiest]
     return newest, count, arrived, [(f"{src}/{sym}" if sym else src, at) for src, sym, at in rows]
+
+
+# --- LLM governance ----------------------------------------------------------------------------
+
+OrderLookup = Callable[[str], "dict[str, Any] | None"]
+_order_lookup: list[OrderLookup] = []
+
+
+def llm_order_lookup_register(lookup: OrderLookup) -> None:
+    """Execution lends its stored-order lookup here (autonomy never imports execution)."""
+    _order_lookup[:] = [lookup]
+
+
+def llm_stored_order_get(client_order_id: str) -> dict[str, Any] | None:
+    """The stored order ``client_order_id`` names, as plain data (``execution_id``, ``strategy_id``,
+    ``strategy``, ``stage``, ``symbol``, ``side``, ``qty``, ``order_type``, ``limit_price``), or None."""
+    if not _order_lookup:
+        raise RuntimeError("No stored-order lookup is registered: the execution app registers it when it loads.")
+    return _order_lookup[0](client_order_id)
+
+
+@dataclass(frozen=True)
+class LlmGovernanceState:
+    stage: str
+    shadow_since: datetime | None
+    reason: str
+    updated_by: str
+    updated_at: datetime | None
+
+
+def llm_governance_get() -> LlmGovernanceState:
+    row = LlmGovernance.objects.filter(id=1).first()
+    if row is None:
+        return LlmGovernanceState(LlmStage.STAGE0, None, "", "", None)
+    return LlmGovernanceState(row.stage, row.shadow_since, row.reason, row.updated_by, row.updated_at)
+
+
+def llm_error_fallback() -> str:
+    """The configured error fallback outside live mode; anything but ``pass_through`` is a veto."""
+    configured = getattr(settings, "LLM_ERROR_FALLBACK", LlmErrorFallback.VETO)
+    return LlmErrorFallback.PASS_THROUGH if configured == LlmErrorFallback.PASS_THROUGH else LlmErrorFallback.VETO
+
+
+def llm_allowlists() -> dict[str, list[str]]:
+    """``{"model": [...], "prompt_version": [...]}``, each sorted."""
+    lists: dict[str, list[str]] = {kind: [] for kind in LlmAllowlistKind.values}
+    for kind, value in LlmAllowlistEntry.objects.order_by("kind", "value").values_list("kind", "value"):
+        lists[kind].append(value)
+    return lists
+
+
+def llm_allowlist_entries() -> QuerySet[LlmAllowlistEntry]:
+    return LlmAllowlistEntry.objects.order_by("kind", "value")
+
+
+@dataclass(frozen=True)
+class LlmCircuitState:
+    open: bool
+    open_until: datetime | None
+    opened_at: datetime | None
+    errors_in_window: int
+
+
+def llm_circuit_get(*, now: datetime | None = None) -> LlmCircuitState:
+    """The LLM circuit now: open while its ``open_until`` lies ahead, and the errors in its window."""
+    now = now or timezone.now()
+    row = LlmCircuit.objects.filter(id=1).first()
+    open_until = row.open_until if row is not None and row.open_until is not None and now < row.open_until else None
+    return LlmCircuitState(open_until is not None, open_until, row.opened_at if open_until else None,
+                           len(llm_error_times(now=now)))
+
+
+def llm_error_times(*, now: datetime, policy: guardrails.LlmPolicy = guardrails.POLICY) -> list[datetime]:
+    """When LLM errors were recorded within the circuit's window before ``now``."""
+    return list(LlmDecisionReview.objects.filter(verdict=LlmVerdict.ERROR, created_at__gt=now - policy.circuit_window,
+                                                 created_at__lte=now).values_list("created_at", flat=True))
+
+
+def llm_status_get(*, now: datetime | None = None) -> dict[str, str]:
+    """The ``llm`` part of ``GET /api/v1/autonomy/status``: ``{"stage", "effective_mode"}``."""
+    state = llm_governance_get()
+    lists = llm_allowlists()
+    circuit = llm_circuit_get(now=now)
+    mode = guardrails.effective_mode(stage=state.stage, circuit_open=circuit.open,
+                                     allowlisted=bool(lists[LlmAllowlistKind.MODEL]
+                                                      and lists[LlmAllowlistKind.PROMPT_VERSION]))
+    return {"stage": state.stage, "effective_mode": mode}
+
+
+def llm_verdict_for(client_order_id: str) -> guardrails.LlmVerdictFacts | None:
+    """The applied verdict admission must follow for ``client_order_id``: the order's review (an
+    error retried by a real review gives way to it), or None when nobody reviewed it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT review_id, applied_verdict, applied_qty, applied_order_type, applied_limit_price"
+            " FROM llm_decision_reviews WHERE client_order_id = %s"
+            " ORDER BY (verdict = 'error'), id DESC LIMIT 1", [client_order_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    review_id, applied, qty, order_type, limit_price = row
+    return guardrails.LlmVerdictFacts(str(review_id), applied, qty, order_type or None, limit_price)
+
+
+def llm_review_list() -> QuerySet[LlmDecisionReview]:
+    return LlmDecisionReview.objects.select_related("strategy").order_by("-id")
+
+
+def llm_review_counts(*, since: datetime, until: datetime, strategy_id: int | None = None) -> tuple[int, int]:
+    """``(reviews, errors)`` recorded in ``(since, until]`` (of one strategy, when given)."""
+    rows = LlmDecisionReview.objects.filter(created_at__gt=since, created_at__lte=until)
+    if strategy_id is not None:
+        rows = rows.filter(strategy_id=strategy_id)
+    counts = rows.aggregate(reviews=Count("id"), errors=Count("id", filter=Q(verdict=LlmVerdict.ERROR)))
+    return counts["reviews"], counts["errors"]
+
+
+def llm_gate_evidence(*, strategy_id: int, now: datetime) -> dict[str, Any]:
+    """Gate 3's LLM evidence for a strategy (``operations["llm"]`` of an evaluation): its reviews and
+    LLM errors over the last ``LLM_EVIDENCE_WINDOW_DAYS`` days. Plain JSON data."""
+    days = settings.LLM_EVIDENCE_WINDOW_DAYS
+    since = now - timedelta(days=days)
+    reviews, errors = llm_review_counts(since=since, until=now, strategy_id=strategy_id)
+    ratio = guardrails.error_ratio(reviews, errors)
+    return {"reviews": reviews, "errors": errors, "window_days": days,
+            "error_ratio": None if ratio is None else str(ratio)}
+
+
+def llm_tokens_exhausted(*, adding: int = 0) -> bool:
+    """Whether today's ``llm_tokens`` budget is used up once ``adding`` more tokens are counted (the
+    token-budget guardrail vetoes then), or was breached already today."""
+    limit = budget_limits()[BudgetName.LLM_TOKENS].limit
+    row = BudgetUsage.objects.filter(name=BudgetName.LLM_TOKENS, day=budget_today()).first()
+    used = row.used if row is not None else Decimal(0)
+    return bool(row is not None and row.breached_at is not None) or used + adding > limit
+
+
+def llm_stage_readiness_block() -> str | None:
+    """Phase D: why the readiness scorecard refuses an LLM stage above stage1 now, or None
+    (``READINESS_PHASE_D=0`` switches the rule off)."""
+    return readiness_block() if settings.READINESS_PHASE_D else None
+
+
+def llm_stage_evidence(*, evaluation_report: str, effective_challenge_id: str, shadow_since: datetime | None,
+                       now: datetime, readiness_block: str | None = None) -> guardrails.StageEvidence:
+    """What a stage advance above stage1 rests on, measured now: the shadow window's reviews and errors."""
+    window_start = now - timedelta(hours=settings.LLM_SHADOW_WINDOW_HOURS)
+    reviews, errors = llm_review_counts(since=window_start, until=now)
+    lists = llm_allowlists()
+    return guardrails.StageEvidence(
+        evaluation_report=evaluation_report, effective_challenge_id=effective_challenge_id, shadow_since=shadow_since,
+        window_start=window_start, reviews=reviews, errors=errors,
+        models_allowed=len(lists[LlmAllowlistKind.MODEL]),
+        prompt_versions_allowed=len(lists[LlmAllowlistKind.PROMPT_VERSION]),
+        min_reviews=settings.LLM_SHADOW_MIN_REVIEWS, readiness_block=readiness_block)
+
+
+def llm_stage_decision_list() -> QuerySet[LlmStageDecision]:
+    return LlmStageDecision.objects.order_by("-id")
+
+
+def llm_stage_decision_verify(decision: LlmStageDecision) -> str | None:
+    """None when the decision's hash and signature hold (its key known and not revoked), else why not."""
+    if content_sha256(decision.document) != decision.decision_sha256:
+        return "the stored document does not hash to its decision_sha256"
+    public = verifying_keys().get(decision.key_id)
+    if public is None:
+        return f"signing key {decision.key_id} is unknown or revoked"
+    return None if signing.verify(public, decision.document, decision.signature) else "the signature does not verify"
+
+
+def llm_dashboard(*, since: datetime, until: datetime | None = None) -> dict[str, Any]:
+    """What the governance page charts, aggregated in PostgreSQL: the verdict mix, and per day the
+    reviews, the LLM errors and the guardrails that vetoed (by reason)."""
+    until = until or timezone.now()
+    rows = LlmDecisionReview.objects.filter(created_at__gte=since, created_at__lt=until)
+    mix = list(rows.values("verdict", "applied_verdict").annotate(n=Count("id")).order_by("verdict",
+                                                                                          "applied_verdict"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AS day, count(*),"
+            " count(*) FILTER (WHERE verdict = 'error'), count(*) FILTER (WHERE guarded_verdict = 'veto')"
+            " FROM llm_decision_reviews WHERE created_at >= %s AND created_at < %s GROUP BY 1 ORDER BY 1",
+            [since, until])
+        days = [{"day": day, "reviews": n, "errors": errors, "vetoes": vetoes}
+                for day, n, errors, vetoes in cursor.fetchall()]
+        cursor.execute(
+            "SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AS day, reason, count(*)"
+            " FROM llm_decision_reviews, unnest(guardrail_reasons) AS reason"
+            " WHERE created_at >= %s AND created_at < %s AND guarded_verdict = 'veto' AND reason = ANY(%s)"
+            " GROUP BY 1, 2 ORDER BY 1, 2", [since, until, sorted(guardrails.VETO_REASONS)])
+        rejections = [{"day": day, "reason": reason, "n": n} for day, reason, n in cursor.fetchall()]
+    reviews = sum(d["reviews"] for d in days)
+    errors = sum(d["errors"] for d in days)
+    return {"mix": mix, "days": days, "rejections": rejections, "reviews": reviews, "errors": errors,
+            "error_ratio": guardrails.error_ratio(reviews, errors) or Decimal(0)}

@@ -11,4 +11,7 @@ urlpatterns = [
     path("alerts/<int:alert_id>/acknowledge/", views.alert_action, {"action": "acknowledge"},
          name="alert-acknowledge"),
     path("alerts/<int:alert_id>/resolve/", views.alert_action, {"action": "resolve"}, name="alert-resolve"),
+    # --- LLM governance ---
+    path("llm/", views.llm_governance, name="llm"),
+    path("llm/stage/", views.llm_stage_change, name="llm-stage"),
 ]

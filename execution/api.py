@@ -58,7 +58,10 @@ class OrderCreate(APIView):
                                        "the plane does not know the strategy, or it is at shadow; "
                                        "`canary_cap_exceeded`: a canary symbol's caps, or a canary strategy's "
                                        "caps under the active gate policy; `budget_exceeded`: a daily budget "
-                                       "(order count, gross notional) would pass its limit, or one is breached"),
+                                       "(order count, gross notional) would pass its limit, or one is breached; "
+                                       "`llm_veto`: the order's LLM review vetoed it"),
+                   422: error_response("`llm_adjustment_mismatch`: the order's LLM review adjusted it, and the "
+                                       "order does not carry the adjusted quantity and type (and limit price)"),
                    503: error_response("`database_unavailable` (with `Retry-After`): the database went away. Retry "
                                        "with the same client_order_id: a stored order is returned as it is, never "
                                        "placed twice; an order a broker took while its outcome could not be stored "

@@ -20,3 +20,9 @@ class ExecutionConfig(AppConfig):
         from execution.selectors import readiness_fills
 
         readiness.register("fills", readiness_fills)
+        # An LLM review names an order by client_order_id; autonomy may not import execution, so
+        # execution lends it the lookup of a stored order.
+        from autonomy.selectors import llm_order_lookup_register
+        from execution.selectors import order_for_llm_review
+
+        llm_order_lookup_register(order_for_llm_review)

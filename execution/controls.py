@@ -10,7 +10,10 @@ shares. :func:`order_admission` gathers its facts INSIDE the admission transacti
    LEAN entry, the LEAN lane, the strategy's stage) are read holding the global row ``FOR SHARE``: a control
    change (which locks it ``FOR UPDATE``) waits for this admission, and one committed before it applies to it;
 3. only what the decision needs next: the position and open orders under REDUCING, the symbol's notional
-   today in canary mode, the gate policy's caps for a strategy at canary.
+   today in canary mode, the gate policy's caps for a strategy at canary;
+4. when the controls admit the order, its LLM review: an order whose client_order_id has one is admitted
+   only as the applied verdict lets it (:func:`autonomy.llm_guardrails.llm_block`: 423 ``llm_veto``, 422
+   ``llm_adjustment_mismatch``).
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from decimal import Decimal
 from autonomy.admission import AdmissionDecision, AdmissionFacts, admission_decide, effective_state
 from autonomy.choices import BudgetName, SymbolMode, TradingStateChoice
 from autonomy.conditions import BudgetFacts
-from autonomy.selectors import position_qty
+from autonomy.llm_guardrails import OrderShape, llm_block
+from autonomy.selectors import llm_verdict_for, position_qty
 from autonomy.services import admission_controls_lock
 from strategies.choices import Stage
 
@@ -44,7 +48,8 @@ class Admission:
 
 
 def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
-                    notional: Decimal | None = None) -> Admission:
+                    notional: Decimal | None = None, client_order_id: str = "", order_type: str = "market",
+                    limit_price: Decimal | None = None) -> Admission:
     """The controls' verdict on one order. Call inside the admission transaction (see the module)."""
     amounts = {BudgetName.ORDER_COUNT: Decimal(1), BudgetName.GROSS_NOTIONAL: notional or Decimal(0)}
     locked, flags = admission_controls_lock(symbol=symbol, strategy=strategy)
@@ -56,7 +61,12 @@ def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
         strategy_state=flags.strategy_state, strategy_reason=flags.strategy_reason, side=side, qty=qty,
         symbol_caps=flags.symbol_caps, budgets=budgets)
     facts = _with_details(facts, strategy_id=flags.strategy_id)
-    return Admission(decision=admission_decide(facts), lean_enabled=flags.trading.lean_enabled,
+    decision = admission_decide(facts)
+    if decision.block is None and client_order_id:
+        refused = llm_block(llm_verdict_for(client_order_id), OrderShape(qty, order_type, limit_price))
+        if refused is not None:
+            decision = AdmissionDecision(refused.code, refused.message, http_status=refused.http_status)
+    return Admission(decision=decision, lean_enabled=flags.trading.lean_enabled,
                      lean_allowed=flags.lean_allowed, strategy_id=flags.strategy_id, stage=flags.stage,
                      budgets=budgets, amounts=amounts)
 

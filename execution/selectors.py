@@ -291,3 +291,14 @@ def slippage_by_symbol(*, since: datetime) -> dict[str, tuple[Decimal, int]]:
     bps (positive = worse than decided), and how many fills, since ``since``."""
     return {s: (Decimal(b).quantize(Decimal("0.01")), n) for s, b, n in _rows(_SLIPPAGE_BY_SYMBOL, [since])
             if b is not None}
+def order_for_llm_review(client_order_id: str) -> dict[str, Any] | None:
+    """The stored order an LLM review names (autonomy may not import execution: execution registers
+    this lookup with it in ``ExecutionConfig.ready``). Plain data; None when no row has that id."""
+    row = (Execution.objects.filter(client_order_id=client_order_id)
+           .values_list("id", "trade_decision_id", "strategy_id", "strategy__name", "strategy_stage", "symbol",
+                        "side", "submitted_qty", "order_type", "limit_price").first())
+    if row is None:
+        return None
+    keys = ("execution_id", "trade_decision_id", "strategy_id", "strategy", "stage", "symbol", "side", "qty",
+            "order_type", "limit_price")
+    return dict(zip(keys, row, strict=True))

@@ -53,7 +53,7 @@ from autonomy.services import (
 )
 from core import locks
 from core.db import is_database_unavailable
-from core.errors import Blocked, DatabaseUnavailable
+from core.errors import Blocked, DatabaseUnavailable, PolicyRefused
 from execution.adapters.base import BrokerOrder, OrderRequest
 from execution.choices import Adapter, ExecutionStatus
 from execution.circuit import PersistedLeanGate
@@ -188,7 +188,8 @@ def _admit(*, data: OrderInput, actor: str) -> tuple[Execution, bool, str, str]:
     notional = _notional(data)
     with transaction.atomic():
         admission = order_admission(strategy=data.strategy, symbol=data.symbol, side=data.side, qty=data.qty,
-                                    notional=notional)
+                                    notional=notional, client_order_id=data.client_order_id,
+                                    order_type=data.order_type, limit_price=data.limit_price)
         if admission.block is None:
             expected, policy_reason = expected_adapter(route_policy(), data.symbol,
                                                        lean_enabled=admission.lean_enabled,
@@ -203,7 +204,8 @@ def _admit(*, data: OrderInput, actor: str) -> tuple[Execution, bool, str, str]:
             budget_breach_record(facts=facts, actor=actor or "system:orders", via=Via.API, refused={
                 "client_order_id": data.client_order_id, "strategy": data.strategy, "symbol": data.symbol,
                 "side": data.side, "qty": str(data.qty), "notional": None if notional is None else str(notional)})
-    raise Blocked(message, code=code, details={"client_order_id": data.client_order_id})
+    refusal = Blocked if admission.decision.http_status == 423 else PolicyRefused
+    raise refusal(message, code=code, details={"client_order_id": data.client_order_id})
 
 
 RELOCK_WAIT_SECONDS = 5.0

@@ -142,8 +142,15 @@ def _order(context) -> dict:
             "qty": "10", "type": "market", "time_in_force": "day"}
 
 
+def _llm_review(context) -> dict:
+    return {"client_order_id": "fuzz-review-1", "model": "fuzz-model", "prompt_version": "p-1", "verdict": "approve",
+            "confidence": 0.9, "rationale": "fine", "risk_flags": [],
+            "order": {"strategy": context.strategy.name, "symbol": "AAPL", "side": "buy", "qty": "10"}}
+
+
 STORED_THEN_REPLAYED = {("POST", "research/runs"): lambda context: ArtifactFactory(),
-                        ("POST", "trading/orders"): _order}
+                        ("POST", "trading/orders"): _order,
+                        ("POST", "llm/reviews"): _llm_review}
 
 
 def _takes_input(path: str, method: str) -> bool:

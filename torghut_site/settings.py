@@ -374,3 +374,11 @@ AUTONOMY_PLAYBOOK_MINUTES = int(os.environ.get("AUTONOMY_PLAYBOOK_MINUTES", "5")
 AUTONOMY_LEAN_FALLBACK_RATIO = float(os.environ.get("AUTONOMY_LEAN_FALLBACK_RATIO", "0.25"))
 AUTONOMY_LEAN_MIN_REQUESTS = int(os.environ.get("AUTONOMY_LEAN_MIN_REQUESTS", "20"))
 AUTONOMY_LEAN_RECOVERY_PROBES = int(os.environ.get("AUTONOMY_LEAN_RECOVERY_PROBES", "0"))
+# --- LLM governance (autonomy) -----------------------------------------------------------
+# What an LLM error or an open LLM circuit means outside live mode (in live mode: always veto).
+LLM_ERROR_FALLBACK = os.environ.get("LLM_ERROR_FALLBACK", "veto")  # veto | pass_through
+# The shadow window a stage advance above stage1 rests on: its length and the reviews it must hold.
+LLM_SHADOW_WINDOW_HOURS = int(os.environ.get("LLM_SHADOW_WINDOW_HOURS", "120"))
+LLM_SHADOW_MIN_REVIEWS = int(os.environ.get("LLM_SHADOW_MIN_REVIEWS", "20"))
+# Gate 3 reads the LLM error ratio of a strategy's reviews over this many days.
+LLM_EVIDENCE_WINDOW_DAYS = int(os.environ.get("LLM_EVIDENCE_WINDOW_DAYS", "30"))

@@ -86,6 +86,13 @@ API = {
     "promotions/<id:promotion_id>/replay": Row({"GET": ALL}, kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
     "promotions/<id:promotion_id>/evidence": Row({"GET": ALL},
                                                  kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
+    # LLM governance: agents post reviews (an empty body stops at validation); operators change the stage
+    # and the allowlists (agents never).
+    "llm/reviews": Row({"GET": ALL, "POST": frozenset({Role.AGENT})}),
+    "llm/governance": Row({"GET": ALL}),
+    "llm/stage": Row({"POST": frozenset({Role.OPERATOR})}),
+    "llm/stage-decisions": Row({"GET": ALL}),
+    "llm/allowlist": Row({"POST": frozenset({Role.OPERATOR})}),
     "access/strategies/<str:name>": Row({"GET": frozenset({Role.APPROVER, Role.OPERATOR})},
                                         kwargs=lambda ctx: {"name": ctx.strategy.name}, scope="strategy"),
     # alerts and heartbeats: a second acknowledge is a 409, still "allowed"; an empty heartbeat stops at 400

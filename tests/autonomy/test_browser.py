@@ -2,19 +2,9 @@
 (screenshots in var/screenshots/)."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
-]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+from tests.promotions.test_browser import ARGS, CHROMIUM, SHOTS, pytestmark  # noqa: F401 - the browser marks
 
 
 @pytest.mark.django_db(transaction=True)
