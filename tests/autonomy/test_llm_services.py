@@ -134,7 +134,8 @@ def in_shadow_for_six_days_with(reviews: int, errors: int):
     return now
 
 
-def test_stage_advances_on_evidence_signed_and_chained(paper, signing_key):
+def test_stage_advances_on_evidence_signed_and_chained(paper, signing_key, settings):
+    settings.READINESS_PHASE_D = False  # the evidence rule alone; the readiness hook has its own tests
     now = in_shadow_for_six_days_with(20, 2)
     with pytest.raises(PolicyRefused) as refused:
         services.llm_stage_set(stage="stage2", reason="go", actor="olga", roles=OPERATOR_ROLES, now=now)

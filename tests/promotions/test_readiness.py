@@ -182,3 +182,12 @@ def test_the_readiness_page_shows_each_criterion_and_the_refusal(flow, control_f
                 "critical_flags_alerting", "lean_auto_disable_armed"):
         assert f'id="criterion-{cid}"' in text
     assert "not green" in text and "refused" in text
+
+
+def test_phase_d_refuses_an_llm_stage_above_stage1_until_readiness_holds(settings):
+    from autonomy.selectors import llm_stage_readiness_block
+
+    settings.READINESS_PHASE_D = True
+    assert "readiness scorecard is not green" in llm_stage_readiness_block()
+    settings.READINESS_PHASE_D = False
+    assert llm_stage_readiness_block() is None
