@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import BooleanField, Case, CharField, F, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from autonomy.choices import BudgetName, SymbolMode, TradingStateChoice, strictest
@@ -21,6 +22,8 @@ from autonomy.models import (
     SymbolControl,
     TradingState,
 )
+from core.canonical import decimal_str
+from strategies.models import Strategy
 
 
 @dataclass(frozen=True)
@@ -178,3 +181,82 @@ def llm_status_get() -> dict:
 def open_alert_count() -> int:
     """Open (unresolved) alerts, for the status. Until alerts land: 0."""
     return 0
+
+
+# === console: the control room page (issue 10, section 8) =========================================
+
+def lean_policy_allows(symbol: str) -> bool:
+    """Whether the settings' adapter policy sends ``symbol`` to LEAN (a symbol without an allowlist entry
+    of its own follows it)."""
+    if settings.TRADING_EXECUTION_ADAPTER_POLICY != "allowlist":
+        return True
+    return symbol.upper() in {s.upper() for s in settings.TRADING_EXECUTION_ADAPTER_SYMBOLS}
+
+
+def symbol_grid(*, text: str = "", mode: str = "") -> QuerySet[SymbolControl]:
+    """Stored symbol controls whose symbol or health reason contains ``text``, in ``mode`` when given."""
+    qs = SymbolControl.objects.order_by("symbol")
+    if text:
+        qs = qs.filter(Q(symbol__icontains=text) | Q(health_reason__icontains=text))
+    if mode:
+        qs = qs.filter(mode=mode)
+    return qs
+
+
+def strategy_control_list() -> QuerySet[Strategy]:
+    """Every strategy with its own trading state (``own_*``; ACTIVE for a strategy without a row), by name."""
+    row = "trading_state_row__"
+    return Strategy.objects.annotate(
+        own_state=Coalesce(F(f"{row}state"), Value(TradingStateChoice.ACTIVE.value), output_field=CharField()),
+        own_reason=Coalesce(F(f"{row}reason"), Value(""), output_field=TextField()),
+        own_cause=Coalesce(F(f"{row}cause"), Value(""), output_field=CharField()),
+        own_updated_by=Coalesce(F(f"{row}updated_by"), Value(""), output_field=CharField()),
+        own_updated_at=F(f"{row}updated_at"),
+    ).order_by("name")
+
+
+def position_drift_list() -> QuerySet[Position]:
+    """Every position, those with unexplained drift first, then by strategy and symbol."""
+    return (Position.objects.select_related("strategy")
+            .annotate(drifting=Case(When(drift=0, then=Value(False)), default=Value(True),
+                                    output_field=BooleanField()))
+            .order_by("-drifting", "strategy__name", "symbol"))
+
+
+def position_drift_count() -> int:
+    return Position.objects.exclude(drift=0).count()
+
+
+def budget_gauges() -> list[dict]:
+    """Each budget as a gauge: limit, used today, share of the limit (0-100, capped) and breached."""
+    gauges = []
+    for budget in budget_status():
+        limit, used = budget["limit"], budget["used"]
+        share = Decimal(100) if limit <= 0 and used > 0 else (used * 100 / limit if limit > 0 else Decimal(0))
+        gauges.append({**budget, "label": BudgetName(budget["name"]).label,
+                       "percent": min(Decimal(100), share).quantize(Decimal("0.1")),
+                       "limit_text": decimal_str(limit), "used_text": decimal_str(used)})
+    return gauges
+
+
+@dataclass(frozen=True)
+class ValueChange:
+    key: str
+    before: object
+    after: object
+
+
+def event_changes(before: dict, after: dict) -> list[ValueChange]:
+    """The keys a control event changed, with their values before and after (keys in a stable order)."""
+    before, after = before or {}, after or {}
+    keys = list(before) + [k for k in after if k not in before]
+    return [ValueChange(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+
+def trading_state_row() -> TradingState:
+    """The global row as stored (with its cause and who changed it last); before it exists, its defaults."""
+    row = TradingState.objects.filter(id=1).first()
+    if row is None:
+        enabled, reason = lean_default()
+        row = TradingState(id=1, lean_enabled=enabled, lean_disabled_reason=reason)
+    return row

@@ -2,17 +2,11 @@
 
 Drives Debian's Chromium through Playwright; skipped (with the reason) where it is not installed.
 """
-import shutil
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
-]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+from tests.browser import ARGS, CHROMIUM, MARKS
+
+pytestmark = MARKS
 
 
 @pytest.fixture
