@@ -1,14 +1,321 @@
-from django.contrib import admin
+"""The autonomy controls in the admin: every row read-only; the trading state, the LEAN lane, symbols and
+budgets change only through actions (or add forms) that call the services, each behind a page asking for
+a reason. Control events, evaluations, budget use and positions are shown read-only."""
+from __future__ import annotations
 
-from autonomy.models import SymbolControl, TradingState
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from access.choices import Via
+from access.selectors import user_roles
+from autonomy import services
+from autonomy.choices import BREACH_STATES, BudgetName, SymbolMode, TradingStateChoice
+from autonomy.models import (
+    BudgetPolicy,
+    BudgetUsage,
+    ConditionEvaluation,
+    ControlEvent,
+    Position,
+    StrategyTradingState,
+    SymbolControl,
+    TradingState,
+)
+from core.admin import ReadOnlyAdmin
+from core.errors import ApplicationError
+from strategies.models import Strategy
+
+CAP_FIELDS = services.CAP_FIELDS
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 80}), max_length=services.REASON_MAX,
+                             help_text="Required; recorded with the change.")
+
+
+def _positive_caps(form: forms.Form) -> None:
+    for name in CAP_FIELDS:
+        value = form.cleaned_data.get(name)
+        if value is not None and value <= 0:
+            form.add_error(name, "A cap is a positive number (leave it empty for none).")
+
+
+class CapsForm(ReasonForm):
+    max_qty_per_order = forms.DecimalField(required=False, max_digits=24, decimal_places=8)
+    max_notional_per_order = forms.DecimalField(required=False, max_digits=24, decimal_places=8)
+    max_notional_per_day = forms.DecimalField(required=False, max_digits=24, decimal_places=8)
+
+    def clean(self):
+        data = super().clean()
+        _positive_caps(self)
+        return data
+
+
+class BudgetForm(ReasonForm):
+    limit = forms.DecimalField(min_value=0, max_digits=24, decimal_places=8)
+    on_breach = forms.ChoiceField(choices=[(s, s) for s in BREACH_STATES])
+
+
+class ConfirmedChanges(ReadOnlyAdmin):
+    """Read-only rows whose changes go through actions behind a confirmation page with a reason (and, for
+    a first row, an add form that asks for the reason and calls the service)."""
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except ApplicationError as exc:  # refused by the service: nothing was written
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def confirmed(self, request, queryset, *, action: str, title: str, what: str,
+                  apply: Callable[[object, dict], object], form_class: type[forms.Form] = ReasonForm,
+                  initial: dict | None = None):
+        objects = list(queryset)
+        confirming = request.POST.get("confirm") == "yes"
+        form = form_class(request.POST if confirming else None, initial=initial)
+        if not confirming or not form.is_valid():
+            return TemplateResponse(request, "admin/autonomy/confirm_change.html", {
+                **self.admin_site.each_context(request), "title": title, "what": what, "objects": objects,
+                "form": form, "action": action, "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME})
+        for obj in objects:
+            try:
+                apply(obj, form.cleaned_data)
+            except ApplicationError as exc:
+                self.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{obj}: {what}", messages.SUCCESS)
+        return None
+
+    @staticmethod
+    def who(request) -> dict:
+        return {"actor": request.user.get_username(), "roles": user_roles(request.user), "via": Via.ADMIN}
+
+
+def _state_actions(set_state: Callable[[object, str, dict, object], object]):
+    """Admin actions ACTIVE / REDUCING / HALTED calling ``set_state(obj, state, data, request)``."""
+    def make(state: str):
+        def action(self, request, queryset):
+            return self.confirmed(request, queryset, action=f"set_{state.lower()}", title=f"Set {state}",
+                                  what=f"trading set to {state}",
+                                  apply=lambda obj, data: set_state(self, obj, state, data, request))
+        action.__name__ = f"set_{state.lower()}"
+        return admin.action(description=f"Set trading to {state}…")(action)
+    return [make(s) for s in TradingStateChoice.values]
 
 
 @admin.register(TradingState)
-class TradingStateAdmin(admin.ModelAdmin):
-    list_display = ["state", "reason", "lean_enabled", "lean_disabled_reason", "updated_by", "updated_at"]
+class TradingStateAdmin(ConfirmedChanges):
+    list_display = ["state", "reason", "cause", "lean_enabled", "lean_disabled_reason", "updated_by", "updated_at"]
+
+    def _set(self, obj, state, data, request):
+        return services.trading_state_set(state=state, reason=data["reason"], user=request.user, **self.who(request))
+
+    set_active, set_reducing, set_halted = _state_actions(_set)
+    actions = ["set_active", "set_reducing", "set_halted", "lean_enable", "lean_disable"]
+
+    def changelist_view(self, request, extra_context=None):
+        services.global_row_ensure()  # the row always exists, with the defaults, so actions can select it
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Enable the LEAN lane…")
+    def lean_enable(self, request, queryset):
+        return self.confirmed(request, queryset, action="lean_enable", title="Enable the LEAN lane",
+                              what="LEAN lane enabled", apply=lambda obj, data: services.lean_lane_set(
+                                  enabled=True, reason=data["reason"], **self.who(request)))
+
+    @admin.action(description="Disable the LEAN lane…")
+    def lean_disable(self, request, queryset):
+        return self.confirmed(request, queryset, action="lean_disable", title="Disable the LEAN lane",
+                              what="LEAN lane disabled", apply=lambda obj, data: services.lean_lane_set(
+                                  enabled=False, reason=data["reason"], **self.who(request)))
+
+
+class StrategyStateForm(forms.ModelForm):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=services.REASON_MAX)
+
+    class Meta:
+        model = StrategyTradingState
+        fields = ["strategy", "state"]
+
+
+@admin.register(StrategyTradingState)
+class StrategyTradingStateAdmin(ConfirmedChanges):
+    """A strategy's own state: set for the first time through the add form (which asks for the reason),
+    changed later through the actions."""
+
+    list_display = ["strategy", "state", "reason", "cause", "updated_by", "updated_at"]
+    list_filter = ["state"]
+    form = StrategyStateForm
+
+    def _set(self, obj, state, data, request):
+        return services.trading_state_set(state=state, reason=data["reason"], strategy=obj.strategy,
+                                          user=request.user, **self.who(request))
+
+    set_active, set_reducing, set_halted = _state_actions(_set)
+    actions = ["set_active", "set_reducing", "set_halted"]
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["strategy"].queryset = Strategy.objects.filter(trading_state_row__isnull=True)
+        return form
+
+    def save_model(self, request, obj, form, change):
+        row = services.trading_state_set(state=form.cleaned_data["state"], reason=form.cleaned_data["reason"],
+                                         strategy=form.cleaned_data["strategy"], user=request.user,
+                                         **self.who(request))
+        obj.pk = row.pk
+        obj._state.adding = False
+
+
+class SymbolForm(forms.ModelForm):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=services.REASON_MAX)
+
+    class Meta:
+        model = SymbolControl
+        fields = ["symbol", "mode", *CAP_FIELDS, "lean_allowed"]
+
+    def clean_symbol(self):
+        return self.cleaned_data["symbol"].strip().upper()
+
+    def clean(self):
+        data = super().clean()
+        _positive_caps(self)
+        return data
 
 
 @admin.register(SymbolControl)
-class SymbolControlAdmin(admin.ModelAdmin):
-    list_display = ["symbol", "mode", "reason", "updated_by", "updated_at"]
+class SymbolControlAdmin(ConfirmedChanges):
+    """A symbol's controls: the add form (asking for the reason) stores its first row through the service;
+    the actions change its mode (canary with its caps) and LEAN entry behind a confirmation page."""
+
+    list_display = ["symbol", "mode", "health_reason", *CAP_FIELDS, "lean_allowed", "updated_by", "updated_at"]
+    list_filter = ["mode", "lean_allowed"]
+    search_fields = ["symbol"]
+    form = SymbolForm
+    actions = ["set_enabled", "set_canary", "set_disabled", "lean_allow", "lean_deny"]
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        row = services.symbol_mode_set(symbol=data["symbol"], mode=data["mode"], reason=data["reason"],
+                                       caps={k: data.get(k) for k in CAP_FIELDS}, lean_allowed=data.get("lean_allowed"),
+                                       **self.who(request))
+        obj.pk = row.pk
+        obj._state.adding = False
+
+    def _mode(self, request, queryset, mode: str, form_class=ReasonForm):
+        def apply(obj, data):
+            caps = {k: data.get(k) for k in CAP_FIELDS} if form_class is CapsForm else None
+            return services.symbol_mode_set(symbol=obj.symbol, mode=mode, reason=data["reason"], caps=caps,
+                                            **self.who(request))
+        return self.confirmed(request, queryset, action=f"set_{mode}", title=f"Set symbols to {mode}",
+                              what=f"mode {mode}", apply=apply, form_class=form_class)
+
+    @admin.action(description="Enable the selected symbols…")
+    def set_enabled(self, request, queryset):
+        return self._mode(request, queryset, SymbolMode.ENABLED)
+
+    @admin.action(description="Put the selected symbols in canary mode (with caps)…")
+    def set_canary(self, request, queryset):
+        return self._mode(request, queryset, SymbolMode.CANARY, CapsForm)
+
+    @admin.action(description="Disable the selected symbols…")
+    def set_disabled(self, request, queryset):
+        return self._mode(request, queryset, SymbolMode.DISABLED)
+
+    def _lean(self, request, queryset, allowed: bool):
+        return self.confirmed(
+            request, queryset, action="lean_allow" if allowed else "lean_deny",
+            title="Allow LEAN for the symbols" if allowed else "Keep the symbols off LEAN",
+            what="LEAN allowed" if allowed else "LEAN not allowed",
+            apply=lambda obj, data: services.symbol_mode_set(symbol=obj.symbol, mode=obj.mode, reason=data["reason"],
+                                                             health_reason=obj.health_reason, lean_allowed=allowed,
+                                                             **self.who(request)))
+
+    @admin.action(description="Put the selected symbols on the LEAN allowlist…")
+    def lean_allow(self, request, queryset):
+        return self._lean(request, queryset, True)
+
+    @admin.action(description="Take the selected symbols off the LEAN allowlist…")
+    def lean_deny(self, request, queryset):
+        return self._lean(request, queryset, False)
+
+
+class BudgetPolicyForm(forms.ModelForm):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=services.REASON_MAX)
+
+    class Meta:
+        model = BudgetPolicy
+        fields = ["name", "limit", "on_breach"]
+
+
+@admin.register(BudgetPolicy)
+class BudgetPolicyAdmin(ConfirmedChanges):
+    """Budget limits as data: stored through the add form, changed through the action (both ask for the
+    reason and call ``budget_policy_set``)."""
+
+    list_display = ["name", "limit", "on_breach", "updated_by", "updated_at"]
+    form = BudgetPolicyForm
+    actions = ["change_limit"]
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        stored = set(BudgetPolicy.objects.values_list("name", flat=True))
+        form.base_fields["name"].choices = [(n, n) for n in BudgetName.values if n not in stored]
+        return form
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        row = services.budget_policy_set(name=data["name"], limit=data["limit"], on_breach=data["on_breach"],
+                                         reason=data["reason"], **self.who(request))
+        obj.pk = row.pk
+        obj._state.adding = False
+
+    @admin.action(description="Change the selected budgets' limit…")
+    def change_limit(self, request, queryset):
+        first = queryset.first()
+        return self.confirmed(
+            request, queryset, action="change_limit", title="Change budget limits", what="limit changed",
+            form_class=BudgetForm, initial={"limit": first.limit, "on_breach": first.on_breach} if first else None,
+            apply=lambda obj, data: services.budget_policy_set(
+                name=obj.name, limit=data["limit"], on_breach=data["on_breach"], reason=data["reason"],
+                **self.who(request)))
+
+
+@admin.register(ControlEvent)
+class ControlEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "kind", "scope", "actor", "via", "reason", "before", "after"]
+    list_filter = ["kind", "via"]
+    search_fields = ["scope", "actor", "reason"]
+
+
+@admin.register(ConditionEvaluation)
+class ConditionEvaluationAdmin(ReadOnlyAdmin):
+    list_display = ["at", "condition", "scope", "breached", "action", "actor", "inputs"]
+    list_filter = ["condition", "breached"]
+
+
+@admin.register(BudgetUsage)
+class BudgetUsageAdmin(ReadOnlyAdmin):
+    list_display = ["day", "name", "used", "breached_at", "updated_at"]
+    list_filter = ["name"]
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnlyAdmin):
+    list_display = ["strategy", "symbol", "qty", "avg_entry_price", "realized_pnl", "broker_qty", "drift",
+                    "reconciled_at", "updated_at"]
+    list_filter = ["strategy"]
     search_fields = ["symbol"]

@@ -171,6 +171,22 @@ def position_list(*, strategy: str | None = None, symbol: str | None = None) -> 
     return qs
 
 
+def autonomy_status() -> dict:
+    """What ``GET /api/v1/autonomy/status`` answers (plain data)."""
+    snapshot = trading_state_get()
+    return {
+        "trading_state": snapshot.trading_state, "reason": snapshot.trading_reason,
+        "lean": {"enabled": snapshot.lean_enabled, "disabled_reason": snapshot.lean_disabled_reason},
+        "llm": llm_status_get(),
+        "symbols": [{"symbol": s.symbol, "mode": s.mode, "health_reason": s.health_reason}
+                    for s in symbol_control_list()],
+        "budgets": budget_status(),
+        "open_alerts": open_alert_count(),
+        "strategies": [{"strategy": s.strategy.name, "state": s.state, "reason": s.reason, "cause": s.cause}
+                       for s in strategy_state_list()],
+    }
+
+
 # === core: placeholders other parts of the autonomy app replace =====================================
 
 def llm_status_get() -> dict:

@@ -13,6 +13,7 @@ position row, then budget rows. Only the admission that holds every budget row c
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -325,20 +326,26 @@ def budgets_lock_today() -> list[BudgetFacts]:
     return facts
 
 
-_CONSUME = """
+#: What an admitted order consumes, as a statement execution runs as part of its insert (one round trip on
+#: the order path); parameters from :func:`budgets_consume_params`. Today's rows are already locked.
+BUDGETS_CONSUME_SQL = """
 UPDATE autonomy_budget_usage u SET used = u.used + v.amount, updated_at = now()
-FROM (SELECT unnest(%s::varchar[]) AS name, unnest(%s::numeric[]) AS amount) v
-WHERE u.day = %s AND u.name = v.name AND v.amount <> 0
+FROM (SELECT unnest(%(budget_names)s::varchar[]) AS name, unnest(%(budget_amounts)s::numeric[]) AS amount) v
+WHERE u.day = %(budget_day)s AND u.name = v.name AND v.amount <> 0
 """
+
+
+def budgets_consume_params(amounts: dict[str, Decimal]) -> dict:
+    names = sorted(n for n, a in amounts.items() if a)
+    return {"budget_names": names, "budget_amounts": [amounts[n] for n in names], "budget_day": budget_today()}
 
 
 def budgets_consume(*, amounts: dict[str, Decimal]) -> None:
     """Add an admitted order's use to today's rows (already locked by :func:`budgets_lock_today`)."""
-    names = [n for n, a in amounts.items() if a]
-    if not names:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(_CONSUME, [names, [amounts[n] for n in names], budget_today()])
+    params = budgets_consume_params(amounts)
+    if params["budget_names"]:
+        with connection.cursor() as cursor:
+            cursor.execute(BUDGETS_CONSUME_SQL, params)
 
 
 def budget_breach_record(*, facts: BudgetFacts, actor: str, via: str = Via.WORKER, evidence: dict | None = None,
@@ -363,9 +370,12 @@ def budget_breach_record(*, facts: BudgetFacts, actor: str, via: str = Via.WORKE
 
 
 _USE = """
-INSERT INTO autonomy_budget_usage (name, day, used, breached_at, updated_at) VALUES (%s, %s, %s, NULL, now())
-ON CONFLICT (name, day) DO UPDATE SET used = autonomy_budget_usage.used + EXCLUDED.used, updated_at = now()
-RETURNING used - %s, breached_at
+WITH u AS (
+  INSERT INTO autonomy_budget_usage AS b (name, day, used, breached_at, updated_at) VALUES (%s, %s, %s, NULL, now())
+  ON CONFLICT (name, day) DO UPDATE SET used = b.used + EXCLUDED.used, updated_at = now()
+  RETURNING id, name, used, breached_at)
+SELECT u.id, u.used, u.breached_at, p."limit", p.on_breach
+FROM u LEFT JOIN autonomy_budget_policies p ON p.name = u.name
 """
 
 
@@ -373,57 +383,61 @@ def budget_use(*, name: str, amount: Decimal, actor: str, via: str = Via.WORKER,
                evidence: dict | None = None) -> BudgetUsage:
     """Add ``amount`` to today's use of a budget (LLM tokens, realized losses, notional filled without a
     price at admission). When usage passes the limit, the breach moves trading to the policy's state in
-    the same transaction."""
+    the same transaction. One statement unless it breaches (it runs for fills on the order path)."""
     _budget_name(name)
     amount = Decimal(str(amount))
     if not amount.is_finite() or amount < 0:
         raise InvalidInput("amount must be a decimal of at least 0.", details={"fields": {"amount": [">= 0."]}})
     day = budget_today()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
-            cursor.execute(_USE, [name, day, amount, amount])
-            used_before, breached_at = cursor.fetchone()
-        policy = BudgetPolicy.objects.filter(name=name).first()
-        limit = BudgetLimit(name, policy.limit, policy.on_breach) if policy else budget_default(name)
-        facts = BudgetFacts(name=name, limit=limit.limit, used=used_before, amount=amount,
-                            on_breach=limit.on_breach)
-        after = BudgetFacts(name=name, limit=limit.limit, used=used_before + amount, on_breach=limit.on_breach)
-        if breached_at is None and budget_in_breach(after):
+            cursor.execute(_USE, [name, day, amount])
+            pk, used, breached_at, limit, on_breach = cursor.fetchone()
+        default = budget_default(name) if limit is None else None
+        facts = BudgetFacts(name=name, limit=default.limit if default else limit, used=used - amount, amount=amount,
+                            on_breach=default.on_breach if default else on_breach)
+        if breached_at is None and budget_in_breach(replace(facts, used=used, amount=Decimal(0))):
             budget_breach_record(facts=facts, actor=actor, via=via, evidence=evidence)
-        return BudgetUsage.objects.get(name=name, day=day)
+            breached_at = timezone.now()
+    usage = BudgetUsage(id=pk, name=name, day=day, used=used, breached_at=breached_at)
+    usage._state.adding = False
+    return usage
 
 
 # === core: positions ==============================================================================
 
 _POSITION_LOCK = """
-WITH ins AS (
-  INSERT INTO autonomy_positions (strategy_id, symbol, qty, avg_entry_price, realized_pnl, broker_qty, drift,
-                                  reconciled_at, updated_at)
-  VALUES (%s, %s, 0, NULL, 0, NULL, 0, NULL, now())
-  ON CONFLICT (strategy_id, symbol) DO NOTHING RETURNING id)
-SELECT id FROM ins
+INSERT INTO autonomy_positions AS p (strategy_id, symbol, qty, avg_entry_price, realized_pnl, broker_qty, drift,
+                                     reconciled_at, updated_at)
+VALUES (%s, %s, 0, NULL, 0, NULL, 0, NULL, now())
+ON CONFLICT (strategy_id, symbol) DO UPDATE SET updated_at = p.updated_at
+RETURNING id, qty, avg_entry_price, realized_pnl
+"""
+_POSITION_SET = """
+UPDATE autonomy_positions SET qty = %s, avg_entry_price = %s, realized_pnl = realized_pnl + %s, updated_at = now()
+WHERE id = %s
 """
 
 
 def position_apply_fill(*, strategy_id: int, symbol: str, side: str, qty: Decimal, price: Decimal,
                         actor: str = "system:fills") -> Position:
     """Apply one stored fill to the strategy's position in the symbol (call it in the transaction that
-    stores the fill). A fill that realizes a loss adds it to today's ``daily_realized_loss`` budget."""
+    stores the fill; it is on the order path, so it is two fixed statements: the row locked (created when
+    missing) and returned, then updated). A fill that realizes a loss adds it to today's
+    ``daily_realized_loss`` budget."""
     symbol = symbol.upper()
     qty, price = Decimal(qty), Decimal(price)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(_POSITION_LOCK, [strategy_id, symbol])
-        position = Position.objects.select_for_update().get(strategy_id=strategy_id, symbol=symbol)
-        change = position_after_fill(qty=position.qty, avg_entry_price=position.avg_entry_price, side=side,
-                                     fill_qty=qty, fill_price=price)
-        position.qty, position.avg_entry_price = change.qty, change.avg_entry_price
-        position.realized_pnl = position.realized_pnl + change.realized_pnl
-        position.updated_at = timezone.now()
-        position.save(update_fields=["qty", "avg_entry_price", "realized_pnl", "updated_at"])
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_POSITION_LOCK, [strategy_id, symbol])
+        pk, held, avg, realized = cursor.fetchone()
+        change = position_after_fill(qty=held, avg_entry_price=avg, side=side, fill_qty=qty, fill_price=price)
+        cursor.execute(_POSITION_SET, [change.qty, change.avg_entry_price, change.realized_pnl, pk])
         if change.realized_pnl < 0:
             budget_use(name=BudgetName.DAILY_REALIZED_LOSS, amount=-change.realized_pnl, actor=actor,
                        evidence={"fill": {"strategy_id": strategy_id, "symbol": symbol, "side": side,
                                           "qty": decimal_str(qty), "price": decimal_str(price),
                                           "realized_pnl": decimal_str(change.realized_pnl)}})
+    position = Position(id=pk, strategy_id=strategy_id, symbol=symbol, qty=change.qty,
+                        avg_entry_price=change.avg_entry_price, realized_pnl=realized + change.realized_pnl)
+    position._state.adding = False
     return position

@@ -51,10 +51,14 @@ class OrderCreate(APIView):
                    403: error_response("`permission_denied`: the caller's roles do not allow this operation; "
                                        "`strategy_out_of_scope`: an operator without operate_strategy on the "
                                        "order's strategy"),
-                   423: error_response("`trading_halted`, `symbol_disabled`: a control flag blocks the order; "
-                                       "`strategy_not_live`: the plane does not know the strategy, or it is at "
-                                       "shadow; `canary_cap_exceeded`: a canary strategy's caps under the active "
-                                       "gate policy"),
+                   423: error_response("`trading_halted`: trading is HALTED (globally or for the strategy; "
+                                       "the strictest applies); `trading_reducing`: trading is REDUCING and the "
+                                       "order would not reduce the strategy's position in the symbol (or would "
+                                       "flip it); `symbol_disabled`: the symbol is disabled; `strategy_not_live`: "
+                                       "the plane does not know the strategy, or it is at shadow; "
+                                       "`canary_cap_exceeded`: a canary symbol's caps, or a canary strategy's "
+                                       "caps under the active gate policy; `budget_exceeded`: a daily budget "
+                                       "(order count, gross notional) would pass its limit, or one is breached"),
                    503: error_response("`database_unavailable` (with `Retry-After`): the database went away. Retry "
                                        "with the same client_order_id: a stored order is returned as it is, never "
                                        "placed twice; an order a broker took while its outcome could not be stored "

@@ -41,7 +41,13 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from access.choices import Via
-from autonomy.services import budget_breach_record, budget_use, budgets_consume, position_apply_fill
+from autonomy.services import (
+    BUDGETS_CONSUME_SQL,
+    budget_breach_record,
+    budget_use,
+    budgets_consume_params,
+    position_apply_fill,
+)
 from core import locks
 from core.db import is_database_unavailable
 from core.errors import Blocked, DatabaseUnavailable
@@ -185,9 +191,8 @@ def _admit(*, data: OrderInput, actor: str) -> tuple[Execution, bool, str, str]:
                                                        lean_enabled=admission.lean_enabled,
                                                        lean_allowed=admission.lean_allowed)
             execution, created = _execution_insert(data=data, strategy_id=admission.strategy_id,
-                                                   stage=admission.stage or "", expected=expected, actor=actor)
-            if created:
-                budgets_consume(amounts=admission.amounts)
+                                                   stage=admission.stage or "", expected=expected, actor=actor,
+                                                   consume=admission.amounts)
             return execution, created, expected, policy_reason
         code, message = admission.block
         order_refusal_record(data=data, code=code, message=message, actor=actor)
@@ -245,31 +250,37 @@ def _outcome_unrecorded(execution: Execution, outcome: RouteOutcome) -> Database
 # The order hot path writes with one statement per step (the router's overhead budget is a few
 # milliseconds per order): the decision upsert and the execution insert are one INSERT ... ON
 # CONFLICT (committed on its own), the outcome is one UPDATE with its fill.
-_INSERT_ORDER = """
+_DECISION_AND_EXECUTION = """
 WITH d AS (
   INSERT INTO trade_decisions (decision_hash, strategy_id, account_label, symbol, side, qty, decision_price,
                                decision_json, rationale, status, created_at)
   VALUES (%(cid)s, %(strategy_id)s, '', %(symbol)s, %(side)s, %(qty)s, %(decision_price)s, %(decision_json)s::jsonb,
           '', 'submitted', %(now)s)
   ON CONFLICT (decision_hash) DO UPDATE SET decision_hash = EXCLUDED.decision_hash
-  RETURNING id)
+  RETURNING id){e}
 INSERT INTO executions (trade_decision_id, strategy_id, client_order_id, broker_order_id, symbol, side, order_type,
   time_in_force, limit_price, submitted_qty, filled_qty, avg_fill_price, status, raw_order, execution_expected_adapter,
   execution_actual_adapter, execution_fallback_reason, execution_fallback_count, last_error, correlation_id,
   idempotency_key, legacy, submitted_by, reconcile_lease_until, created_at, submitted_at, last_update_at,
   strategy_stage)
 SELECT d.id, %(strategy_id)s, %(cid)s, NULL, %(symbol)s, %(side)s, %(order_type)s, %(tif)s, %(limit_price)s, %(qty)s,
-  0, NULL, %(status)s, '{}'::jsonb, %(expected)s, %(expected)s, '', 0, '', %(correlation_id)s, %(cid)s, false,
+  0, NULL, %(status)s, '{{}}'::jsonb, %(expected)s, %(expected)s, '', 0, '', %(correlation_id)s, %(cid)s, false,
   %(actor)s, NULL, %(now)s, NULL, %(now)s, %(stage)s
 FROM d
 ON CONFLICT (client_order_id) DO NOTHING
-RETURNING id, trade_decision_id
+RETURNING id, trade_decision_id{f}
 """
+_INSERT_ORDER = _DECISION_AND_EXECUTION.format(e="", f="")
+# The same insert, consuming the admitted order's budgets in the same statement (only when it inserted).
+_INSERT_ORDER_CONSUMING = (_DECISION_AND_EXECUTION.format(e=", e AS (", f=")")
+                           + f", b AS ({BUDGETS_CONSUME_SQL.strip()} AND EXISTS (SELECT 1 FROM e))\n"
+                           "SELECT id, trade_decision_id FROM e")
 
 
 def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: str, actor: str,
-                      stage: str = "") -> tuple[Execution, bool]:
-    """Insert decision + execution (``pending_submit``) in one committed statement; (stored, False) on conflict."""
+                      stage: str = "", consume: dict[str, Decimal] | None = None) -> tuple[Execution, bool]:
+    """Insert decision + execution (``pending_submit``) in one statement; (stored, False) on conflict. With
+    ``consume``, the same statement adds the order's use to today's budgets (only when it inserted)."""
     now = timezone.now()
     params = {"cid": data.client_order_id, "strategy_id": strategy_id, "symbol": data.symbol, "side": data.side,
               "qty": data.qty, "decision_price": data.decision_price or data.limit_price,
@@ -277,8 +288,12 @@ def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: st
               "order_type": data.order_type, "tif": data.time_in_force, "limit_price": data.limit_price,
               "status": ExecutionStatus.PENDING_SUBMIT.value, "expected": expected,
               "correlation_id": data.correlation_id, "actor": actor, "now": now, "stage": stage}
+    sql = _INSERT_ORDER
+    if consume:
+        params.update(budgets_consume_params(consume))
+        sql = _INSERT_ORDER_CONSUMING
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_ORDER, params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:  # another writer stored this client_order_id first
         return Execution.objects.get(client_order_id=data.client_order_id), False

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from access.permissions import HasRole
 from access.roles import ALL_ROLES, Role
-from autonomy.selectors import trading_state_get
+from autonomy.selectors import strategy_states
 from core.api import page_schema
 from core.errors import NotFound, invalid_fields
 from core.validation import validation_details
@@ -258,10 +258,11 @@ class DrillCreate(APIView):
 
 def _strategy_rows(strategies: list[Strategy]) -> list[dict]:
     champions = selectors.champions(strategies=strategies)
-    state = trading_state_get().trading_state
+    states = strategy_states(strategy_ids=[s.pk for s in strategies])  # the strictest of global and own
     return [StrategyOut.model_validate({
-        "name": s.name, "stage": s.stage, "champion_candidate_id": champions.get(s.pk), "trading_state": state,
-        "stage_changed_at": s.stage_changed_at}).model_dump(mode="json") for s in strategies]
+        "name": s.name, "stage": s.stage, "champion_candidate_id": champions.get(s.pk),
+        "trading_state": states[s.pk], "stage_changed_at": s.stage_changed_at}).model_dump(mode="json")
+        for s in strategies]
 
 
 class StrategyList(generics.GenericAPIView):

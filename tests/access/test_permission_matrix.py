@@ -65,6 +65,13 @@ API = {
     "promotions/evaluations": Row({"POST": frozenset({Role.RESEARCHER, Role.AGENT})}),
     "agent-runs": Row({"POST": frozenset({Role.AGENT})}),
     "autonomy/drills": Row({"POST": frozenset({Role.OPERATOR})}),
+    "autonomy/status": Row({"GET": ALL}),
+    # Empty bodies pass the permission check and stop at validation (400): nothing changes.
+    "autonomy/trading-state": Row({"POST": frozenset({Role.OPERATOR, Role.AGENT})}),
+    "autonomy/symbols/<str:symbol>": Row({"PUT": frozenset({Role.OPERATOR})}, kwargs=lambda ctx: {"symbol": "AAPL"}),
+    "autonomy/budgets/<str:name>": Row({"PUT": frozenset({Role.OPERATOR, Role.AGENT})},
+                                       kwargs=lambda ctx: {"name": "order_count"}),
+    "trading/positions": Row({"GET": ALL}),
     # Approvals are refused with 403 (not 404) outside the approver's strategies: the contract says so.
     "promotions/<id:promotion_id>": Row({"GET": ALL}, kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
     "promotions/<id:promotion_id>/approve": Row({"POST": frozenset({Role.APPROVER})},

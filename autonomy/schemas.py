@@ -1,0 +1,135 @@
+"""Request and answer shapes of the autonomy API, as pydantic models (they validate requests and
+document the API through drf-spectacular). Quantities, notionals and limits are decimal strings."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer, StrictBool, StringConstraints, WithJsonSchema
+
+from autonomy.models import BudgetPolicy, Position, SymbolControl
+from core.canonical import decimal_str
+from core.columns import column_decimal, column_decimal_json
+from strategies.models import NAME_PATTERN
+
+#: A symbol as orders name it (upper-cased when stored).
+SYMBOL_PATTERN = r"^[A-Za-z][A-Za-z0-9.\-]{0,31}$"
+State = Literal["ACTIVE", "REDUCING", "HALTED"]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Cap = column_decimal(SymbolControl, "max_qty_per_order", gt=0)
+Limit = column_decimal(BudgetPolicy, "limit", ge=0)
+Decimal8 = Annotated[Decimal, PlainSerializer(decimal_str, return_type=str, when_used="always"),
+                     WithJsonSchema(column_decimal_json(Position, "qty"), mode="serialization")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TradingStateIn(_In):
+    """``POST /api/v1/autonomy/trading-state``: the global state, or a strategy's with ``strategy``."""
+
+    state: State
+    reason: Reason
+    strategy: Annotated[str, StringConstraints(pattern=NAME_PATTERN)] | None = None
+
+
+class TradingStateOut(BaseModel):
+    scope: str
+    strategy: str | None
+    state: State
+    effective_state: State  # the strictest of the global state and the strategy's
+    reason: str
+    cause: str
+    updated_by: str
+    updated_at: datetime
+
+
+class SymbolIn(_In):
+    """``PUT /api/v1/autonomy/symbols/{symbol}``. Caps apply in canary mode; a cap sent as null is removed,
+    one not sent stays as it is. ``lean_allowed`` is the symbol's LEAN allowlist entry (null: the
+    deployment's routing policy decides)."""
+
+    mode: Literal["enabled", "canary", "disabled"]
+    reason: Reason
+    health_reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+    max_qty_per_order: Cap | None = None
+    max_notional_per_order: Cap | None = None
+    max_notional_per_day: Cap | None = None
+    lean_allowed: StrictBool | None = None
+
+
+class SymbolOut(BaseModel):
+    symbol: str
+    mode: Literal["enabled", "canary", "disabled"]
+    health_reason: str
+    reason: str
+    max_qty_per_order: Decimal8 | None
+    max_notional_per_order: Decimal8 | None
+    max_notional_per_day: Decimal8 | None
+    lean_allowed: bool | None
+    updated_by: str
+    updated_at: datetime
+
+
+class BudgetIn(_In):
+    """``PUT /api/v1/autonomy/budgets/{name}``. Agents may only lower a limit (403 otherwise)."""
+
+    limit: Limit
+    reason: Reason
+    on_breach: Literal["REDUCING", "HALTED"] | None = None
+
+
+class BudgetOut(BaseModel):
+    name: str
+    limit: Decimal8
+    used: Decimal8
+    breached: bool
+    on_breach: State
+
+
+class LeanOut(BaseModel):
+    enabled: bool
+    disabled_reason: str
+
+
+class LlmOut(BaseModel):
+    stage: str
+    effective_mode: str
+
+
+class SymbolStatusOut(BaseModel):
+    symbol: str
+    mode: Literal["enabled", "canary", "disabled"]
+    health_reason: str
+
+
+class StrategyStateOut(BaseModel):
+    strategy: str
+    state: State
+    reason: str
+    cause: str
+
+
+class StatusOut(BaseModel):
+    trading_state: State
+    reason: str
+    lean: LeanOut
+    llm: LlmOut
+    symbols: list[SymbolStatusOut]
+    budgets: list[BudgetOut]
+    open_alerts: int
+    strategies: list[StrategyStateOut]  # strategies with a state of their own
+
+
+class PositionOut(BaseModel):
+    strategy: str
+    symbol: str
+    qty: Decimal8
+    avg_entry_price: Decimal8 | None
+    broker_qty: Decimal8 | None
+    drift: Decimal8
+    realized_pnl: Decimal8
+    reconciled_at: datetime | None
+    updated_at: datetime

@@ -1,0 +1,138 @@
+"""Order admission benchmark (figures printed, never asserted).
+
+* the cost per order of admission alone (no broker call), before and after issue 10:
+  - before: the controls read in one plain query, then the ``pending_submit`` row inserted in its own
+    committed statement (the code as it was, reproduced here);
+  - after: one transaction: today's budget rows locked ``FOR UPDATE``, the controls read ``FOR SHARE``,
+    the decision, the row inserted and the budgets consumed, committed together
+    (:func:`execution.services._admit`);
+  target: admission adds < 2 ms to an order;
+* the same with the strategy REDUCING (position and open orders read) and with a symbol in canary
+  mode with a day cap (the symbol's notional today read);
+* the order rate through the HTTP API, as ``bench_executions`` measures it (target >= 200 orders/s).
+
+Runs on a throw-away database. ``python -m bench.bench_admission [--orders N] [--seconds S]``.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from decimal import Decimal
+
+from bench.common import bench_database
+
+# The admission of issue 8 (before this change): one query for the flags, then the insert.
+BEFORE_FLAGS = (
+    "SELECT ts.state, ts.reason, ts.lean_enabled, ts.lean_disabled_reason, sc.mode, sc.reason, st.id, st.stage"
+    " FROM (SELECT 1) AS one"
+    " LEFT JOIN autonomy_trading_state ts ON ts.id = 1"
+    " LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %s"
+    " LEFT JOIN strategies st ON st.name = %s")
+
+
+def _arg(name: str, default: int) -> int:
+    if name in sys.argv:
+        return int(sys.argv[sys.argv.index(name) + 1])
+    return default
+
+
+def _before(data, actor: str) -> None:
+    from django.db import connection
+
+    from execution.routing import expected_adapter
+    from execution.services import _execution_insert
+    from execution.wiring import route_policy
+
+    with connection.cursor() as cursor:
+        cursor.execute(BEFORE_FLAGS, [data.symbol, data.strategy])
+        state, _reason, lean_enabled, _lr, mode, _mr, strategy_id, stage = cursor.fetchone()
+    assert state != "HALTED" and mode != "disabled" and stage not in (None, "shadow")
+    expected, _ = expected_adapter(route_policy(), data.symbol, lean_enabled=bool(lean_enabled))
+    _execution_insert(data=data, strategy_id=strategy_id, stage=stage, expected=expected, actor=actor)
+
+
+def _after(data, actor: str) -> None:
+    from execution.services import _admit
+
+    _admit(data=data, actor=actor)
+
+
+def _measure(label: str, fn, orders: int, prefix: str, **order) -> float:
+    from execution.services import OrderInput
+
+    samples = []
+    for i in range(orders):
+        data = OrderInput(client_order_id=f"{prefix}-{i}", strategy="bench", symbol=order.get("symbol", "AAPL"),
+                          side=order.get("side", "buy"), qty=Decimal(1), decision_price=Decimal("100"))
+        started = time.perf_counter()
+        fn(data, "bench")
+        samples.append((time.perf_counter() - started) * 1000)
+    p50 = statistics.median(samples)
+    print(f"  {label}: p50 {p50:.3f} ms, p90 {statistics.quantiles(samples, n=10)[-1]:.3f} ms per order "
+          f"({orders} orders)", flush=True)
+    return p50
+
+
+def bench_admission(orders: int) -> None:
+    from django.db import connection
+
+    from autonomy import services as autonomy
+    from bench.bench_executions import _trading_strategy
+
+    _trading_strategy("bench")
+    autonomy.global_row_ensure()
+
+    def reset():
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE executions, execution_fills, trade_decisions, execution_route_hourly CASCADE")
+            cursor.execute("VACUUM ANALYZE executions")
+
+    print("admission alone (no broker call), the global state ACTIVE:", flush=True)
+    _measure("warm-up", _after, 200, "warm")
+    reset()
+    before = _measure("before (flags query, then the insert committed on its own)", _before, orders, "b")
+    reset()
+    after = _measure("after (one transaction: budgets FOR UPDATE, flags FOR SHARE, insert, consume)", _after,
+                     orders, "a")
+    added = after - before
+    print(f"  admission adds {added:+.3f} ms per order over the previous path; the whole admission takes "
+          f"{after:.3f} ms (target: adds < 2 ms: {'OK' if added < 2 else 'OVER TARGET'})", flush=True)
+    reset()
+    # REDUCING: the position and the open orders are read too (a sell against a long position)
+    strategy_id = _strategy_id("bench")
+    autonomy.position_apply_fill(strategy_id=strategy_id, symbol="AAPL", side="buy", qty=Decimal(10 ** 6),
+                                 price=Decimal(100))
+    autonomy.trading_state_set(state="REDUCING", reason="bench", actor="bench")
+    _measure("after, REDUCING (position and open orders read)", _after, orders, "r", side="sell")
+    autonomy.trading_state_set(state="ACTIVE", reason="bench", actor="bench")
+    reset()
+    autonomy.symbol_mode_set(symbol="MSFT", mode="canary", reason="bench", actor="bench",
+                             caps={"max_notional_per_day": Decimal(10 ** 9)})
+    _measure("after, symbol in canary mode with a day cap (today's notional read)", _after, orders, "c",
+             symbol="MSFT")
+    autonomy.symbol_mode_set(symbol="MSFT", mode="enabled", reason="bench", actor="bench",
+                             caps={"max_notional_per_day": None})
+    reset()
+
+
+def _strategy_id(name: str) -> int:
+    from strategies.models import Strategy
+
+    return Strategy.objects.get(name=name).pk
+
+
+def main() -> int:
+    os.environ.setdefault("TEST_DATABASE_NAME", "torghut_bench_admission")
+    with bench_database():
+        from bench.bench_executions import _commit_latency, bench_throughput
+
+        _commit_latency()
+        bench_admission(_arg("--orders", 2000))
+        bench_throughput(float(_arg("--seconds", 10)), _arg("--clients", 6), _arg("--workers", 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
