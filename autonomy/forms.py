@@ -8,11 +8,9 @@ from django.core.validators import RegexValidator
 
 from autonomy.choices import SymbolMode, TradingStateChoice
 from autonomy.models import SymbolControl
+from autonomy.schemas import SYMBOL_PATTERN
+from autonomy.services import CAP_FIELDS
 from strategies.models import NAME_PATTERN
-
-#: A symbol as orders name it (upper-cased when stored).
-SYMBOL_PATTERN = r"^[A-Za-z][A-Za-z0-9.\-]{0,31}$"
-CAP_FIELDS = ("max_qty_per_order", "max_notional_per_order", "max_notional_per_day")
 
 
 def _reason_field(label: str = "Reason") -> forms.CharField:
