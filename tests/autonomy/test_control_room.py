@@ -336,3 +336,36 @@ def test_a_failed_post_keeps_the_filters_and_pages_it_came_from():
     assert 'name="q" value="NV"' in page and 'name="back" value="q=NV&amp;mode=canary"' in page
     response = client.post(STATE_URL, {"state": "HALTED", "reason": "ok", "back": "q=NV&mode=canary&evil=1"})
     assert response["Location"] == f"{URL}?q=NV&mode=canary"
+
+
+def test_the_page_reads_a_fixed_number_of_queries_however_many_rows():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login("operator", name="olga")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(URL).status_code == 200
+        return len(ctx.captured_queries)
+
+    strategy = StrategyFactory(name="s-0")
+    services.symbol_mode_set(symbol="A0", mode="canary", reason="r", actor="ops")
+    Position.objects.create(strategy=strategy, symbol="A0", qty=D("1"), avg_entry_price=D("1"))
+    queries()  # warm the caches (content types, permissions)
+    few = queries()
+    for n in range(1, 20):
+        strategy = StrategyFactory(name=f"s-{n}")
+        strategy_grant(user=client.user, strategy_name=strategy.name, perm="operate_strategy")
+        services.trading_state_set(state="REDUCING", reason="r", actor="ops", strategy=strategy)
+        services.symbol_mode_set(symbol=f"A{n}", mode="disabled", reason="r", actor="ops")
+        Position.objects.create(strategy=strategy, symbol=f"A{n}", qty=D("1"), avg_entry_price=D("1"), drift=D("1"))
+    assert queries() == few
+
+
+def test_event_changes_list_only_what_changed_in_a_stable_order():
+    changes = selectors.event_changes({"mode": "enabled", "caps": None, "lean_allowed": None},
+                                      {"mode": "canary", "caps": None, "lean_allowed": False, "new": "x"})
+    assert [(c.key, c.before, c.after) for c in changes] == [
+        ("mode", "enabled", "canary"), ("lean_allowed", None, False), ("new", None, "x")]
+    assert selectors.event_changes({}, {}) == []
