@@ -9,4 +9,9 @@ urlpatterns = [
     *slashless("autonomy/symbols/<str:symbol>", api.SymbolSet.as_view(), name="api-autonomy-symbol"),
     *slashless("autonomy/budgets/<str:name>", api.BudgetSet.as_view(), name="api-autonomy-budget"),
     *slashless("trading/positions", api.PositionList.as_view(), name="api-positions"),
+    # === alerts worker: alerts and heartbeats ===
+    *slashless("alerts", api.AlertList.as_view(), name="api-alert-list"),
+    *slashless("alerts/<id:alert_id>/acknowledge", api.AlertAcknowledge.as_view(), name="api-alert-acknowledge"),
+    *slashless("alerts/<id:alert_id>/resolve", api.AlertResolve.as_view(), name="api-alert-resolve"),
+    *slashless("autonomy/heartbeats", api.HeartbeatCreate.as_view(), name="api-heartbeats"),
 ]

@@ -1,7 +1,8 @@
-"""One filter definition for the positions API (and any page that lists positions)."""
+"""One filter definition per list, shared by the API and the pages."""
 import django_filters
 
-from autonomy.models import Position
+from autonomy.choices import AlertSeverity, AlertStatus
+from autonomy.models import Alert, Position
 
 
 class PositionFilter(django_filters.FilterSet):
@@ -14,3 +15,12 @@ class PositionFilter(django_filters.FilterSet):
 
     def filter_symbol(self, queryset, name, value):
         return queryset.filter(symbol=value.strip().upper())
+
+
+class AlertFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=AlertStatus.choices)
+    severity = django_filters.ChoiceFilter(choices=AlertSeverity.choices)
+
+    class Meta:
+        model = Alert
+        fields = ["status", "severity"]

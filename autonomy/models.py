@@ -8,15 +8,25 @@ control mutex: every control change locks it ``FOR UPDATE`` and every order admi
 """
 from __future__ import annotations
 
+import pgtrigger
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from access.choices import Via
 from autonomy.choices import (
+    ALERT_TRANSITIONS,
     BREACH_STATES,
+    DELIVERY_TRANSITIONS,
+    AlertEvent,
+    AlertSeverity,
+    AlertStatus,
     BudgetName,
     ControlKind,
+    DeliveryChannel,
+    DeliveryStatus,
+    HeartbeatStatus,
+    IncidentStatus,
     StateCause,
     SymbolMode,
     TradingStateChoice,
@@ -236,3 +246,261 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.strategy_id} {self.symbol}: {self.qty}"
+
+
+# === alerts worker: alerts and their delivery, incidents, heartbeats, sweep memory ================
+
+class Alert(models.Model):
+    """A condition someone should look at. One unresolved alert per ``dedup_key`` (a partial unique
+    index): a repeated condition updates it (``last_seen_at``, ``occurrences``, the latest evidence)
+    instead of opening another. ``open -> acknowledged -> resolved`` (or ``open -> resolved``) is held
+    by a trigger; a resolved alert never changes again, and none is ever deleted."""
+
+    dedup_key = models.CharField(max_length=200)
+    severity = models.CharField(max_length=16, choices=AlertSeverity.choices)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    title = models.CharField(max_length=300)
+    evidence = models.JSONField(default=dict, blank=True)
+    raised_by = models.CharField(max_length=150)
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    occurrences = models.PositiveIntegerField(default=1, help_text="How many times the condition was raised.")
+    acknowledged_by = models.CharField(max_length=150, blank=True, default="")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledge_comment = models.TextField(blank=True, default="")
+    resolved_by = models.CharField(max_length=150, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolve_comment = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "autonomy_alerts"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "severity"], name="alert_status_severity")]
+        constraints = [
+            models.UniqueConstraint(fields=["dedup_key"], condition=~Q(status=AlertStatus.RESOLVED),
+                                    name="alert_one_unresolved_per_key"),
+            models.CheckConstraint(condition=Q(severity__in=AlertSeverity.values), name="alert_severity_valid"),
+            models.CheckConstraint(condition=Q(status__in=AlertStatus.values), name="alert_status_valid"),
+            models.CheckConstraint(condition=Q(occurrences__gte=1), name="alert_occurrences_positive"),
+            models.CheckConstraint(condition=~Q(dedup_key=""), name="alert_dedup_key_not_empty"),
+            models.CheckConstraint(condition=Q(status=AlertStatus.OPEN) | Q(acknowledged_at__isnull=False)
+                                   | Q(status=AlertStatus.RESOLVED), name="alert_acknowledged_has_time"),
+            models.CheckConstraint(condition=~Q(status=AlertStatus.RESOLVED) | Q(resolved_at__isnull=False),
+                                   name="alert_resolved_has_time"),
+        ]
+        triggers = [
+            pgtrigger.FSM(name="alert_status_fsm", field="status", transitions=ALERT_TRANSITIONS),
+            pgtrigger.Protect(name="alert_resolved_final", operation=pgtrigger.Update,
+                              condition=pgtrigger.Q(old__status=AlertStatus.RESOLVED)),
+            pgtrigger.Protect(name="alert_identity_fixed", operation=pgtrigger.Update,
+                              condition=pgtrigger.AnyChange("dedup_key", "opened_at", "raised_by")),
+            pgtrigger.Protect(name="alert_no_delete", operation=pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.title}"
+
+
+class AlertDelivery(models.Model):
+    """One notification of one alert event on one channel, with the payload as it is sent. A worker
+    claims due rows (``select_for_update(skip_locked=True)``); every try is an :class:`AlertDeliveryAttempt`.
+    ``delivered`` is final (a trigger): what a receiver took is never sent again."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="deliveries")
+    event = models.CharField(max_length=16, choices=AlertEvent.choices)
+    channel = models.CharField(max_length=16, choices=DeliveryChannel.choices)
+    target = models.CharField(max_length=1000, help_text="The webhook URL or the email recipients.")
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True,
+                                       help_text="A worker is sending it until then (a crashed one's lease expires).")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "autonomy_alert_deliveries"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["next_attempt_at"], condition=Q(status=DeliveryStatus.PENDING),
+                                name="alert_delivery_due")]
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "event", "channel", "target"], condition=~Q(event="escalated"),
+                                    name="alert_delivery_once_per_event"),
+            models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="alert_delivery_status_valid"),
+            models.CheckConstraint(condition=Q(channel__in=DeliveryChannel.values),
+                                   name="alert_delivery_channel_valid"),
+            models.CheckConstraint(condition=~Q(status=DeliveryStatus.DELIVERED) | Q(delivered_at__isnull=False),
+                                   name="alert_delivery_delivered_has_time"),
+        ]
+        triggers = [
+            pgtrigger.FSM(name="alert_delivery_status_fsm", field="status", transitions=DELIVERY_TRANSITIONS),
+            pgtrigger.Protect(name="alert_delivery_delivered_final", operation=pgtrigger.Update,
+                              condition=pgtrigger.Q(old__status=DeliveryStatus.DELIVERED)),
+            pgtrigger.Protect(name="alert_delivery_payload_fixed", operation=pgtrigger.Update,
+                              condition=pgtrigger.AnyChange("alert", "event", "channel", "target", "payload")),
+            pgtrigger.Protect(name="alert_delivery_no_delete", operation=pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.event} of alert {self.alert_id}: {self.status}"
+
+
+class AlertDeliveryAttempt(models.Model):
+    """One try of a delivery: written (``finished_at`` NULL) before the request leaves, completed with
+    the answer. An attempt left unfinished is one whose worker died while sending. Once finished it
+    never changes; none is deleted."""
+
+    delivery = models.ForeignKey(AlertDelivery, on_delete=models.PROTECT, related_name="attempt_rows")
+    number = models.PositiveIntegerField()
+    worker = models.CharField(max_length=150, blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status_code = models.IntegerField(null=True, blank=True, help_text="HTTP status (webhook), or NULL.")
+    ok = models.BooleanField(null=True)
+    error = models.TextField(blank=True, default="")
+    duration_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        db_table = "autonomy_alert_delivery_attempts"
+        ordering = ["delivery_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="alert_attempt_number_unique")]
+        triggers = [
+            pgtrigger.Protect(name="alert_attempt_finished_final", operation=pgtrigger.Update,
+                              condition=pgtrigger.Q(old__finished_at__isnull=False)),
+            pgtrigger.Protect(name="alert_attempt_no_delete", operation=pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        outcome = "unfinished" if self.finished_at is None else ("ok" if self.ok else self.error[:60])
+        return f"attempt {self.number} of delivery {self.delivery_id}: {outcome}"
+
+
+class Incident(models.Model):
+    """A control breach worth a post-mortem (the LEAN circuit opening, ...): one open per ``kind``."""
+
+    kind = models.CharField(max_length=64)
+    severity = models.CharField(max_length=16, choices=AlertSeverity.choices, default=AlertSeverity.CRITICAL)
+    status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
+    reason = models.TextField()
+    evidence = models.JSONField(default=dict, blank=True)
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, null=True, blank=True, related_name="incidents")
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.CharField(max_length=150, blank=True, default="")
+    close_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "autonomy_incidents"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind"], condition=Q(status=IncidentStatus.OPEN),
+                                    name="incident_one_open_per_kind"),
+            models.CheckConstraint(condition=~Q(status=IncidentStatus.CLOSED) | Q(closed_at__isnull=False),
+                                   name="incident_closed_has_time"),
+        ]
+        triggers = [
+            pgtrigger.FSM(name="incident_status_fsm", field="status",
+                          transitions=[(IncidentStatus.OPEN, IncidentStatus.CLOSED)]),
+            pgtrigger.Protect(name="incident_closed_final", operation=pgtrigger.Update,
+                              condition=pgtrigger.Q(old__status=IncidentStatus.CLOSED)),
+            pgtrigger.Protect(name="incident_no_delete", operation=pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.status})"
+
+
+class SignalSource(models.Model):
+    """The latest heartbeat of one autonomy source (and symbol, "" for none)."""
+
+    source = models.CharField(max_length=100)
+    symbol = models.CharField(max_length=32, blank=True, default="")
+    last_observed_at = models.DateTimeField()
+    last_received_at = models.DateTimeField()
+    last_status = models.CharField(max_length=16, choices=HeartbeatStatus.choices, default=HeartbeatStatus.OK)
+    failure_streak = models.PositiveIntegerField(default=0, help_text="Failed cycles in a row.")
+    beats = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        db_table = "autonomy_signal_sources"
+        ordering = ["source", "symbol"]
+        constraints = [models.UniqueConstraint(fields=["source", "symbol"], name="signal_source_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.symbol}" if self.symbol else self.source
+
+
+class Heartbeat(models.Model):
+    """Every heartbeat as received (append-only): the signal-quality rule of the playbook reads them."""
+
+    source = models.CharField(max_length=100)
+    symbol = models.CharField(max_length=32, blank=True, default="")
+    observed_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=HeartbeatStatus.choices, default=HeartbeatStatus.OK)
+    detail = models.CharField(max_length=500, blank=True, default="")
+    actor = models.CharField(max_length=150)
+
+    class Meta:
+        db_table = "autonomy_heartbeats"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["received_at"], name="heartbeat_received_at")]
+        triggers = [append_only()]
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.symbol or '-'} {self.status} at {self.observed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class FreshnessState(models.Model):
+    """The staleness sweep's memory between cycles (one row, id = 1)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_cycle_at = models.DateTimeField(null=True, blank=True)
+    no_signal_streak = models.PositiveIntegerField(default=0)
+    clean_streak = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "autonomy_freshness_state"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="freshness_state_singleton")]
+
+    def __str__(self) -> str:
+        return f"freshness at {self.last_cycle_at}: no signal {self.no_signal_streak}, clean {self.clean_streak}"
+
+
+class LeanRecovery(models.Model):
+    """The LEAN circuit's memory (one row, id = 1): whether the lane was disabled by the circuit, and
+    the clean health probes counted since."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    tripped = models.BooleanField(default=False)
+    tripped_at = models.DateTimeField(null=True, blank=True)
+    clean_probes = models.PositiveIntegerField(default=0)
+    last_probe_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "autonomy_lean_recovery"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="lean_recovery_singleton")]
+
+    def __str__(self) -> str:
+        return f"LEAN recovery: {'watching' if self.tripped else 'idle'}, {self.clean_probes} clean probes"
+
+
+class SweepCycle(models.Model):
+    """One sweep's claim on one period (``cycle``: the number of its ``AUTONOMY_SWEEP_MINUTES`` period):
+    a sweep delivered twice, or run by two clusters, evaluates its period once (a unique row, inserted
+    with ON CONFLICT DO NOTHING). Append-only."""
+
+    sweep = models.CharField(max_length=64)
+    cycle = models.BigIntegerField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "autonomy_sweep_cycles"
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["sweep", "cycle"], name="sweep_cycle_once")]
+        triggers = [append_only()]
+
+    def __str__(self) -> str:
+        return f"{self.sweep} cycle {self.cycle}"

@@ -8,16 +8,30 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Case, CharField, F, Q, QuerySet, TextField, Value, When
+from django.db.models import BooleanField, Case, CharField, Count, F, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from autonomy.choices import BudgetName, SymbolMode, TradingStateChoice, strictest
+from autonomy.choices import (
+    AlertSeverity,
+    AlertStatus,
+    BudgetName,
+    IncidentStatus,
+    SymbolMode,
+    TradingStateChoice,
+    strictest,
+)
 from autonomy.models import (
+    Alert,
+    AlertDelivery,
     BudgetPolicy,
     BudgetUsage,
+    ConditionEvaluation,
     ControlEvent,
+    Incident,
+    LeanRecovery,
     Position,
+    SignalSource,
     StrategyTradingState,
     SymbolControl,
     TradingState,
@@ -195,8 +209,56 @@ def llm_status_get() -> dict:
 
 
 def open_alert_count() -> int:
-    """Open (unresolved) alerts, for the status. Until alerts land: 0."""
-    return 0
+    """Unresolved alerts (open or acknowledged), for the status."""
+    return Alert.objects.exclude(status=AlertStatus.RESOLVED).count()
+
+
+# === alerts worker: alerts, heartbeats and conditions ===========================================
+
+def alert_list():
+    """Alerts, newest first (the API and the alerts page filter it with ``autonomy.filters.AlertFilter``)."""
+    return Alert.objects.order_by("-id")
+
+
+def alert_get(*, alert_id: int) -> Alert | None:
+    return Alert.objects.filter(pk=alert_id).first()
+
+
+def critical_alerts_unresolved(limit: int = 5) -> list[Alert]:
+    """Unresolved critical alerts, open ones first (the banner on every page)."""
+    return list(Alert.objects.filter(severity=AlertSeverity.CRITICAL).exclude(status=AlertStatus.RESOLVED)
+                .order_by("-status", "-id")[:limit])  # "open" sorts after "acknowledged": descending puts it first
+
+
+def alerts_open_by_severity() -> dict[str, int]:
+    """Unresolved alerts per severity, every severity present (zero included)."""
+    counts = dict(Alert.objects.exclude(status=AlertStatus.RESOLVED).values_list("severity")
+                  .annotate(n=Count("id")).values_list("severity", "n"))
+    return {severity: counts.get(severity, 0) for severity in AlertSeverity.values}
+
+
+def delivery_list():
+    return AlertDelivery.objects.select_related("alert").order_by("-id")
+
+
+def signal_sources() -> list[SignalSource]:
+    return list(SignalSource.objects.order_by("source", "symbol"))
+
+
+def lean_recovery_watching() -> bool:
+    """The LEAN circuit disabled the lane and waits for it to come back."""
+    return LeanRecovery.objects.filter(id=1, tripped=True).exists()
+
+
+def condition_evaluations(*, condition: str | None = None, limit: int = 50) -> list[ConditionEvaluation]:
+    qs = ConditionEvaluation.objects.order_by("-id")
+    if condition:
+        qs = qs.filter(condition=condition)
+    return list(qs[:limit])
+
+
+def incidents_open() -> list[Incident]:
+    return list(Incident.objects.filter(status=IncidentStatus.OPEN).order_by("-id"))
 
 
 # === console: the control room page (issue 10, section 8) =========================================

@@ -6,6 +6,10 @@ from autonomy import views
 app_name = "autonomy"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("alerts/", views.alert_list, name="alerts"),
+    path("alerts/<int:alert_id>/acknowledge/", views.alert_action, {"action": "acknowledge"},
+         name="alert-acknowledge"),
+    path("alerts/<int:alert_id>/resolve/", views.alert_action, {"action": "resolve"}, name="alert-resolve"),
     # === console: the control room's changes (POST only) ===
     path("control/trading-state/", views.trading_state_change, name="trading-state"),
     path("control/lean-lane/", views.lean_lane_change, name="lean-lane"),

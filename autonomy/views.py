@@ -1,4 +1,4 @@
-"""Autonomy pages."""
+"""Autonomy pages: the control room, and the alerts."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import QueryDict
+from django.http import HttpResponseForbidden, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -17,6 +17,7 @@ from access.roles import Role
 from access.selectors import StrategyPerm, strategies_for, user_has_role, user_roles
 from autonomy import forms, rules, selectors, services
 from autonomy.choices import TradingStateChoice, strictest
+from autonomy.filters import AlertFilter
 from core.canonical import decimal_str
 from core.errors import ApplicationError, PermissionRefused, invalid_fields
 
@@ -182,3 +183,35 @@ def symbol_change(request):
         return f"{row.symbol} is now {row.mode}."
 
     return _change(request, roles=SYMBOL_ROLES, form_class=forms.SymbolForm, action="symbol_mode_set", apply=apply)
+
+
+# --- Alerts (alerts worker) -------------------------------------------------------------------
+
+@login_required
+def alert_list(request):
+    """Alerts filtered exactly like ``GET /api/v1/alerts``; operators acknowledge and resolve here."""
+    filterset = AlertFilter(request.GET or None, queryset=selectors.alert_list())
+    qs = filterset.qs if filterset.is_bound and filterset.is_valid() else selectors.alert_list()
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "autonomy/alert_list.html", {
+        "filter": filterset, "page": page, "query": query.urlencode(),
+        "may_act": user_has_role(request.user, Role.OPERATOR), "sources": selectors.signal_sources(),
+        "incidents": selectors.incidents_open()})
+
+
+@login_required
+@require_POST
+def alert_action(request, alert_id: int, action: str):
+    if not user_has_role(request.user, Role.OPERATOR):
+        return HttpResponseForbidden("Only operators acknowledge or resolve alerts.")
+    service = services.alert_acknowledge if action == "acknowledge" else services.alert_resolve
+    try:
+        service(alert_id=alert_id, actor=request.user.get_username(), comment=request.POST.get("comment", "")[:2000],
+                roles=sorted(user_roles(request.user)), via=Via.PAGE)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Alert #{alert_id} {action}d.")
+    return redirect("autonomy:alerts")

@@ -21,10 +21,12 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from autonomy.selectors import lean_recovery_watching
+from autonomy.services import lean_circuit_check, lean_recovery_probe, sweep_cycle
 from core.db import is_database_unavailable
 from execution.adapters.base import BrokerAdapter
 from execution.choices import Adapter, HealthEventKind
-from execution.models import AdapterHealthEvent, Execution, LeanCircuit, LeanOutage
+from execution.models import AdapterHealthEvent, LeanCircuit, LeanOutage
 
 logger = logging.getLogger(__name__)
 
@@ -88,18 +90,14 @@ def lean_failure_record(*, reason: str, detail: str = "") -> LeanOutage | None:
         circuit.last_failure_at = now
         AdapterHealthEvent.objects.create(adapter=Adapter.LEAN, kind=HealthEventKind.FAILURE, ok=False,
                                           reason=reason, detail=detail[:500], at=now)
+        requests, failures = lean_window_counts(window_start)
         outage = open_outage()
         if outage is not None:
             LeanOutage.objects.filter(pk=outage.pk).update(failures=F("failures") + 1)
         else:
             trip = circuit.consecutive_failures >= settings.TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES
-            if not trip:
-                requests = Execution.objects.filter(created_at__gte=window_start, legacy=False,
-                                                    execution_expected_adapter=Adapter.LEAN).count()
-                if requests >= settings.TRADING_LEAN_CIRCUIT_MIN_REQUESTS:
-                    failures = AdapterHealthEvent.objects.filter(
-                        adapter=Adapter.LEAN, kind=HealthEventKind.FAILURE, at__gte=window_start).count()
-                    trip = failures / requests > settings.TRADING_LEAN_CIRCUIT_FAILURE_RATIO
+            if not trip and requests >= settings.TRADING_LEAN_CIRCUIT_MIN_REQUESTS:
+                trip = failures / requests > settings.TRADING_LEAN_CIRCUIT_FAILURE_RATIO
             if trip:
                 try:
                     with transaction.atomic():
@@ -112,7 +110,47 @@ def lean_failure_record(*, reason: str, detail: str = "") -> LeanOutage | None:
                                                       ok=False, reason=reason, at=now)
                 circuit.next_probe_at = now + timedelta(seconds=settings.TRADING_LEAN_CIRCUIT_PROBE_SECONDS)
         circuit.save()
+        # The autonomy kill switch, at once and in this transaction: an open outage or a fallback
+        # ratio at or over its threshold disables the LEAN lane, with an incident and a critical alert.
+        lean_circuit_check(requests=requests, fallbacks=failures, outage_open=outage is not None,
+                           outage_reason=outage.reason if outage is not None else "", trigger="order_path")
     return outage
+
+
+def lean_window_counts(window_start) -> tuple[int, int]:
+    """(orders expected on LEAN, LEAN failures) since ``window_start``, in one statement: each failure
+    sent its order elsewhere or left it pending, so failures / requests is the fallback ratio."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM executions WHERE created_at >= %s AND NOT legacy"
+            "        AND execution_expected_adapter = %s),"
+            " (SELECT count(*) FROM execution_adapter_health_events WHERE adapter = %s AND kind = %s AND at >= %s)",
+            [window_start, Adapter.LEAN, Adapter.LEAN, HealthEventKind.FAILURE, window_start])
+        requests, failures = cursor.fetchone()
+    return requests, failures
+
+
+def lean_circuit_sweep(adapter: BrokerAdapter, *, now=None) -> dict:
+    """The backstop of the LEAN kill switch (the order path trips it as failures happen): evaluate the
+    window once per sweep cycle and, while the circuit keeps the lane disabled, probe LEAN's health
+    for the recovery the policy may allow."""
+    now = now or timezone.now()
+    cycle = sweep_cycle(now)
+    requests, failures = lean_window_counts(now - timedelta(seconds=settings.TRADING_LEAN_CIRCUIT_WINDOW_SECONDS))
+    outage = open_outage()
+    verdict = lean_circuit_check(requests=requests, fallbacks=failures, outage_open=outage is not None,
+                                 outage_reason=outage.reason if outage is not None else "", trigger="sweep",
+                                 cycle=cycle)
+    recovery = None
+    if lean_recovery_watching():
+        result = adapter.health()
+        recovery = lean_recovery_probe(probe_ok=result.ok, outage_open=open_outage() is not None,
+                                       detail=result.reason or result.detail or "", cycle=cycle)
+    return {"cycle": cycle, "requests": requests, "failures": failures,
+            "breached": None if verdict is None else verdict.breached,
+            "action": None if verdict is None else verdict.action,
+            "recovery": None if recovery is None else recovery.action,
+            "clean_probes": None if recovery is None else recovery.clean_probes}
 
 
 def lean_success_record() -> None:

@@ -1,4 +1,5 @@
-"""Prometheus ``/metrics`` with torghut's counter names, computed from the executions table.
+"""Prometheus ``/metrics`` with torghut's counter names, computed from the executions table, plus the
+autonomy gauges (:mod:`autonomy.metrics`: trading state, LEAN lane, open alerts, heartbeat lag).
 
 Choice: the counters are derived in SQL from the stored rows at scrape time (one GROUP BY),
 not kept in a per-process registry. Every web and worker process therefore reports the
@@ -23,6 +24,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from autonomy.metrics import AutonomyCollector
 from execution import selectors
 from execution.models import LeanOutage
 
@@ -70,4 +72,5 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return HttpResponse("forbidden\n", status=403, content_type="text/plain")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ExecutionCollector())
+    registry.register(AutonomyCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

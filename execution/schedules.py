@@ -1,4 +1,7 @@
-"""django-q2 schedules of the execution app, synced by unique name (never duplicated)."""
+"""django-q2 schedules of the execution and autonomy apps, synced by unique name (never duplicated).
+
+Every task they run is idempotent and claims its work with ``select_for_update(skip_locked=True)``:
+django-q2 delivers at least once, and two clusters may run the same schedule."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,17 +11,20 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
+from autonomy import schedules as autonomy_schedules
+
 RECONCILE = "execution.reconcile_executions"
+SWEEP_LEAN_CIRCUIT = "execution.sweep_lean_circuit"
 
 
 def desired_schedules() -> list[dict]:
-    return [{
-        "name": RECONCILE,
-        "func": "execution.tasks.reconcile_executions",
-        "schedule_type": Schedule.MINUTES,
-        "minutes": settings.TRADING_RECONCILE_INTERVAL_MINUTES,
-        "repeats": -1,
-    }]
+    return [
+        {"name": RECONCILE, "func": "execution.tasks.reconcile_executions", "schedule_type": Schedule.MINUTES,
+         "minutes": settings.TRADING_RECONCILE_INTERVAL_MINUTES, "repeats": -1},
+        {"name": SWEEP_LEAN_CIRCUIT, "func": "execution.tasks.sweep_lean_circuit", "schedule_type": Schedule.MINUTES,
+         "minutes": settings.AUTONOMY_SWEEP_MINUTES, "repeats": -1},
+        *autonomy_schedules.desired_schedules(),
+    ]
 
 
 def sync_schedules() -> list[tuple[str, bool]]:

@@ -1,7 +1,10 @@
 """django-q2 tasks. Their dotted paths are stored in the schedule table: treat them as a contract."""
 from access.choices import Outcome, Via
 from access.services import audit_record
+from autonomy.tasks import run_audited
+from execution.circuit import lean_circuit_sweep
 from execution.reconciliation import reconcile_run
+from execution.wiring import adapters
 
 
 def reconcile_executions() -> dict:
@@ -18,3 +21,13 @@ def reconcile_executions() -> dict:
     audit_record(actor="system:reconcile", via=Via.WORKER, action="task:reconcile_executions",
                  object_ref=f"reconciliation_run:{run.id}", details=summary)
     return summary
+
+
+def sweep_lean_circuit() -> dict:
+    """Backstop of the LEAN kill switch (the order path trips it at once) and its recovery probes."""
+    def run() -> dict:
+        lean, _ = adapters()
+        return lean_circuit_sweep(lean)
+
+    return run_audited(worker="lean-circuit", task="sweep_lean_circuit", run=run,
+                       did_work=lambda s: bool(s.get("action") or s.get("recovery")))

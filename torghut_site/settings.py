@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "autonomy.context_processors.critical_alerts",
             ],
         },
     },
@@ -236,7 +237,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
           if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 Q_CLUSTER = {
-    "name": "torghut",
+    # the queue's name on Redis and the salt of task payloads: deployments sharing a Redis need their own
+    "name": os.environ.get("Q_NAME", "torghut"),
     "workers": int(os.environ.get("Q_WORKERS", "2")),
     "timeout": 120,
     "retry": 180,
@@ -317,3 +319,44 @@ AUTONOMY_BUDGETS = {
 # /metrics (Prometheus): open to these client addresses, or to a bearer METRICS_TOKEN.
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+# --- Alerts and their delivery ------------------------------------------------------------
+# A webhook (JSON POST signed with HMAC-SHA256 in X-Torghut-Signature) and/or email through Django's
+# mail settings. Alerts of at least ALERT_NOTIFY_MIN_SEVERITY are sent when they open, escalate or resolve.
+ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "").strip()
+ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET", "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("ALERT_WEBHOOK_TIMEOUT_SECONDS", "5"))
+ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO", "")
+ALERT_NOTIFY_MIN_SEVERITY = os.environ.get("ALERT_NOTIFY_MIN_SEVERITY", "warning")
+ALERT_DELIVERY_MAX_ATTEMPTS = int(os.environ.get("ALERT_DELIVERY_MAX_ATTEMPTS", "15"))
+ALERT_DELIVERY_BACKOFF_SECONDS = float(os.environ.get("ALERT_DELIVERY_BACKOFF_SECONDS", "10"))
+ALERT_DELIVERY_BACKOFF_MAX_SECONDS = float(os.environ.get("ALERT_DELIVERY_BACKOFF_MAX_SECONDS", "1800"))
+# How long a worker may hold a claimed delivery before another may send it again (a worker that
+# died mid-send): longer than the send timeouts.
+ALERT_DELIVERY_LEASE_SECONDS = float(os.environ.get("ALERT_DELIVERY_LEASE_SECONDS", "60"))
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "torghut@localhost")
+
+# --- Autonomy conditions (kill switches, circuits) and their sweeps ---------------------------
+# Stale signals: heartbeat lag at or over AUTONOMY_STALE_LAG_SECONDS during the market session, or
+# AUTONOMY_NO_SIGNAL_CYCLES sweep cycles without a heartbeat -> REDUCING; back after
+# AUTONOMY_RECOVERY_CYCLES clean cycles. Session: "always" or "TZ HH:MM-HH:MM mon-fri".
+AUTONOMY_MARKET_SESSION = os.environ.get("AUTONOMY_MARKET_SESSION", "America/New_York 09:30-16:00 mon-fri")
+AUTONOMY_STALE_LAG_SECONDS = float(os.environ.get("AUTONOMY_STALE_LAG_SECONDS", "600"))
+AUTONOMY_NO_SIGNAL_CYCLES = int(os.environ.get("AUTONOMY_NO_SIGNAL_CYCLES", "3"))
+AUTONOMY_RECOVERY_CYCLES = int(os.environ.get("AUTONOMY_RECOVERY_CYCLES", "3"))
+AUTONOMY_FAILURE_STREAK = int(os.environ.get("AUTONOMY_FAILURE_STREAK", "3"))
+AUTONOMY_SWEEP_MINUTES = int(os.environ.get("AUTONOMY_SWEEP_MINUTES", "1"))
+# LEAN circuit: fallbacks / LEAN requests over TRADING_LEAN_CIRCUIT_WINDOW_SECONDS at or over the
+# ratio (with at least the minimum of requests), or an open LEAN outage -> the LEAN lane is disabled.
+# AUTONOMY_LEAN_RECOVERY_PROBES > 0 lets N clean health probes in a row bring it back; 0: operators only.
+AUTONOMY_LEAN_FALLBACK_RATIO = float(os.environ.get("AUTONOMY_LEAN_FALLBACK_RATIO", "0.25"))
+AUTONOMY_LEAN_MIN_REQUESTS = int(os.environ.get("AUTONOMY_LEAN_MIN_REQUESTS", "20"))
+AUTONOMY_LEAN_RECOVERY_PROBES = int(os.environ.get("AUTONOMY_LEAN_RECOVERY_PROBES", "0"))

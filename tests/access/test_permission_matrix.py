@@ -87,7 +87,21 @@ API = {
                                                  kwargs=lambda ctx: {"promotion_id": ctx.promotion.pk}),
     "access/strategies/<str:name>": Row({"GET": frozenset({Role.APPROVER, Role.OPERATOR})},
                                         kwargs=lambda ctx: {"name": ctx.strategy.name}, scope="strategy"),
+    # alerts and heartbeats: a second acknowledge is a 409, still "allowed"; an empty heartbeat stops at 400
+    "alerts": Row({"GET": ALL}),
+    "alerts/<id:alert_id>/acknowledge": Row({"POST": frozenset({Role.OPERATOR})},
+                                            kwargs=lambda ctx: {"alert_id": _matrix_alert().pk}),
+    "alerts/<id:alert_id>/resolve": Row({"POST": frozenset({Role.OPERATOR})},
+                                        kwargs=lambda ctx: {"alert_id": _matrix_alert().pk}),
+    "autonomy/heartbeats": Row({"POST": frozenset({Role.AGENT})}, body={"POST": lambda ctx: {}}),
 }
+
+
+def _matrix_alert():
+    """The open matrix alert (raised again after a resolve opens a new one)."""
+    from autonomy.services import alert_raise
+
+    return alert_raise(dedup_key="matrix", severity="warning", title="matrix alert", evidence={})
 
 
 def api_routes() -> list[str]:

@@ -35,7 +35,7 @@ def test_status_shape(make_client):
     assert [b["name"] for b in body["budgets"]] == ["daily_realized_loss", "gross_notional", "llm_tokens",
                                                     "order_count"]
     assert all(isinstance(b["limit"], str) and b["used"] == "0" and b["breached"] is False for b in body["budgets"])
-    assert body["open_alerts"] == 0
+    assert body["open_alerts"] == 2  # the LEAN lane off (critical) and alpha REDUCING (warning)
     assert body["strategies"] == [{"strategy": "alpha", "state": "REDUCING", "reason": "drift", "cause": "manual"}]
 
 

@@ -71,7 +71,8 @@ def test_lean_connection_refused_falls_back_at_once(routed, settings, refused_ur
     assert len(alpaca_orders(routed)) == 1
 
 
-def test_lean_accepts_then_resets_is_found_by_look_up_never_sent_to_alpaca(routed):
+def test_lean_accepts_then_resets_is_found_by_look_up_never_sent_to_alpaca(routed, settings):
+    settings.TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES = 10  # each lost answer counts: keep the breaker closed
     routed.lean.set_fault("accept_then_reset")
     rows = [order_submit(data=OrderInputFactory()).execution for _ in range(4)]
     for row in rows:
@@ -118,25 +119,34 @@ def test_lean_accepts_then_times_out_no_second_order_at_alpaca(routed):
 
 
 def test_lean_down_outage_opens_then_closes(routed):
+    from autonomy.services import lean_lane_set
+    from execution.circuit import lean_probe
+    from execution.wiring import adapters
+
     routed.lean.set_fault("down")
     rows = [order_submit(data=OrderInputFactory()).execution for _ in range(5)]
     # LEAN may hold the first orders (closed after reading them; look-ups fail too): pending there
     assert [(r.status, r.execution_actual_adapter, r.last_error) for r in rows[:3]] == [
         ("pending", "lean", "lean_submit_network_error")] * 3
-    # the breaker opened after 3 consecutive failures; the probe fails too, so orders go straight to Alpaca
-    assert [(r.status, r.execution_actual_adapter, r.execution_fallback_reason) for r in rows[3:]] == [
-        ("filled", "alpaca", "lean_circuit_open")] * 2
+    # the breaker opened after 3 consecutive failures, and the outage disabled the LEAN lane at once:
+    # the next orders are routed to Alpaca by policy (expected there, not a fallback)
+    assert [(r.status, r.execution_expected_adapter, r.execution_actual_adapter, r.execution_fallback_count)
+            for r in rows[3:]] == [("filled", "alpaca", "alpaca", 0)] * 2
+    assert rows[3].raw_order["_execution_route_policy"] == "lean_lane_disabled"
     outage = LeanOutage.objects.get()
     assert outage.ended_at is None and outage.reason == "lean_submit_network_error" and outage.failures >= 3
     assert [o["client_order_id"] for o in alpaca_orders(routed)] == [r.client_order_id for r in reversed(rows[3:])]
     assert routed.lean.orders() == []
 
     routed.lean.set_fault("ok")
-    row = order_submit(data=OrderInputFactory()).execution
-    assert row.execution_actual_adapter == "lean" and row.execution_fallback_count == 0
+    assert lean_probe(adapters()[0]) is True  # the half-open probe (reconciliation runs it) closes the outage
     outage.refresh_from_db()
     assert outage.ended_at is not None and outage.closed_reason == "probe_ok"
     assert AdapterHealthEvent.objects.filter(kind="circuit_close").count() == 1
+    assert order_submit(data=OrderInputFactory()).execution.execution_actual_adapter == "alpaca"  # still off
+    lean_lane_set(enabled=True, reason="LEAN healthy again", actor="olga")  # an operator brings it back
+    row = order_submit(data=OrderInputFactory()).execution
+    assert row.execution_actual_adapter == "lean" and row.execution_fallback_count == 0
 
 
 def test_alpaca_closed_unanswered_after_a_refused_lean_is_kept_pending(routed, settings, refused_url):
@@ -254,6 +264,9 @@ def test_failure_ratio_over_window_opens_the_breaker(routed, settings):
     outage = LeanOutage.objects.get()
     assert outage.ended_at is None and outage.reason == "lean_submit_http_500"
     routed.lean.set_fault("ok")
+    from autonomy.services import lean_lane_set
+
+    lean_lane_set(enabled=True, reason="operator override", actor="olga")  # the outage disabled the lane
     row = order_submit(data=OrderInputFactory()).execution  # no probe before 60 s: straight to Alpaca
     assert row.execution_actual_adapter == "alpaca" and row.execution_fallback_reason == "lean_circuit_open"
 

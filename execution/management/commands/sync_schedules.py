@@ -1,11 +1,12 @@
-"""Create or update the execution app's django-q2 schedules by name."""
+"""Create or update the django-q2 schedules (reconciliation, sweeps, alert delivery) by name."""
 
 from access.commands import AuditedCommand
 from execution.schedules import sync_schedules
 
 
 class Command(AuditedCommand):
-    help = "Sync django-q2 schedules (reconciliation) by unique name with an explicit next_run."
+    help = ("Sync django-q2 schedules (reconciliation, the kill-switch sweeps, alert delivery) by unique name "
+            "with an explicit next_run.")
 
     def handle(self, *args, **options):
         for name, created in sync_schedules():

@@ -1,0 +1,42 @@
+"""django-q2 tasks of the autonomy app. Their dotted paths are stored in the schedule table: treat
+them as a contract. Each is idempotent and claims its work with ``select_for_update(skip_locked=True)``
+in the service it calls, so a task delivered twice, or run by two clusters at once, does the work once."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from access.choices import Outcome, Via
+from access.services import audit_record
+from autonomy import services
+
+
+def run_audited(*, worker: str, task: str, run: Callable[[], dict], did_work: Callable[[dict], bool]) -> dict:
+    """Run one sweep as ``system:<worker>``; audit a run that changed something or failed (a quiet
+    sweep every minute would bury the trail)."""
+    try:
+        summary = run()
+    except Exception as exc:
+        audit_record(actor=f"system:{worker}", via=Via.WORKER, action=f"task:{task}", outcome=Outcome.ERROR,
+                     details={"error": f"{exc.__class__.__name__}: {exc}"[:1000]})
+        raise
+    if did_work(summary):
+        audit_record(actor=f"system:{worker}", via=Via.WORKER, action=f"task:{task}", details=summary)
+    return summary
+
+
+def deliver_alerts() -> dict:
+    """Send the alert notifications that are due (webhook, email), with retries and backoff."""
+    return run_audited(worker="alert-delivery", task="deliver_alerts", run=services.alert_deliveries_run,
+                       did_work=lambda s: s["sent"] > 0)
+
+
+def sweep_staleness() -> dict:
+    """One cycle of the stale-signal kill switch."""
+    def run() -> dict:
+        evaluation = services.staleness_sweep()
+        if evaluation is None:
+            return {"evaluated": False}
+        return {"evaluated": True, "evaluation_id": evaluation.pk, "stale": evaluation.tripped,
+                "action": evaluation.action}
+
+    return run_audited(worker="staleness", task="sweep_staleness", run=run, did_work=lambda s: bool(s.get("action")))
