@@ -3,16 +3,31 @@ transaction; pages and the API read them for the status)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Case, CharField, Count, F, Q, QuerySet, TextField, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from autonomy import conditions
 from autonomy.choices import (
+    SEVERITY_RANK,
     AlertSeverity,
     AlertStatus,
     BudgetName,
@@ -28,6 +43,7 @@ from autonomy.models import (
     BudgetUsage,
     ConditionEvaluation,
     ControlEvent,
+    FreshnessState,
     Incident,
     LeanRecovery,
     Position,
@@ -338,3 +354,37 @@ def trading_state_row() -> TradingState:
         enabled, reason = lean_default()
         row = TradingState(id=1, lean_enabled=enabled, lean_disabled_reason=reason)
     return row
+
+
+def alerts_unresolved() -> QuerySet[Alert]:
+    """Open and acknowledged alerts: critical first, open before acknowledged, then the newest."""
+    rank = Case(*[When(severity=s, then=Value(-r)) for s, r in SEVERITY_RANK.items()], default=Value(0),
+                output_field=IntegerField())
+    return (Alert.objects.exclude(status=AlertStatus.RESOLVED).annotate(severity_rank=rank)
+            .order_by("severity_rank", "-status", "-id"))  # "open" sorts after "acknowledged": descending first
+
+
+def heartbeat_freshness(*, now: datetime | None = None, stalest: int = 10) -> dict:
+    """How fresh the autonomy loops' heartbeats are against the stale-signal rule: the lag threshold, whether
+    the market is in session, counts of sources (stale, failing), the newest heartbeat's lag, the sweep's
+    streaks, and the ``stalest`` sources with their lag."""
+    now = now or timezone.now()
+    threshold = float(settings.AUTONOMY_STALE_LAG_SECONDS)
+    cutoff = now - timedelta(seconds=threshold)
+    streak = settings.AUTONOMY_FAILURE_STREAK
+    counts = SignalSource.objects.aggregate(
+        total=Count("id"), stale=Count("id", filter=Q(last_observed_at__lte=cutoff)),
+        failing=Count("id", filter=Q(failure_streak__gte=streak)), newest=Max("last_observed_at"))
+    rows = list(SignalSource.objects.order_by("last_observed_at", "source", "symbol")[:stalest])
+    for row in rows:
+        row.lag_seconds = max(0.0, (now - row.last_observed_at).total_seconds())
+        row.stale = row.lag_seconds >= threshold
+        row.failing = row.failure_streak >= streak
+    newest = counts.pop("newest")
+    sweep = FreshnessState.objects.filter(id=1).first()
+    return {**counts, "threshold_seconds": threshold, "failure_streak_limit": streak,
+            "in_session": conditions.in_session(now, conditions.MarketSession.parse(settings.AUTONOMY_MARKET_SESSION)),
+            "newest_lag_seconds": max(0.0, (now - newest).total_seconds()) if newest else None,
+            "no_signal_streak": sweep.no_signal_streak if sweep else 0,
+            "clean_streak": sweep.clean_streak if sweep else 0,
+            "last_cycle_at": sweep.last_cycle_at if sweep else None, "stalest": rows}

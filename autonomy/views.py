@@ -29,7 +29,8 @@ from core.errors import ApplicationError, PermissionRefused, invalid_fields
 STATE_ROLES = (Role.OPERATOR, Role.AGENT)  # POST /api/v1/autonomy/trading-state
 SYMBOL_ROLES = (Role.OPERATOR,)  # PUT /api/v1/autonomy/symbols/{symbol}
 LEAN_ROLES = (Role.OPERATOR, Role.AGENT)  # agents may disable the lane, never enable it (the service)
-PAGE_SIZES = {"st_page": 25, "sym_page": 50, "pos_page": 25, "ev_page": 25}
+ALERT_ROLES = (Role.OPERATOR,)  # POST /api/v1/alerts/{id}/acknowledge
+PAGE_SIZES = {"al_page": 10, "st_page": 25, "sym_page": 50, "pos_page": 25, "ev_page": 25}
 KEPT_PARAMS = ("q", "mode", *PAGE_SIZES)
 
 
@@ -111,6 +112,9 @@ def _control_room(request, params: QueryDict, *, status: int = 200, refusal: App
     return render(request, "autonomy/index.html", {
         "glob": glob, "global_moves": _moves(kind, glob.state, glob.cause) if may_state else [],
         "may_lean": user_has_role(user, *LEAN_ROLES), "may_symbols": user_has_role(user, *SYMBOL_ROLES),
+        "may_alerts": user_has_role(user, *ALERT_ROLES),
+        "alerts": _pager(params, selectors.alerts_unresolved(), "al_page"),
+        "heartbeats": selectors.heartbeat_freshness(),
         "strategies": strategies, "symbol_filter": symbol_filter, "symbols": symbols,
         "symbol_filtered": bool(text or mode),
         "symbol_rows": [_symbol_row(r) for r in symbols["page"]], "symbol_form": forms.SymbolForm(),
@@ -183,6 +187,18 @@ def symbol_change(request):
         return f"{row.symbol} is now {row.mode}."
 
     return _change(request, roles=SYMBOL_ROLES, form_class=forms.SymbolForm, action="symbol_mode_set", apply=apply)
+
+
+@login_required
+@require_POST
+def alert_acknowledge_change(request, alert_id: int):
+    def apply(form, actor, roles):
+        alert = services.alert_acknowledge(alert_id=alert_id, actor=actor, comment=form.cleaned_data["comment"],
+                                           roles=roles, via=Via.PAGE)
+        return f"Alert #{alert.pk} acknowledged."
+
+    return _change(request, roles=ALERT_ROLES, form_class=forms.AcknowledgeForm, action="alert_acknowledge",
+                   apply=apply)
 
 
 # --- Alerts (alerts worker) -------------------------------------------------------------------

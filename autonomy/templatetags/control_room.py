@@ -12,3 +12,21 @@ register = template.Library()
 def plain(value) -> str:
     """A decimal as a plain string without trailing zeros ("100", "0.5"); "—" for None."""
     return "—" if value is None else decimal_str(value)
+
+
+@register.filter
+def ago(seconds) -> str:
+    """A lag in seconds, readably: "42 s", "12 min", "3 h 05 min", "2 d 4 h"; "—" for None."""
+    if seconds is None:
+        return "—"
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole} s"
+    minutes = whole // 60
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"

@@ -1,5 +1,6 @@
 // The control room's confirmation dialogs: a button with data-dialog="<dialog id>" fills the dialog's form
-// from its data-fill JSON (field name -> value), shows its data-summary, and opens it. The form is a plain
+// from its data-fill JSON (field name -> value), points it at its data-action (when given), shows its
+// data-summary, and opens it. The form is a plain
 // POST with its CSRF token; the server decides and answers with the page (a refusal is shown on it).
 (function () {
   "use strict";
@@ -9,6 +10,7 @@
       var dialog = document.getElementById(opener.dataset.dialog);
       var form = dialog.querySelector("form");
       form.reset();
+      if (opener.dataset.action) { form.action = opener.dataset.action; }
       var fill = JSON.parse(opener.dataset.fill || "{}");
       Object.keys(fill).forEach(function (name) {
         var field = form.elements.namedItem(name);

@@ -2,6 +2,7 @@
 dialog, at desktop and phone width (screenshots in var/screenshots/)."""
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -14,6 +15,8 @@ PASSWORD = "correct horse battery staple"
 
 def _seed() -> None:
     """A control room with something in every section."""
+    from django.utils import timezone
+
     from autonomy import services
     from autonomy.models import Position
     from tests.access.factories import StrategyFactory
@@ -28,6 +31,12 @@ def _seed() -> None:
     services.symbol_mode_set(symbol="BRK.B", mode="enabled", reason="allowlisted for LEAN", actor="ops",
                              lean_allowed=True)
     services.budget_use(name="order_count", amount=D("120"), actor="test")
+    now = timezone.now()
+    services.heartbeat_record(source="momentum-lane", observed_at=now - timedelta(seconds=20), actor="lane")
+    services.heartbeat_record(source="pairs-lane", symbol="NVDA", observed_at=now - timedelta(seconds=1500),
+                              actor="lane")
+    services.alert_raise(dedup_key="route_concentration", severity="warning",
+                         title="NVDA takes 62% of today's notional", evidence={"share": "0.62"})
     Position.objects.create(strategy=strategies[0], symbol="NVDA", qty=D("10"), avg_entry_price=D("101.25"),
                             broker_qty=D("12"), drift=D("2"))
     Position.objects.create(strategy=strategies[1], symbol="AAPL", qty=D("-3.5"), avg_entry_price=D("189.1"),
@@ -44,8 +53,9 @@ def _confirm(page, opener: str, reason: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_operator_trips_and_clears_a_halt_through_the_dialog(live_server, monkeypatch):
+def test_operator_trips_and_clears_a_halt_through_the_dialog(live_server, monkeypatch, settings):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    settings.AUTONOMY_MARKET_SESSION = "always"
     from playwright.sync_api import sync_playwright
 
     from autonomy import selectors
@@ -112,4 +122,14 @@ def test_operator_trips_and_clears_a_halt_through_the_dialog(live_server, monkey
         page.screenshot(path=str(SHOTS / "autonomy-control-room-symbol-dialog-1280.png"))
         page.set_viewport_size({"width": 390, "height": 900})
         page.screenshot(path=str(SHOTS / "autonomy-control-room-symbol-dialog-390.png"))
+        page.click("#symbol-dialog button[data-close]")
+
+        # Acknowledge the warning through its dialog.
+        row = page.locator("table.alerts tr", has_text="NVDA takes 62%")
+        row.locator("button").click()
+        page.locator("#alert-dialog textarea[name=comment]").fill("moving half to AAPL")
+        with page.expect_navigation():
+            page.click("#alert-dialog button[type=submit]")
+        row = page.locator("table.alerts tr", has_text="NVDA takes 62%")
+        assert "acknowledged" in row.inner_text() and "olga: moving half to AAPL" in row.inner_text()
         browser.close()

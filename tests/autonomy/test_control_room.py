@@ -3,15 +3,17 @@ and rules as the API; refusals are shown on the page with their status, never a 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from access.models import AuditEvent
 from access.services import strategy_grant
 from autonomy import selectors, services
-from autonomy.models import BudgetUsage, ControlEvent, Position, StrategyTradingState, SymbolControl
+from autonomy.models import Alert, BudgetUsage, ControlEvent, Position, StrategyTradingState, SymbolControl
 from tests.access.factories import StrategyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -350,7 +352,10 @@ def test_the_page_reads_a_fixed_number_of_queries_however_many_rows():
         return len(ctx.captured_queries)
 
     strategy = StrategyFactory(name="s-0")
+    strategy_grant(user=client.user, strategy_name=strategy.name, perm="operate_strategy")
+    services.trading_state_set(state="REDUCING", reason="r", actor="ops", strategy=strategy)  # raises an alert
     services.symbol_mode_set(symbol="A0", mode="canary", reason="r", actor="ops")
+    services.heartbeat_record(source="lane", symbol="A0", observed_at=timezone.now(), actor="lane")
     Position.objects.create(strategy=strategy, symbol="A0", qty=D("1"), avg_entry_price=D("1"))
     queries()  # warm the caches (content types, permissions)
     few = queries()
@@ -359,6 +364,8 @@ def test_the_page_reads_a_fixed_number_of_queries_however_many_rows():
         strategy_grant(user=client.user, strategy_name=strategy.name, perm="operate_strategy")
         services.trading_state_set(state="REDUCING", reason="r", actor="ops", strategy=strategy)
         services.symbol_mode_set(symbol=f"A{n}", mode="disabled", reason="r", actor="ops")
+        services.heartbeat_record(source="lane", symbol=f"A{n}", observed_at=timezone.now(), actor="lane")
+        services.alert_raise(dedup_key=f"k{n}", severity="warning", title=f"alert {n}")
         Position.objects.create(strategy=strategy, symbol=f"A{n}", qty=D("1"), avg_entry_price=D("1"), drift=D("1"))
     assert queries() == few
 
@@ -369,3 +376,61 @@ def test_event_changes_list_only_what_changed_in_a_stable_order():
     assert [(c.key, c.before, c.after) for c in changes] == [
         ("mode", "enabled", "canary"), ("lean_allowed", None, False), ("new", None, "x")]
     assert selectors.event_changes({}, {}) == []
+
+
+# --- Alerts and heartbeats ---------------------------------------------------------------------------
+
+def test_open_alerts_are_listed_and_an_operator_acknowledges_one():
+    critical = services.alert_raise(dedup_key="lean_circuit", severity="critical", title="LEAN circuit open")
+    warning = services.alert_raise(dedup_key="stale_signals", severity="warning", title="Signals are stale")
+    gone = services.alert_raise(dedup_key="old", severity="critical", title="Long gone")
+    services.alert_resolve(alert_id=gone.pk, actor="ops")
+
+    viewer = html(login().get(URL))
+    assert re.findall(r'<tr data-alert="(\d+)"', viewer) == [str(critical.pk), str(warning.pk)]
+    assert "Long gone" not in viewer.split('id="al_page"')[1].split("</section>")[0]
+    assert 'data-dialog="alert-dialog"' not in viewer
+    response = login(name="nosy").post(f"/autonomy/control/alerts/{critical.pk}/acknowledge/", {"comment": "mine"})
+    assert response.status_code == 403
+
+    client = login("operator", name="olga")
+    page = html(client.get(URL))
+    assert f'data-action="/autonomy/control/alerts/{critical.pk}/acknowledge/"' in page
+    response = client.post(f"/autonomy/control/alerts/{critical.pk}/acknowledge/",
+                           {"comment": "looking at the runner", "back": "ev_page=1"})
+    assert response.status_code == 302 and response["Location"] == f"{URL}?ev_page=1"
+    critical.refresh_from_db()
+    assert (critical.status, critical.acknowledged_by, critical.acknowledge_comment) == (
+        "acknowledged", "olga", "looking at the runner")
+    page = html(client.get(URL))
+    row = re.search(rf'<tr data-alert="{critical.pk}">(.*?)</tr>', page, re.S).group(1)
+    assert "acknowledged" in row and "olga: looking at the runner" in row and "Acknowledge…" not in row
+    assert f"Alert #{critical.pk} acknowledged." in page
+
+    again = client.post(f"/autonomy/control/alerts/{critical.pk}/acknowledge/", {"comment": ""})
+    assert again.status_code == 409 and "alert_not_open" in html(again)
+    missing = client.post("/autonomy/control/alerts/999999/acknowledge/", {"comment": ""})
+    assert missing.status_code == 404 and "<h1>Control room</h1>" in html(missing)
+    assert Alert.objects.get(pk=warning.pk).status == "open"
+
+
+def test_heartbeat_freshness_shows_the_stalest_sources_against_the_lag_threshold(settings):
+    settings.AUTONOMY_MARKET_SESSION = "always"
+    page = html(login().get(URL))
+    assert "no heartbeat yet" in page
+    now = timezone.now()
+    services.heartbeat_record(source="lane-a", observed_at=now - timedelta(seconds=30), actor="lane-a")
+    services.heartbeat_record(source="lane-b", symbol="nvda", observed_at=now - timedelta(seconds=900),
+                              actor="lane-b")
+    for _ in range(3):
+        services.heartbeat_record(source="lane-c", observed_at=now - timedelta(seconds=5), status="failed",
+                                  actor="lane-c")
+
+    page = html(login(name="second").get(URL))
+    panel = page.split('id="heartbeats"')[1].split("</section>")[0]
+    assert "1 of 3 stale" in panel and "1 failing" in panel and "market in session" in panel
+    assert re.findall(r'data-source="([^"]+)"', panel) == ["lane-b/NVDA", "lane-a", "lane-c"]
+    stale = re.search(r'<tr class="stale" data-source="lane-b/NVDA">(.*?)</tr>', panel, re.S).group(1)
+    assert "15 min" in stale
+    assert '<tr class="stale" data-source="lane-c">' in panel  # three failed cycles in a row
+    assert "stale at 600 s or more" in panel
