@@ -60,7 +60,7 @@ class TradingState(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.state
+        return f"Global trading: {self.state}"
 
 
 class SymbolControl(models.Model):
