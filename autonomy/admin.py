@@ -24,6 +24,8 @@ from autonomy.models import (
     ControlEvent,
     Heartbeat,
     Incident,
+    PlaybookActivation,
+    PlaybookVersion,
     Position,
     SignalSource,
     StrategyTradingState,
@@ -438,3 +440,22 @@ class HeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["id", "source", "symbol", "observed_at", "received_at", "status", "detail", "actor"]
     list_filter = ["status"]
     search_fields = ["source", "symbol"]
+
+
+@admin.register(PlaybookVersion)
+class PlaybookVersionAdmin(ReadOnlyAdmin):
+    """Playbook documents (``manage.py playbook load`` / ``activate``); the active one marked."""
+
+    list_display = ["version", "sha256", "is_active", "created_by", "created_at"]
+
+    @admin.display(boolean=True, description="Active")
+    def is_active(self, obj):
+        from autonomy.selectors import playbook_active
+
+        active = playbook_active()
+        return bool(active and active.pk == obj.pk)
+
+
+@admin.register(PlaybookActivation)
+class PlaybookActivationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "playbook", "previous", "actor", "reason", "at"]

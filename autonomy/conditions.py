@@ -255,3 +255,47 @@ def lean_recovery_evaluate(*, probe_ok: bool, clean_probes: int, outage_open: bo
 def backoff_delay(attempts: int, *, base_seconds: float, max_seconds: float) -> timedelta:
     """Exponential backoff after ``attempts`` failed tries: base, 2x base, 4x base, ... capped."""
     return timedelta(seconds=min(max_seconds, base_seconds * (2 ** max(0, attempts - 1))))
+
+
+# --- Position drift (reconciliation against the broker) -------------------------------------
+
+@dataclass(frozen=True)
+class DriftFacts:
+    symbol: str
+    ours: Decimal  # the sum of the strategies' positions, kept from stored fills
+    broker: Decimal  # the brokers' figure: Alpaca's position plus the LEAN-routed fills (LEAN reports none)
+    in_flight: Decimal  # remaining qty of orders not settled yet (their fills may not be stored)
+
+    def as_json(self) -> dict:
+        return {k: decimal_str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class DriftVerdict:
+    symbol: str
+    difference: Decimal  # broker - ours
+    explained: bool
+    reason: str
+
+    @property
+    def drift(self) -> Decimal:
+        """The difference nobody has explained yet (0 when in line or explained)."""
+        return Decimal(0) if self.explained else self.difference
+
+    def as_json(self) -> dict:
+        return {"symbol": self.symbol, "difference": decimal_str(self.difference), "explained": self.explained,
+                "drift": decimal_str(self.drift), "reason": self.reason}
+
+
+def position_drift(f: DriftFacts) -> DriftVerdict:
+    """Compare the strategies' positions in a symbol with the broker's. A difference no larger than the
+    quantity of orders still in flight is explained (their fills may not be stored yet)."""
+    difference = f.broker - f.ours
+    if difference == 0:
+        return DriftVerdict(f.symbol, difference, True, "in line with the broker")
+    if abs(difference) <= f.in_flight:
+        return DriftVerdict(f.symbol, difference, True,
+                            f"within the {decimal_str(f.in_flight)} of orders still in flight")
+    return DriftVerdict(f.symbol, difference, False,
+                        f"broker {decimal_str(f.broker)} vs strategies {decimal_str(f.ours)}: "
+                        f"{decimal_str(difference)} unexplained")

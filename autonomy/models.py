@@ -504,3 +504,41 @@ class SweepCycle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sweep} cycle {self.cycle}"
+
+
+class PlaybookVersion(models.Model):
+    """A recovery-playbook document (rules as data), stored once per version with its sha256; a version
+    never changes and none is deleted (triggers). The newest :class:`PlaybookActivation` says which one
+    the playbook sweep runs."""
+
+    version = models.CharField(max_length=64, unique=True)
+    sha256 = models.CharField(max_length=64)
+    document = models.JSONField()
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "autonomy_playbook_versions"
+        ordering = ["-id"]
+        triggers = [append_only()]
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class PlaybookActivation(models.Model):
+    """Which playbook version runs from now on, who chose it and why (append-only)."""
+
+    playbook = models.ForeignKey(PlaybookVersion, on_delete=models.PROTECT, related_name="activations")
+    previous = models.ForeignKey(PlaybookVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor = models.CharField(max_length=150)
+    reason = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "autonomy_playbook_activations"
+        ordering = ["-id"]
+        triggers = [append_only()]
+
+    def __str__(self) -> str:
+        return f"{self.playbook_id} by {self.actor}"

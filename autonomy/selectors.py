@@ -31,6 +31,7 @@ from autonomy.choices import (
     AlertSeverity,
     AlertStatus,
     BudgetName,
+    HeartbeatStatus,
     IncidentStatus,
     SymbolMode,
     TradingStateChoice,
@@ -44,8 +45,11 @@ from autonomy.models import (
     ConditionEvaluation,
     ControlEvent,
     FreshnessState,
+    Heartbeat,
     Incident,
     LeanRecovery,
+    PlaybookActivation,
+    PlaybookVersion,
     Position,
     SignalSource,
     StrategyTradingState,
@@ -275,6 +279,33 @@ def condition_evaluations(*, condition: str | None = None, limit: int = 50) -> l
 
 def incidents_open() -> list[Incident]:
     return list(Incident.objects.filter(status=IncidentStatus.OPEN).order_by("-id"))
+
+
+def position_qty_by_symbol() -> dict[str, Decimal]:
+    """The strategies' summed position per symbol (reconciliation compares it with the broker's)."""
+    from django.db.models import Sum
+
+    return dict(Position.objects.values_list("symbol").annotate(total=Sum("qty")).values_list("symbol", "total"))
+
+
+def heartbeat_quality(*, since) -> tuple[int, int]:
+    """(heartbeats reporting ok, all heartbeats) received since ``since``: the playbook's signal quality."""
+    from django.db.models import Q
+
+    counts = Heartbeat.objects.filter(received_at__gte=since).aggregate(
+        ok=Count("id", filter=Q(status=HeartbeatStatus.OK)), total=Count("id"))
+    return counts["ok"], counts["total"]
+
+
+def symbol_modes() -> dict[str, str]:
+    """Every symbol's mode that is not ``enabled`` (a symbol without a row is enabled)."""
+    return dict(SymbolControl.objects.exclude(mode=SymbolMode.ENABLED).values_list("symbol", "mode"))
+
+
+def playbook_active() -> PlaybookVersion | None:
+    """The playbook version the newest activation chose (None before any)."""
+    activation = PlaybookActivation.objects.select_related("playbook").order_by("-id").first()
+    return activation.playbook if activation else None
 
 
 # === console: the control room page (issue 10, section 8) =========================================

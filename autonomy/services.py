@@ -13,12 +13,14 @@ position row, then budget rows. Only the admission that holds every budget row c
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +31,7 @@ from access.choices import Via
 from access.roles import Role
 from access.selectors import StrategyPerm, strategies_for
 from access.services import audit_record
-from autonomy import alerting, conditions, rules
+from autonomy import alerting, conditions, playbook, rules
 from autonomy.choices import (
     BREACH_STATES,
     SEVERITY_RANK,
@@ -61,6 +63,8 @@ from autonomy.models import (
     Heartbeat,
     Incident,
     LeanRecovery,
+    PlaybookActivation,
+    PlaybookVersion,
     Position,
     SignalSource,
     StrategyTradingState,
@@ -68,9 +72,18 @@ from autonomy.models import (
     TradingState,
 )
 from autonomy.positions import position_after_fill
-from autonomy.selectors import BudgetLimit, budget_default, budget_today, lean_default
-from core.canonical import decimal_str
-from core.errors import Conflict, InvalidInput, NotFound, PermissionRefused
+from autonomy.selectors import (
+    BudgetLimit,
+    budget_default,
+    budget_today,
+    heartbeat_quality,
+    lean_default,
+    playbook_active,
+    symbol_modes,
+)
+from core import locks
+from core.canonical import content_sha256, decimal_str
+from core.errors import Conflict, InvalidInput, NotFound, PermissionRefused, invalid_fields
 from strategies.models import Strategy
 
 logger = logging.getLogger(__name__)
@@ -834,9 +847,10 @@ def market_session() -> conditions.MarketSession:
     return conditions.MarketSession.parse(settings.AUTONOMY_MARKET_SESSION)
 
 
-def sweep_cycle(now: datetime) -> int:
-    """The number of the sweep period ``now`` falls in (one evaluation per condition and period)."""
-    return int(now.timestamp() // (max(1, settings.AUTONOMY_SWEEP_MINUTES) * 60))
+def sweep_cycle(now: datetime, minutes: int | None = None) -> int:
+    """The number of the sweep period ``now`` falls in (one evaluation per condition and period), in
+    periods of ``minutes`` (default ``AUTONOMY_SWEEP_MINUTES``)."""
+    return int(now.timestamp() // (max(1, minutes or settings.AUTONOMY_SWEEP_MINUTES) * 60))
 
 
 def staleness_sweep(*, now: datetime | None = None) -> ConditionEvaluation | None:
@@ -1007,6 +1021,67 @@ def lean_recovery_probe(*, probe_ok: bool, outage_open: bool, detail: str = "",
     return verdict
 
 
+# --- Position drift -----------------------------------------------------------------------------
+
+RECONCILE_ACTOR = "system:reconcile"
+_DRIFT_UPDATE = """
+UPDATE autonomy_positions p SET broker_qty = v.broker, drift = v.drift, reconciled_at = %s
+FROM (SELECT unnest(%s::varchar[]) AS symbol, unnest(%s::numeric[]) AS broker, unnest(%s::numeric[]) AS drift) v
+WHERE p.symbol = v.symbol
+"""
+
+
+def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECONCILE_ACTOR) -> list:
+    """Record the broker's figure and the unexplained drift on every position of each symbol (one
+    statement), store each evaluation that found a difference, open a critical alert per symbol with an
+    unexplained drift and resolve those whose drift is gone."""
+    verdicts = [conditions.position_drift(f) for f in facts]
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_DRIFT_UPDATE, [now, [f.symbol for f in facts], [f.broker for f in facts],
+                                           [v.drift for v in verdicts]])
+        open_keys = set(Alert.objects.exclude(status=AlertStatus.RESOLVED)
+                        .filter(dedup_key__startswith="position_drift:").values_list("dedup_key", flat=True))
+        for f, v in zip(facts, verdicts, strict=True):
+            key = f"position_drift:{f.symbol}"
+            if v.difference:
+                condition_evaluation_record(condition=ConditionKind.POSITION_DRIFT, scope=f"symbol:{f.symbol}",
+                                            inputs=f.as_json(), outcome=v.as_json(), breached=not v.explained,
+                                            action="" if v.explained else "alert", actor=actor)
+            if not v.explained:
+                alert_raise(dedup_key=key, severity=AlertSeverity.CRITICAL, actor=actor,
+                            title=f"Position drift on {f.symbol}: {v.reason}",
+                            evidence={**f.as_json(), **v.as_json()})
+            elif key in open_keys:
+                alert_clear(dedup_key=key, actor=actor, reason=f"{f.symbol}: {v.reason}")
+    return verdicts
+
+
+# --- Budgets' day roll -------------------------------------------------------------------------
+
+BUDGET_ROLL_ACTOR = "system:budget-day-roll"
+
+
+def budgets_day_roll(*, day=None) -> dict:
+    """Once per UTC day (claimed like a sweep period): create the day's budget rows and resolve the
+    breach alerts of earlier days. The trading state a breach moved stays: only an operator lifts it."""
+    day = day or budget_today()
+    with transaction.atomic():
+        if not sweep_claim(sweep="budget_day_roll", cycle=day.toordinal()):
+            return {"day": day.isoformat(), "resolved": 0, "rolled": False}
+        with connection.cursor() as cursor:
+            cursor.execute(_ENSURE_TODAY, [day, sorted(BudgetName.values)])
+        resolved = 0
+        for alert in Alert.objects.exclude(status=AlertStatus.RESOLVED).filter(dedup_key__startswith="budget:"):
+            if str(alert.evidence.get("day", "")) < day.isoformat():
+                alert_clear(dedup_key=alert.dedup_key, actor=BUDGET_ROLL_ACTOR,
+                            reason=f"a new budget day ({day.isoformat()}) started; the trading state the breach "
+                                   "moved stays until an operator lifts it")
+                resolved += 1
+    return {"day": day.isoformat(), "resolved": resolved, "rolled": True}
+
+
 # --- Critical control changes raise alerts (called by control_event_record) -------------------
 
 def _state_alert_key(scope: str) -> str:
@@ -1052,3 +1127,134 @@ def budget_breach_alert(*, facts: BudgetFacts, inputs: dict, moved_to: str | Non
                 title=f"Budget {facts.name} breached: used {decimal_str(facts.used + facts.amount)} of "
                       f"{decimal_str(facts.limit)} today" + (f"; trading moved to {moved_to}" if moved_to else ""),
                 evidence={**inputs, "moved_to": moved_to})
+
+
+# --- Recovery playbook --------------------------------------------------------------------------
+
+PLAYBOOK_ACTOR = "system:playbook"
+SHIPPED_PLAYBOOK = Path(__file__).resolve().parent / "playbooks" / "playbook-v1.json"
+
+
+def playbook_load(*, document: Any, actor: str, via: str = Via.COMMAND) -> tuple[PlaybookVersion, bool]:
+    """Store a playbook version (validated, hashed, audited). The same document again is a no-op; another
+    document under a stored version is a 409 ``playbook_version_conflict``."""
+    problems = playbook.document_problems(document)
+    if problems:
+        raise invalid_fields("The playbook is invalid", problems, code="invalid_playbook")
+    digest = content_sha256(document)
+    with transaction.atomic():
+        locks.xact_lock(f"playbook:{document['version']}")
+        stored = PlaybookVersion.objects.filter(version=document["version"]).first()
+        if stored is not None:
+            if stored.sha256 == digest:
+                return stored, False
+            raise Conflict(f"playbook {stored.version} is stored with other content; load the change as a new "
+                           "version.", code="playbook_version_conflict",
+                           details={"version": stored.version, "stored_sha256": stored.sha256, "sha256": digest})
+        row = PlaybookVersion.objects.create(version=document["version"], sha256=digest, document=document,
+                                             created_by=actor)
+        audit_record(actor=actor, via=via, action="playbook_load", object_ref=f"playbook:{row.version}",
+                     details={"sha256": digest})
+    return row, True
+
+
+def playbook_activate(*, version: str, actor: str, reason: str, roles=frozenset(),
+                      via: str = Via.COMMAND) -> PlaybookActivation:
+    """Run ``version`` from now on: an append-only activation and a control event (before and after)."""
+    reason = _reason(reason)
+    if rules.actor_kind(actor, roles) == rules.AGENT:
+        raise PermissionRefused("Agents may never change the recovery playbook.", code="agent_forbidden")
+    with transaction.atomic():
+        locks.xact_lock("playbook:activation")
+        row = PlaybookVersion.objects.filter(version=version).first()
+        if row is None:
+            raise InvalidInput(f"Unknown playbook version {version!r}.", code="unknown_playbook",
+                               details={"fields": {"version": ["unknown"]}})
+        current = playbook_active()
+        activation = PlaybookActivation.objects.create(playbook=row, previous=current, actor=actor, reason=reason)
+        before = {"version": current.version if current else None, "sha256": current.sha256 if current else None}
+        after = {"version": row.version, "sha256": row.sha256}
+        control_event_record(kind=ControlKind.PLAYBOOK, scope="playbook", actor=actor, via=via, reason=reason,
+                             before=before, after=after)
+        audit_record(actor=actor, via=via, action="playbook_activate", object_ref=f"playbook:{version}",
+                     actor_roles=roles, details={"before": before, "after": after})
+    return activation
+
+
+def playbook_ensure() -> PlaybookVersion:
+    """The active playbook; with none active yet, the shipped one is loaded and activated (recorded as
+    the system's choice, which an operator may replace)."""
+    active = playbook_active()
+    if active is not None:
+        return active
+    document = json.loads(SHIPPED_PLAYBOOK.read_text())
+    row, _ = playbook_load(document=document, actor=PLAYBOOK_ACTOR, via=Via.WORKER)
+    with transaction.atomic():
+        locks.xact_lock("playbook:activation")
+        if playbook_active() is None:
+            playbook_activate(version=row.version, actor=PLAYBOOK_ACTOR, via=Via.WORKER,
+                              reason="no playbook was active: the shipped one")
+    return playbook_active()
+
+
+def playbook_run(*, slippage: dict, routes: list[dict], now: datetime | None = None) -> dict | None:
+    """One cycle of the recovery playbook on the window's figures (execution measures slippage and route
+    notional; heartbeats, modes, the state and open alerts are read here). Each action goes through the
+    control services as ``system:playbook`` and is recorded as a ``playbook`` control event with the rule,
+    the figures and the document, for an operator to review. None when the cycle was already run."""
+    now = now or timezone.now()
+    version = playbook_ensure()
+    document = version.document
+    with transaction.atomic():
+        cycle = sweep_cycle(now, settings.AUTONOMY_PLAYBOOK_MINUTES)
+        if not sweep_claim(sweep=ConditionKind.PLAYBOOK, cycle=cycle):
+            return None
+        ok, total = heartbeat_quality(since=now - timedelta(minutes=document["window_minutes"]))
+        state = _global_locked().state
+        open_alerts = frozenset(Alert.objects.exclude(status=AlertStatus.RESOLVED)
+                                .filter(dedup_key__startswith="playbook:").values_list("dedup_key", flat=True))
+        metrics = playbook.PlaybookMetrics(slippage=slippage, heartbeats_ok=ok, heartbeats_total=total,
+                                           routes=routes, symbol_modes=symbol_modes(), trading_state=state,
+                                           open_alerts=open_alerts)
+        actions = playbook.evaluate(document, metrics)
+        for action in actions:
+            _playbook_apply(action, version)
+        inputs = {"cycle": cycle, "now": now.isoformat(), "playbook": version.version,
+                  "sha256": version.sha256, "heartbeats": {"ok": ok, "total": total}, "trading_state": state,
+                  "slippage": {s: [str(b), n] for s, (b, n) in slippage.items()},
+                  "routes": [{**r, "notional": str(r["notional"])} for r in routes],
+                  "open_alerts": sorted(open_alerts)}
+        outcome = {"actions": [_action_json(a) for a in actions]}
+        condition_evaluation_record(condition=ConditionKind.PLAYBOOK, scope="global", inputs=inputs, outcome=outcome,
+                                    breached=bool(actions), action=",".join(sorted({a.kind for a in actions})),
+                                    actor=PLAYBOOK_ACTOR)
+    return outcome
+
+
+def _action_json(action: playbook.PlaybookAction) -> dict:
+    return {"rule": action.rule, "kind": action.kind, "target": action.target, "value": action.value,
+            "reason": action.reason, "evidence": action.evidence}
+
+
+def _playbook_apply(action: playbook.PlaybookAction, version: PlaybookVersion) -> None:
+    evidence = {**action.evidence, "rule": action.rule, "playbook": version.version, "sha256": version.sha256}
+    reason = f"playbook {action.rule}: {action.reason}"
+    before: dict = {}
+    if action.kind == "symbol_mode":
+        before = {"mode": symbol_modes().get(action.target, SymbolMode.ENABLED)}
+        caps = version.document.get("canary_caps") if action.value == SymbolMode.CANARY else None
+        symbol_mode_set(symbol=action.target, mode=action.value, reason=reason, actor=PLAYBOOK_ACTOR, via=Via.WORKER,
+                        caps=caps, evidence=evidence)
+        alert_raise(dedup_key=playbook.alert_key(action.rule, action.target), severity=AlertSeverity.WARNING,
+                    title=f"Playbook put {action.target} to {action.value}: {action.reason}", evidence=evidence,
+                    actor=PLAYBOOK_ACTOR)
+    elif action.kind == "trading_state":
+        before = {"state": _global_locked().state}
+        _trading_reduce(reason=reason, actor=PLAYBOOK_ACTOR, cause=StateCause.PLAYBOOK, evidence=evidence)
+    else:
+        alert_raise(dedup_key=action.target, severity=AlertSeverity.WARNING, title=f"Playbook: {action.reason}",
+                    evidence=evidence, actor=PLAYBOOK_ACTOR)
+    control_event_record(kind=ControlKind.PLAYBOOK, scope=f"playbook:{action.rule}", actor=PLAYBOOK_ACTOR,
+                         via=Via.WORKER, reason=reason, before={"target": action.target, **before},
+                         after={"target": action.target, "kind": action.kind, "value": action.value},
+                         evidence=evidence)

@@ -40,3 +40,9 @@ def sweep_staleness() -> dict:
                 "action": evaluation.action}
 
     return run_audited(worker="staleness", task="sweep_staleness", run=run, did_work=lambda s: bool(s.get("action")))
+
+
+def roll_budgets() -> dict:
+    """Once per UTC day: today's budget rows, and earlier days' breach alerts resolved."""
+    return run_audited(worker="budget-day-roll", task="roll_budgets", run=services.budgets_day_roll,
+                       did_work=lambda s: s["rolled"])

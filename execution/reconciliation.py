@@ -10,6 +10,12 @@ schedule):
   (``pg_try_advisory_lock``): a row that a router is submitting right now is skipped;
 * fills are unique per (adapter, broker fill id) and inserted with ON CONFLICT DO NOTHING.
 
+Positions: after the orders, the strategies' summed position per symbol is compared with the broker's
+(:func:`position_drift_check`): Alpaca's positions (``GET /v2/positions``) plus the LEAN-routed fills (the
+LEAN runner reports no positions). Each position of the symbol records the broker's figure and the
+drift nobody can explain (a difference larger than the orders still in flight); an unexplained drift
+opens a critical alert (``position_drift:<SYMBOL>``), resolved once it is gone.
+
 It never submits or re-submits an order. An ambiguous row (``pending``) that no broker knows
 once both answer becomes ``rejected`` (``not_found_at_broker``); a row a broker does know is
 brought in line (status, fills, actual adapter). A broker order unknown to the database is
@@ -20,16 +26,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from autonomy.conditions import DriftFacts
+from autonomy.selectors import position_qty_by_symbol
+from autonomy.services import positions_reconcile
 from execution.adapters.base import AdapterError, BrokerAdapter, BrokerOrder
 from execution.choices import Adapter, DiscrepancyKind, ExecutionStatus, status_from_broker
 from execution.circuit import lean_probe
 from execution.models import Execution, ReconciliationDiscrepancy, ReconciliationRun
+from execution.selectors import fills_net_by_symbol, in_flight_qty_by_symbol
 from execution.services import execution_apply_broker_state, order_release, order_try_lock
 from execution.wiring import adapters
 
@@ -184,6 +195,7 @@ def reconcile_run(*, trigger: str = "manual", lookback_hours: int | None = None,
             finally:
                 order_release(execution.client_order_id)
     _unknown_broker_orders(brokers, run, tally, since=since)
+    run.drift = position_drift_check(brokers[Adapter.ALPACA], errors=tally.errors)
     ReconciliationDiscrepancy.objects.bulk_create(tally.discrepancies)
     run.checked, run.updated = tally.checked, tally.updated
     run.discrepancy_count = len(tally.discrepancies)
@@ -191,3 +203,34 @@ def reconcile_run(*, trigger: str = "manual", lookback_hours: int | None = None,
     run.finished_at = timezone.now()
     run.save()
     return run
+
+
+def _broker_positions(alpaca: BrokerAdapter) -> dict[str, Decimal]:
+    """Alpaca's signed position per symbol (a short is negative, whichever way the answer says it)."""
+    out: dict[str, Decimal] = {}
+    for p in alpaca.positions():
+        qty = Decimal(str(p["qty"]))
+        if str(p.get("side", "")).lower().endswith("short") and qty > 0:
+            qty = -qty
+        out[str(p["symbol"]).upper()] = out.get(str(p["symbol"]).upper(), Decimal(0)) + qty
+    return out
+
+
+def position_drift_check(alpaca: BrokerAdapter, *, errors: list[str] | None = None) -> dict | None:
+    """Compare positions with the broker and record the drift (see the module's docstring). None when
+    Alpaca's positions could not be read (the error is added to ``errors``)."""
+    try:
+        broker = _broker_positions(alpaca)
+    except AdapterError as exc:
+        if errors is not None:
+            errors.append(f"alpaca positions: {exc.reason}")
+        return None
+    ours = position_qty_by_symbol()
+    lean = fills_net_by_symbol(adapter=Adapter.LEAN)
+    in_flight = in_flight_qty_by_symbol(statuses=OPEN)
+    zero = Decimal(0)
+    facts = [DriftFacts(symbol=s, ours=ours.get(s, zero), broker=broker.get(s, zero) + lean.get(s, zero),
+                        in_flight=in_flight.get(s, zero))
+             for s in sorted(set(ours) | set(broker) | set(lean))]
+    verdicts = positions_reconcile(facts=facts)
+    return {"symbols": len(facts), "unexplained": [v.symbol for v in verdicts if not v.explained]}

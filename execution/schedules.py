@@ -15,6 +15,7 @@ from autonomy import schedules as autonomy_schedules
 
 RECONCILE = "execution.reconcile_executions"
 SWEEP_LEAN_CIRCUIT = "execution.sweep_lean_circuit"
+SWEEP_PLAYBOOK = "execution.sweep_playbook"
 
 
 def desired_schedules() -> list[dict]:
@@ -23,6 +24,8 @@ def desired_schedules() -> list[dict]:
          "minutes": settings.TRADING_RECONCILE_INTERVAL_MINUTES, "repeats": -1},
         {"name": SWEEP_LEAN_CIRCUIT, "func": "execution.tasks.sweep_lean_circuit", "schedule_type": Schedule.MINUTES,
          "minutes": settings.AUTONOMY_SWEEP_MINUTES, "repeats": -1},
+        {"name": SWEEP_PLAYBOOK, "func": "execution.tasks.sweep_playbook", "schedule_type": Schedule.MINUTES,
+         "minutes": settings.AUTONOMY_PLAYBOOK_MINUTES, "repeats": -1},
         *autonomy_schedules.desired_schedules(),
     ]
 

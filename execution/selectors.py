@@ -236,3 +236,47 @@ def stage_evidence(*, strategy_id: int, now: datetime, stage: str) -> dict[str, 
             "slippage_bps": None if slippage is None else f"{slippage:.2f}",
             "fallback_ratio": None if not orders else f"{fallbacks / orders:.4f}",
             "provenance_complete": bool(orders) and not incomplete}
+
+
+# --- Reconciliation of positions against the broker (alerts worker) ---------------------------
+
+_IN_FLIGHT_BY_SYMBOL = """
+SELECT symbol, sum(submitted_qty - filled_qty) FROM executions
+WHERE NOT legacy AND status = ANY(%s) GROUP BY symbol
+"""
+_FILLS_NET_BY_SYMBOL = """
+SELECT e.symbol, sum(CASE WHEN e.side = 'buy' THEN f.qty ELSE -f.qty END)
+FROM execution_fills f JOIN executions e ON e.id = f.execution_id
+WHERE f.adapter = %s AND e.strategy_id IS NOT NULL AND NOT e.legacy
+GROUP BY e.symbol
+"""
+
+
+def in_flight_qty_by_symbol(*, statuses: list[str]) -> dict[str, Decimal]:
+    """Remaining quantity of orders in these statuses, per symbol."""
+    return {s: q for s, q in _rows(_IN_FLIGHT_BY_SYMBOL, [statuses])}
+
+
+def fills_net_by_symbol(*, adapter: str) -> dict[str, Decimal]:
+    """Net signed filled quantity per symbol of the strategies' orders one adapter took."""
+    return {s: q for s, q in _rows(_FILLS_NET_BY_SYMBOL, [adapter])}
+
+
+_SLIPPAGE_BY_SYMBOL = """
+SELECT e.symbol,
+       sum((f.price - d.decision_price) / d.decision_price * 10000
+           * CASE WHEN e.side = 'buy' THEN 1 ELSE -1 END * f.qty) / nullif(sum(f.qty), 0),
+       count(*)
+FROM execution_fills f
+JOIN executions e ON e.id = f.execution_id
+JOIN trade_decisions d ON d.id = e.trade_decision_id
+WHERE f.filled_at >= %s AND d.decision_price > 0 AND NOT e.legacy
+GROUP BY e.symbol
+"""
+
+
+def slippage_by_symbol(*, since: datetime) -> dict[str, tuple[Decimal, int]]:
+    """Per symbol: the quantity-weighted adverse slippage of its fills against their decision prices, in
+    bps (positive = worse than decided), and how many fills, since ``since``."""
+    return {s: (Decimal(b).quantize(Decimal("0.01")), n) for s, b, n in _rows(_SLIPPAGE_BY_SYMBOL, [since])
+            if b is not None}

@@ -354,6 +354,8 @@ AUTONOMY_NO_SIGNAL_CYCLES = int(os.environ.get("AUTONOMY_NO_SIGNAL_CYCLES", "3")
 AUTONOMY_RECOVERY_CYCLES = int(os.environ.get("AUTONOMY_RECOVERY_CYCLES", "3"))
 AUTONOMY_FAILURE_STREAK = int(os.environ.get("AUTONOMY_FAILURE_STREAK", "3"))
 AUTONOMY_SWEEP_MINUTES = int(os.environ.get("AUTONOMY_SWEEP_MINUTES", "1"))
+# The recovery playbook (its rules are a stored document: manage.py playbook) runs this often.
+AUTONOMY_PLAYBOOK_MINUTES = int(os.environ.get("AUTONOMY_PLAYBOOK_MINUTES", "5"))
 # LEAN circuit: fallbacks / LEAN requests over TRADING_LEAN_CIRCUIT_WINDOW_SECONDS at or over the
 # ratio (with at least the minimum of requests), or an open LEAN outage -> the LEAN lane is disabled.
 # AUTONOMY_LEAN_RECOVERY_PROBES > 0 lets N clean health probes in a row bring it back; 0: operators only.

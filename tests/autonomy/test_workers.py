@@ -15,8 +15,10 @@ from execution import schedules
 
 EXPECTED = {schedules.RECONCILE: "execution.tasks.reconcile_executions",
             schedules.SWEEP_LEAN_CIRCUIT: "execution.tasks.sweep_lean_circuit",
+            schedules.SWEEP_PLAYBOOK: "execution.tasks.sweep_playbook",
             autonomy_schedules.DELIVER_ALERTS: "autonomy.tasks.deliver_alerts",
-            autonomy_schedules.SWEEP_STALENESS: "autonomy.tasks.sweep_staleness"}
+            autonomy_schedules.SWEEP_STALENESS: "autonomy.tasks.sweep_staleness",
+            autonomy_schedules.ROLL_BUDGETS: "autonomy.tasks.roll_budgets"}
 
 
 @pytest.mark.django_db

@@ -116,3 +116,21 @@ def test_n_clean_probes_bring_lean_back_where_the_policy_allows(routed, settings
     assert alert.status == "resolved" and "3 clean health probes" in alert.resolve_comment
     row = order_submit(data=OrderInputFactory()).execution
     assert row.execution_actual_adapter == "lean"
+
+
+def test_the_playbook_sweep_measures_slippage_from_fills_and_canaries_the_symbol(routed):
+    """Buys decided at 189.00 fill at the fake's 190.00: 52.9 bps adverse over 6 fills -> AAPL on canary."""
+    from decimal import Decimal
+
+    from autonomy.models import SymbolControl
+    from execution.tasks import sweep_playbook
+
+    for _ in range(6):
+        order_submit(data=OrderInputFactory(decision_price=Decimal("189.00")))
+    order_submit(data=OrderInputFactory(symbol="NVDA", decision_price=Decimal("120.00")))  # no slippage
+    summary = sweep_playbook()
+    assert [(a["target"], a["value"]) for a in summary["actions"]] == [("AAPL", "canary")]
+    assert summary["actions"][0]["evidence"] == {"bps": "52.91", "fills": 6, "threshold_bps": "25"}
+    assert SymbolControl.objects.get(symbol="AAPL").mode == "canary"
+    assert not SymbolControl.objects.filter(symbol="NVDA").exists()
+    assert sweep_playbook()["evaluated"] is False  # the same period
