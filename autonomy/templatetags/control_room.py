@@ -30,3 +30,12 @@ def ago(seconds) -> str:
         return f"{hours} h {minutes:02d} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+MOVE_VERBS = {"ACTIVE": "Resume", "REDUCING": "Reduce", "HALTED": "Halt"}
+
+
+@register.filter
+def move_verb(state: str) -> str:
+    """The button's verb for a move to ``state``: Resume, Reduce, Halt."""
+    return MOVE_VERBS.get(state, state)
