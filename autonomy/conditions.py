@@ -130,7 +130,7 @@ class FreshnessInputs:
     no_signal_streak: int  # as it stood after the previous cycle
     clean_streak: int
     tripped: bool  # trading is REDUCING because this rule put it there
-    sources: dict[str, float] = field(default_factory=dict)  # source[/symbol] -> lag in seconds (evidence)
+    sources: dict = field(default_factory=dict)  # evidence: how many sources, the laggiest and their lag (s)
 
 
 @dataclass(frozen=True)

@@ -97,28 +97,14 @@ class OrderFlags:
     lean_allowed: bool | None = None  # the symbol's LEAN allowlist entry; None: the settings' policy
 
 
-_FLAGS_FOR_SHARE = """
-SELECT ts.state, ts.reason, ts.lean_enabled, ts.lean_disabled_reason, sc.mode, sc.health_reason,
-       sc.max_qty_per_order, sc.max_notional_per_order, sc.max_notional_per_day, sc.lean_allowed,
-       st.id, st.stage, ss.state, ss.reason
-FROM autonomy_trading_state ts
-LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %s
-LEFT JOIN strategies st ON st.name = %s
-LEFT JOIN autonomy_strategy_states ss ON ss.strategy_id = st.id
-WHERE ts.id = 1
-FOR SHARE OF ts
-"""
+#: The columns of one order's control flags over ``ts`` (the global row), ``sc`` (the symbol's row), ``st`` (the
+#: strategy) and ``ss`` (its own state), read by order admission (``autonomy.services.admission_controls_lock``).
+FLAGS_COLUMNS = """ts.state, ts.reason, ts.lean_enabled, ts.lean_disabled_reason, sc.mode, sc.health_reason,
+  sc.max_qty_per_order, sc.max_notional_per_order, sc.max_notional_per_day, sc.lean_allowed,
+  st.id, st.stage, ss.state, ss.reason"""
 
 
-def order_flags_for_share(*, symbol: str, strategy: str = "") -> OrderFlags | None:
-    """Every flag an order needs, in one query, holding the global row ``FOR SHARE`` until the admission
-    transaction ends (a control change, which locks it ``FOR UPDATE``, waits; one committed before this
-    read is seen). None when the global row does not exist yet (the caller creates it and reads again)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_FLAGS_FOR_SHARE, [symbol.upper(), strategy])
-        row = cursor.fetchone()
-    if row is None:
-        return None
+def order_flags_from_row(row) -> OrderFlags:
     (state, reason, lean_enabled, lean_reason, mode, health, max_qty, max_order, max_day, lean_allowed,
      strategy_id, stage, s_state, s_reason) = row
     caps = None
@@ -306,6 +292,22 @@ def playbook_active() -> PlaybookVersion | None:
     """The playbook version the newest activation chose (None before any)."""
     activation = PlaybookActivation.objects.select_related("playbook").order_by("-id").first()
     return activation.playbook if activation else None
+
+
+_FRESHNESS = """
+SELECT max(last_observed_at), count(*), coalesce(bool_or(last_received_at > %s), false) FROM autonomy_signal_sources
+"""
+
+
+def signal_freshness(*, since, laggiest: int = 10) -> tuple:
+    """(the freshest observation of any source, how many sources, whether any heartbeat arrived after
+    ``since``, the ``laggiest`` sources as (name, last observed)), in two statements whatever the count."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FRESHNESS, [since or timezone.now()])
+        newest, count, arrived = cursor.fetchone()
+    rows = SignalSource.objects.order_by("last_observed_at").values_list("source", "symbol",
+                                                                         "last_observed_at")[:laggiest]
+    return newest, count, arrived, [(f"{src}/{sym}" if sym else src, at) for src, sym, at in rows]
 
 
 # === console: the control room page (issue 10, section 8) =========================================

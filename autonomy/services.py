@@ -8,8 +8,9 @@ change committed before an order's admission applies to that order.
 
 Lock order (no cycles): an admission locks today's budget rows (by name), then the global row
 ``FOR SHARE``; a budget use locks one budget row, then (on a breach) the global row; a fill locks its
-position row, then budget rows. Only the admission that holds every budget row can hold the global row
-``FOR SHARE``, so a breach found in the admission transaction can move the global state in it.
+position row, then budget rows by name (the realized loss before the gross notional). Only the admission
+that holds every budget row can hold the global row ``FOR SHARE``, so a breach found in the admission
+transaction can move the global state in it (upgrading its own lock).
 """
 from __future__ import annotations
 
@@ -71,14 +72,18 @@ from autonomy.models import (
     SymbolControl,
     TradingState,
 )
-from autonomy.positions import position_after_fill
+from autonomy.positions import PositionChange, position_after_fill
 from autonomy.selectors import (
+    FLAGS_COLUMNS,
     BudgetLimit,
+    OrderFlags,
     budget_default,
     budget_today,
     heartbeat_quality,
     lean_default,
+    order_flags_from_row,
     playbook_active,
+    signal_freshness,
     symbol_modes,
 )
 from core import locks
@@ -339,31 +344,47 @@ INSERT INTO autonomy_budget_usage (name, day, used, breached_at, updated_at)
 SELECT n, %s, 0, NULL, now() FROM unnest(%s::varchar[]) AS n
 ON CONFLICT (name, day) DO NOTHING
 """
-_LOCK_TODAY = """
-SELECT u.name, u.used, u.breached_at, p."limit", p.on_breach
-FROM autonomy_budget_usage u LEFT JOIN autonomy_budget_policies p ON p.name = u.name
-WHERE u.day = %s ORDER BY u.name FOR UPDATE OF u
+# Today's budget rows locked FOR UPDATE (by name), then the control flags read holding the global row FOR
+# SHARE, in one statement. The order of the locks is data-driven: the global row is locked by the top-level
+# FOR SHARE as the joined row comes out, and that row needs ``bs``, the aggregate of every locked budget row.
+_ADMISSION_LOCK = f"""
+WITH b AS MATERIALIZED (
+  SELECT u.name, u.used, p."limit", p.on_breach
+  FROM autonomy_budget_usage u LEFT JOIN autonomy_budget_policies p ON p.name = u.name
+  WHERE u.day = %(day)s ORDER BY u.name FOR UPDATE OF u),
+bs AS MATERIALIZED (
+  SELECT coalesce(json_agg(json_build_array(name, used::text, "limit"::text, on_breach) ORDER BY name), '[]')
+    AS budgets FROM b)
+SELECT bs.budgets, {FLAGS_COLUMNS}
+FROM bs CROSS JOIN autonomy_trading_state ts
+LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %(symbol)s
+LEFT JOIN strategies st ON st.name = %(strategy)s
+LEFT JOIN autonomy_strategy_states ss ON ss.strategy_id = st.id
+WHERE ts.id = 1
+FOR SHARE OF ts
 """
 
 
-def budgets_lock_today() -> list[BudgetFacts]:
-    """Lock today's budget rows ``FOR UPDATE`` (creating missing ones), by name, and return them as facts
-    (amounts 0). Call inside the admission transaction, before reading the control flags."""
+def admission_controls_lock(*, symbol: str, strategy: str) -> tuple[list[BudgetFacts], OrderFlags]:
+    """For order admission, inside its transaction: lock today's budget rows ``FOR UPDATE`` (created when
+    missing) and read every control flag holding the global row ``FOR SHARE`` (created when missing), in
+    one statement. Returns the budgets as facts (amounts 0) and the flags."""
     day = budget_today()
-    names = sorted(BudgetName.values)
+    params = {"day": day, "symbol": symbol.upper(), "strategy": strategy}
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_TODAY, [day])
-        rows = cursor.fetchall()
-        if len(rows) < len(names):
-            cursor.execute(_ENSURE_TODAY, [day, names])
-            cursor.execute(_LOCK_TODAY, [day])
-            rows = cursor.fetchall()
-    facts = []
-    for name, used, _breached_at, limit, on_breach in rows:
+        cursor.execute(_ADMISSION_LOCK, params)
+        row = cursor.fetchone()
+        if row is None or len(row[0]) < len(BudgetName.values):  # a new day, or a new database
+            cursor.execute(_ENSURE_TODAY, [day, sorted(BudgetName.values)])
+            global_row_ensure()
+            cursor.execute(_ADMISSION_LOCK, params)
+            row = cursor.fetchone()
+    budgets = []
+    for name, used, limit, on_breach in row[0]:
         default = budget_default(name) if limit is None else None
-        facts.append(BudgetFacts(name=name, limit=limit if default is None else default.limit, used=used,
-                                 on_breach=on_breach if default is None else default.on_breach))
-    return facts
+        budgets.append(BudgetFacts(name=name, used=Decimal(used), limit=default.limit if default else Decimal(limit),
+                                   on_breach=default.on_breach if default else on_breach))
+    return budgets, order_flags_from_row(row[1:])
 
 
 #: What an admitted order consumes, as a statement execution runs as part of its insert (one round trip on
@@ -378,14 +399,6 @@ WHERE u.day = %(budget_day)s AND u.name = v.name AND v.amount <> 0
 def budgets_consume_params(amounts: dict[str, Decimal]) -> dict:
     names = sorted(n for n, a in amounts.items() if a)
     return {"budget_names": names, "budget_amounts": [amounts[n] for n in names], "budget_day": budget_today()}
-
-
-def budgets_consume(*, amounts: dict[str, Decimal]) -> None:
-    """Add an admitted order's use to today's rows (already locked by :func:`budgets_lock_today`)."""
-    params = budgets_consume_params(amounts)
-    if params["budget_names"]:
-        with connection.cursor() as cursor:
-            cursor.execute(BUDGETS_CONSUME_SQL, params)
 
 
 def budget_breach_record(*, facts: BudgetFacts, actor: str, via: str = Via.WORKER, evidence: dict | None = None,
@@ -410,78 +423,126 @@ def budget_breach_record(*, facts: BudgetFacts, actor: str, via: str = Via.WORKE
     budget_breach_alert(facts=facts, inputs=inputs, moved_to=facts.on_breach if moves else None)
 
 
-_USE = """
-WITH u AS (
-  INSERT INTO autonomy_budget_usage AS b (name, day, used, breached_at, updated_at) VALUES (%s, %s, %s, NULL, now())
+#: Add to today's use of one budget (created when missing; the row stays locked until the transaction ends)
+#: and return it with its stored policy. Named parameters ``use_name``, ``use_day``, ``use_amount``; usable
+#: as the CTEs of a larger statement (``... , {BUDGET_USE_CTES} SELECT ... FROM used``).
+BUDGET_USE_CTES = """
+u AS (
+  INSERT INTO autonomy_budget_usage AS b (name, day, used, breached_at, updated_at)
+  VALUES (%(use_name)s, %(use_day)s, %(use_amount)s, NULL, now())
   ON CONFLICT (name, day) DO UPDATE SET used = b.used + EXCLUDED.used, updated_at = now()
-  RETURNING id, name, used, breached_at)
-SELECT u.id, u.used, u.breached_at, p."limit", p.on_breach
-FROM u LEFT JOIN autonomy_budget_policies p ON p.name = u.name
+  RETURNING id, name, used, breached_at),
+used AS (
+  SELECT u.id, u.used, u.breached_at, p."limit", p.on_breach
+  FROM u LEFT JOIN autonomy_budget_policies p ON p.name = u.name)
 """
+_USE = f"WITH {BUDGET_USE_CTES.strip()}\nSELECT id, used, breached_at, \"limit\", on_breach FROM used"
+
+
+def budget_use_params(*, name: str, amount: Decimal) -> dict:
+    _budget_name(name)
+    amount = Decimal(str(amount))
+    if not amount.is_finite() or amount < 0:
+        raise InvalidInput("amount must be a decimal of at least 0.", details={"fields": {"amount": [">= 0."]}})
+    return {"use_name": name, "use_day": budget_today(), "use_amount": amount}
+
+
+def budget_used(*, params: dict, row: tuple, actor: str, via: str = Via.WORKER,
+                evidence: dict | None = None) -> None:
+    """After :data:`BUDGET_USE_CTES` ran (``row``: id, used, breached_at, limit, on_breach): when this use
+    took the budget past its limit, record the breach in the same transaction."""
+    _pk, used, breached_at, limit, on_breach = row
+    name, amount = params["use_name"], params["use_amount"]
+    default = budget_default(name) if limit is None else None
+    facts = BudgetFacts(name=name, limit=default.limit if default else limit, used=used - amount, amount=amount,
+                        on_breach=default.on_breach if default else on_breach)
+    if breached_at is None and budget_in_breach(replace(facts, used=used, amount=Decimal(0))):
+        budget_breach_record(facts=facts, actor=actor, via=via, evidence=evidence)
 
 
 def budget_use(*, name: str, amount: Decimal, actor: str, via: str = Via.WORKER,
                evidence: dict | None = None) -> BudgetUsage:
     """Add ``amount`` to today's use of a budget (LLM tokens, realized losses, notional filled without a
     price at admission). When usage passes the limit, the breach moves trading to the policy's state in
-    the same transaction. One statement unless it breaches (it runs for fills on the order path)."""
-    _budget_name(name)
-    amount = Decimal(str(amount))
-    if not amount.is_finite() or amount < 0:
-        raise InvalidInput("amount must be a decimal of at least 0.", details={"fields": {"amount": [">= 0."]}})
-    day = budget_today()
+    the same transaction. One statement unless it breaches."""
+    params = budget_use_params(name=name, amount=amount)
     with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
-            cursor.execute(_USE, [name, day, amount])
-            pk, used, breached_at, limit, on_breach = cursor.fetchone()
-        default = budget_default(name) if limit is None else None
-        facts = BudgetFacts(name=name, limit=default.limit if default else limit, used=used - amount, amount=amount,
-                            on_breach=default.on_breach if default else on_breach)
-        if breached_at is None and budget_in_breach(replace(facts, used=used, amount=Decimal(0))):
-            budget_breach_record(facts=facts, actor=actor, via=via, evidence=evidence)
-            breached_at = timezone.now()
-    usage = BudgetUsage(id=pk, name=name, day=day, used=used, breached_at=breached_at)
-    usage._state.adding = False
-    return usage
+            cursor.execute(_USE, params)
+            row = cursor.fetchone()
+        budget_used(params=params, row=row, actor=actor, via=via, evidence=evidence)
+    return BudgetUsage.objects.get(pk=row[0])
 
 
 # === core: positions ==============================================================================
 
-_POSITION_LOCK = """
+def position_lock_sql(*, only_if: str = "") -> str:
+    """Lock (creating when missing) a strategy's position in a symbol and return it: ``id, qty,
+    avg_entry_price, realized_pnl``. Named parameters ``pos_strategy_id``, ``pos_symbol``; ``only_if`` an SQL
+    condition (e.g. that a fill was inserted). Usable as a CTE of the statement that stores a fill
+    (execution's order path), followed by :func:`position_fill_apply`."""
+    return f"""
 INSERT INTO autonomy_positions AS p (strategy_id, symbol, qty, avg_entry_price, realized_pnl, broker_qty, drift,
                                      reconciled_at, updated_at)
-VALUES (%s, %s, 0, NULL, 0, NULL, 0, NULL, now())
+SELECT %(pos_strategy_id)s, %(pos_symbol)s, 0, NULL, 0, NULL, 0, NULL, now() {f"WHERE {only_if}" if only_if else ""}
 ON CONFLICT (strategy_id, symbol) DO UPDATE SET updated_at = p.updated_at
 RETURNING id, qty, avg_entry_price, realized_pnl
 """
+
+
+POSITION_LOCK_SQL = position_lock_sql()
 _POSITION_SET = """
-UPDATE autonomy_positions SET qty = %s, avg_entry_price = %s, realized_pnl = realized_pnl + %s, updated_at = now()
-WHERE id = %s
+UPDATE autonomy_positions SET qty = %(pos_qty)s, avg_entry_price = %(pos_avg)s,
+  realized_pnl = realized_pnl + %(pos_realized)s, updated_at = now()
+WHERE id = %(pos_id)s
 """
+# The same update, with the fill's notional added to the gross notional budget in the same statement.
+_POSITION_SET_AND_USE = (f"WITH pos AS ({_POSITION_SET.strip()}), {BUDGET_USE_CTES.strip()}\n"
+                         "SELECT id, used, breached_at, \"limit\", on_breach FROM used")
+
+
+def position_lock_params(*, strategy_id: int, symbol: str) -> dict:
+    return {"pos_strategy_id": strategy_id, "pos_symbol": symbol.upper()}
 
 
 def position_apply_fill(*, strategy_id: int, symbol: str, side: str, qty: Decimal, price: Decimal,
                         actor: str = "system:fills") -> Position:
     """Apply one stored fill to the strategy's position in the symbol (call it in the transaction that
-    stores the fill; it is on the order path, so it is two fixed statements: the row locked (created when
-    missing) and returned, then updated). A fill that realizes a loss adds it to today's
-    ``daily_realized_loss`` budget."""
-    symbol = symbol.upper()
-    qty, price = Decimal(qty), Decimal(price)
+    stores the fill). A fill that realizes a loss adds it to today's ``daily_realized_loss`` budget."""
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_POSITION_LOCK, [strategy_id, symbol])
-        pk, held, avg, realized = cursor.fetchone()
-        change = position_after_fill(qty=held, avg_entry_price=avg, side=side, fill_qty=qty, fill_price=price)
-        cursor.execute(_POSITION_SET, [change.qty, change.avg_entry_price, change.realized_pnl, pk])
-        if change.realized_pnl < 0:
-            budget_use(name=BudgetName.DAILY_REALIZED_LOSS, amount=-change.realized_pnl, actor=actor,
-                       evidence={"fill": {"strategy_id": strategy_id, "symbol": symbol, "side": side,
-                                          "qty": decimal_str(qty), "price": decimal_str(price),
-                                          "realized_pnl": decimal_str(change.realized_pnl)}})
-    position = Position(id=pk, strategy_id=strategy_id, symbol=symbol, qty=change.qty,
-                        avg_entry_price=change.avg_entry_price, realized_pnl=realized + change.realized_pnl)
-    position._state.adding = False
-    return position
+        cursor.execute(POSITION_LOCK_SQL, position_lock_params(strategy_id=strategy_id, symbol=symbol))
+        locked = cursor.fetchone()
+        position_fill_apply(locked=locked, strategy_id=strategy_id, symbol=symbol, side=side, qty=qty, price=price,
+                            actor=actor)
+    return Position.objects.get(pk=locked[0])
+
+
+def position_fill_apply(*, locked: tuple, strategy_id: int, symbol: str, side: str, qty: Decimal, price: Decimal,
+                        actor: str = "system:fills", gross_notional: bool = False) -> PositionChange:
+    """The second half of :func:`position_apply_fill`, for a position row already locked by
+    :data:`POSITION_LOCK_SQL` (``locked``: its id, qty, avg_entry_price, realized_pnl), in the same transaction:
+    the new position is computed (:func:`autonomy.positions.position_after_fill`) and written; with
+    ``gross_notional`` the fill's notional goes to that budget in the same statement (an order admitted without
+    a price); a realized loss goes to ``daily_realized_loss``. A breach moves trading at once."""
+    qty, price, symbol = Decimal(qty), Decimal(price), symbol.upper()
+    pk, held, avg, realized = locked
+    change = position_after_fill(qty=held, avg_entry_price=avg, side=side, fill_qty=qty, fill_price=price)
+    params = {"pos_qty": change.qty, "pos_avg": change.avg_entry_price, "pos_realized": change.realized_pnl,
+              "pos_id": pk}
+    fill = {"strategy_id": strategy_id, "symbol": symbol, "side": side, "qty": decimal_str(qty),
+            "price": decimal_str(price), "realized_pnl": decimal_str(change.realized_pnl)}
+    if change.realized_pnl < 0:  # budget rows are locked in name order: the loss before gross notional
+        budget_use(name=BudgetName.DAILY_REALIZED_LOSS, amount=-change.realized_pnl, actor=actor,
+                   evidence={"fill": fill})
+    with connection.cursor() as cursor:
+        if gross_notional:
+            params.update(budget_use_params(name=BudgetName.GROSS_NOTIONAL, amount=qty * price))
+            cursor.execute(_POSITION_SET_AND_USE, params)
+            budget_used(params=params, row=cursor.fetchone(), actor=actor, evidence={"fill": fill})
+        else:
+            cursor.execute(_POSITION_SET, params)
+    return change
+
 
 # === alerts worker: alerts, delivery, heartbeats, stale signals, failure streak, LEAN circuit =====
 
@@ -867,15 +928,14 @@ def staleness_sweep(*, now: datetime | None = None) -> ConditionEvaluation | Non
         state = FreshnessState.objects.select_for_update(skip_locked=True).filter(id=1).first()
         if state is None or not sweep_claim(sweep=ConditionKind.STALE_SIGNALS, cycle=cycle):
             return None
-        sources = list(SignalSource.objects.values_list("source", "symbol", "last_observed_at", "last_received_at"))
-        newest = max((s[2] for s in sources), default=None)
         since = state.last_cycle_at
+        newest, count, arrived, laggiest = signal_freshness(since=since)
         inputs = conditions.FreshnessInputs(
             now=now, in_session=conditions.in_session(now, market_session()), newest_observed_at=newest,
-            signal_since_last_cycle=since is None or any(s[3] > since for s in sources),
+            signal_since_last_cycle=since is None or arrived,
             no_signal_streak=state.no_signal_streak, clean_streak=state.clean_streak,
             tripped=_reducing_for(StateCause.FRESHNESS),
-            sources={(f"{s[0]}/{s[1]}" if s[1] else s[0]): round((now - s[2]).total_seconds(), 3) for s in sources})
+            sources={"count": count, "laggiest": {name: round((now - at).total_seconds(), 3) for name, at in laggiest}})
         verdict = conditions.freshness_evaluate(inputs, freshness_policy())
         action = _freshness_apply(verdict, inputs)
         state.last_cycle_at = now
@@ -1024,23 +1084,30 @@ def lean_recovery_probe(*, probe_ok: bool, outage_open: bool, detail: str = "",
 # --- Position drift -----------------------------------------------------------------------------
 
 RECONCILE_ACTOR = "system:reconcile"
+# Rows whose figures did not change are rewritten only when their reconciled_at is older than
+# RECONCILED_REFRESH (a run over 10,000 unchanged positions would otherwise rewrite them all every minute).
+RECONCILED_REFRESH = timedelta(minutes=10)
 _DRIFT_UPDATE = """
 UPDATE autonomy_positions p SET broker_qty = v.broker, drift = v.drift, reconciled_at = %s
 FROM (SELECT unnest(%s::varchar[]) AS symbol, unnest(%s::numeric[]) AS broker, unnest(%s::numeric[]) AS drift) v
 WHERE p.symbol = v.symbol
+  AND (p.broker_qty IS DISTINCT FROM v.broker OR p.drift <> v.drift OR p.reconciled_at IS NULL
+       OR p.reconciled_at < %s)
 """
 
 
 def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECONCILE_ACTOR) -> list:
     """Record the broker's figure and the unexplained drift on every position of each symbol (one
-    statement), store each evaluation that found a difference, open a critical alert per symbol with an
-    unexplained drift and resolve those whose drift is gone."""
+    statement; ``reconciled_at`` is the last run that changed or re-confirmed them, at most
+    ``RECONCILED_REFRESH`` old while a reconciliation runs), store each evaluation that found a
+    difference, open a critical alert per symbol with an unexplained drift and resolve those whose drift
+    is gone."""
     verdicts = [conditions.position_drift(f) for f in facts]
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(_DRIFT_UPDATE, [now, [f.symbol for f in facts], [f.broker for f in facts],
-                                           [v.drift for v in verdicts]])
+                                           [v.drift for v in verdicts], now - RECONCILED_REFRESH])
         open_keys = set(Alert.objects.exclude(status=AlertStatus.RESOLVED)
                         .filter(dedup_key__startswith="position_drift:").values_list("dedup_key", flat=True))
         for f, v in zip(facts, verdicts, strict=True):

@@ -230,4 +230,10 @@ def alert_action(request, alert_id: int, action: str):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Alert #{alert_id} {action}d.")
-    return redirect("autonomy:alerts")
+    # back to the list as it was filtered (only the list's own parameters: never another address)
+    kept = QueryDict(request.POST.get("filters", ""), mutable=True)
+    query = QueryDict(mutable=True)
+    for key in ("status", "severity", "page"):
+        if kept.get(key):
+            query[key] = kept[key]
+    return redirect(reverse("autonomy:alerts") + (f"?{query.urlencode()}" if query else ""))

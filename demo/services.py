@@ -84,8 +84,9 @@ DEMO_SYMBOLS = ["AAPL", "MSFT", "NVDA", "SPY", "AMZN", "QQQ"]
 # port where nothing listens; the fake has no such mode, it is always listening).
 LEAN_STOPPED = "stopped"
 # (trading day, first hour, last hour, LEAN fault mode): what the demo lives through. Every kind of
-# LEAN failure opens the circuit after a few orders; from then on orders fall back with
-# lean_circuit_open until a probe finds LEAN healthy again.
+# LEAN failure opens the circuit after a few orders; the open outage disables the LEAN lane at once
+# (a critical alert and an incident), so the rest of the hour goes to Alpaca by policy; when LEAN is
+# healthy again an operator (the demo) enables the lane, which resolves the alert and the incident.
 LEAN_INCIDENTS = [
     (2, 1, 3, "down"),          # LEAN closes connections unanswered: the first orders stay pending (LEAN may
                                 # hold them), then the circuit opens; reconciliation settles the pending ones
@@ -124,6 +125,9 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
 
     from django.test import override_settings
 
+    from access.choices import Via
+    from autonomy.selectors import trading_state_get
+    from autonomy.services import lean_lane_set
     from core.errors import Blocked
     from demo.promotions import LANES, WALK_FORWARD, DemoPromotions
     from execution.adapters import AlpacaAdapter, LeanAdapter
@@ -167,6 +171,11 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
                 story.on_day(day)
                 for hour in range(7):  # 14:30-21:00 UTC
                     mode = incidents.get((day, hour), "ok")
+                    if mode == "ok" and not trading_state_get().lean_enabled:
+                        # the LEAN circuit disabled the lane during the incident (critical alert, incident);
+                        # LEAN is healthy again and an operator brings the lane back, which resolves both
+                        lean_lane_set(enabled=True, actor="demo", via=Via.COMMAND,
+                                      reason="LEAN healthy again after the incident; lane re-enabled")
                     router = routers[mode == LEAN_STOPPED]
                     fakes.lean.set_fault("ok" if mode == LEAN_STOPPED else mode)
                     for n in range(orders_per_hour):

@@ -6,9 +6,9 @@ shares. :func:`order_admission` gathers its facts INSIDE the admission transacti
 
 1. today's budget rows are locked ``FOR UPDATE`` (created when missing), by name: admissions are
    serialized there, and the order count and gross notional they consume cannot be overtaken;
-2. the control flags (global and strategy state, the symbol's mode, caps and LEAN entry, the LEAN lane,
-   the strategy's stage) are read in one query holding the global row ``FOR SHARE``: a control change
-   (which locks it ``FOR UPDATE``) waits for this admission, and one committed before it applies to it;
+2. then, in the same statement, the control flags (global and strategy state, the symbol's mode, caps and
+   LEAN entry, the LEAN lane, the strategy's stage) are read holding the global row ``FOR SHARE``: a control
+   change (which locks it ``FOR UPDATE``) waits for this admission, and one committed before it applies to it;
 3. only what the decision needs next: the position and open orders under REDUCING, the symbol's notional
    today in canary mode, the gate policy's caps for a strategy at canary.
 """
@@ -20,8 +20,8 @@ from decimal import Decimal
 from autonomy.admission import AdmissionDecision, AdmissionFacts, admission_decide, effective_state
 from autonomy.choices import BudgetName, SymbolMode, TradingStateChoice
 from autonomy.conditions import BudgetFacts
-from autonomy.selectors import order_flags_for_share, position_qty
-from autonomy.services import budgets_lock_today, global_row_ensure
+from autonomy.selectors import position_qty
+from autonomy.services import admission_controls_lock
 from strategies.choices import Stage
 
 
@@ -47,11 +47,8 @@ def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
                     notional: Decimal | None = None) -> Admission:
     """The controls' verdict on one order. Call inside the admission transaction (see the module)."""
     amounts = {BudgetName.ORDER_COUNT: Decimal(1), BudgetName.GROSS_NOTIONAL: notional or Decimal(0)}
-    budgets = tuple(replace(b, amount=amounts.get(b.name, Decimal(0))) for b in budgets_lock_today())
-    flags = order_flags_for_share(symbol=symbol, strategy=strategy)
-    if flags is None:
-        global_row_ensure()
-        flags = order_flags_for_share(symbol=symbol, strategy=strategy)
+    locked, flags = admission_controls_lock(symbol=symbol, strategy=strategy)
+    budgets = tuple(replace(b, amount=amounts.get(b.name, Decimal(0))) for b in locked)
     facts = AdmissionFacts(
         trading_state=flags.trading.trading_state, trading_reason=flags.trading.trading_reason, symbol=symbol,
         symbol_mode=flags.symbol_mode, symbol_reason=flags.symbol_reason, strategy=strategy,

@@ -43,10 +43,13 @@ from django.utils import timezone
 from access.choices import Via
 from autonomy.services import (
     BUDGETS_CONSUME_SQL,
+    POSITION_LOCK_SQL,
     budget_breach_record,
     budget_use,
     budgets_consume_params,
-    position_apply_fill,
+    position_fill_apply,
+    position_lock_params,
+    position_lock_sql,
 )
 from core import locks
 from core.db import is_database_unavailable
@@ -319,18 +322,24 @@ def _route_raw(outcome: RouteOutcome) -> dict[str, Any]:
     return raw
 
 
-_APPLY_OUTCOME = """
-WITH f AS (
+_FILL_INSERT = """
   INSERT INTO execution_fills (execution_id, adapter, broker_fill_id, qty, price, filled_at, created_at)
   SELECT %(id)s, %(actual)s, %(fill_id)s, %(fill_qty)s, %(fill_price)s, %(now)s, %(now)s WHERE %(with_fill)s
-  ON CONFLICT (adapter, broker_fill_id) DO NOTHING RETURNING 1)
+  ON CONFLICT (adapter, broker_fill_id) DO NOTHING RETURNING 1"""
+_OUTCOME_UPDATE = """
 UPDATE executions SET execution_expected_adapter = %(expected)s, execution_actual_adapter = %(actual)s,
   execution_fallback_reason = %(reason)s, execution_fallback_count = %(count)s, status = %(status)s,
   last_error = %(last_error)s, raw_order = %(raw)s::jsonb, broker_order_id = %(broker_order_id)s,
   filled_qty = %(filled_qty)s, avg_fill_price = %(avg)s, submitted_at = %(now)s, last_update_at = %(now)s
-WHERE id = %(id)s
-RETURNING (SELECT count(*) FROM f)
-"""
+WHERE id = %(id)s"""
+_APPLY_OUTCOME = f"WITH f AS ({_FILL_INSERT}){_OUTCOME_UPDATE}\nRETURNING (SELECT count(*) FROM f)"
+# With a fill: the strategy's position is locked (created when missing) and returned by the same statement
+# when the fill is new; position_fill_apply then writes it, in the same transaction.
+_APPLY_OUTCOME_AND_LOCK_POSITION = (
+    f"WITH f AS ({_FILL_INSERT}), e AS ({_OUTCOME_UPDATE} RETURNING 1),\n"
+    f"pos AS ({position_lock_sql(only_if='EXISTS (SELECT 1 FROM f)').strip()})\n"
+    "SELECT (SELECT count(*) FROM f), pos.id, pos.qty, pos.avg_entry_price, pos.realized_pnl\n"
+    "FROM (SELECT 1) AS one LEFT JOIN pos ON true")
 
 
 def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome, priced: bool = True) -> Execution:
@@ -359,19 +368,35 @@ def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome, pric
         if filled > 0 and order.filled_avg_price is not None:
             with_fill = True
             execution.filled_qty, execution.avg_fill_price = filled, order.filled_avg_price
-    with transaction.atomic() if with_fill else nullcontext(), connection.cursor() as cursor:
-        cursor.execute(_APPLY_OUTCOME, {
-            "id": execution.pk, "expected": outcome.expected, "actual": outcome.actual,
-            "reason": outcome.fallback_reason, "count": outcome.fallback_count, "status": outcome.status,
-            "last_error": outcome.last_error, "raw": json.dumps(execution.raw_order, cls=DjangoJSONEncoder),
-            "broker_order_id": execution.broker_order_id, "filled_qty": execution.filled_qty,
-            "avg": execution.avg_fill_price, "now": now, "with_fill": with_fill,
-            "fill_id": f"{execution.broker_order_id}:{execution.filled_qty.normalize()}" if with_fill else "",
-            "fill_qty": execution.filled_qty, "fill_price": execution.avg_fill_price or 0})
-        if with_fill and cursor.fetchone()[0]:
-            fill_applied(execution=execution, qty=execution.filled_qty, price=execution.avg_fill_price,
-                         priced=priced)
+    params = {
+        "id": execution.pk, "expected": outcome.expected, "actual": outcome.actual,
+        "reason": outcome.fallback_reason, "count": outcome.fallback_count, "status": outcome.status,
+        "last_error": outcome.last_error, "raw": json.dumps(execution.raw_order, cls=DjangoJSONEncoder),
+        "broker_order_id": execution.broker_order_id, "filled_qty": execution.filled_qty,
+        "avg": execution.avg_fill_price, "now": now, "with_fill": with_fill,
+        "fill_id": f"{execution.broker_order_id}:{execution.filled_qty.normalize()}" if with_fill else "",
+        "fill_qty": execution.filled_qty, "fill_price": execution.avg_fill_price or 0}
+    if not with_fill or execution.strategy_id is None:
+        # no position to move: one statement (a new fill of an unpriced order still uses gross notional)
+        with transaction.atomic() if with_fill else nullcontext(), connection.cursor() as cursor:
+            cursor.execute(_APPLY_OUTCOME, params)
+            if with_fill and cursor.fetchone()[0]:
+                fill_applied(execution=execution, qty=execution.filled_qty, price=execution.avg_fill_price,
+                             priced=priced)
+        return execution
+    params.update(position_lock_params(strategy_id=execution.strategy_id, symbol=execution.symbol))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_APPLY_OUTCOME_AND_LOCK_POSITION, params)
+        new_fill, *locked = cursor.fetchone()
+        if new_fill:
+            position_fill_apply(locked=tuple(locked), strategy_id=execution.strategy_id, symbol=execution.symbol,
+                                side=execution.side, qty=execution.filled_qty, price=execution.avg_fill_price,
+                                actor=_fills_actor(execution), gross_notional=not priced)
     return execution
+
+
+def _fills_actor(execution: Execution) -> str:
+    return f"system:fills:{execution.client_order_id}"[:150]
 
 
 def fill_applied(*, execution: Execution, qty: Decimal, price: Decimal, priced: bool) -> None:
@@ -379,10 +404,14 @@ def fill_applied(*, execution: Execution, qty: Decimal, price: Decimal, priced: 
     strategy's position (and the realized-loss budget), and, for an order admitted without a price, the
     gross notional budget. A breach moves trading at once."""
     if execution.strategy_id is not None:
-        position_apply_fill(strategy_id=execution.strategy_id, symbol=execution.symbol, side=execution.side,
-                            qty=qty, price=price, actor=f"system:fills:{execution.client_order_id}"[:150])
-    if not priced:
-        budget_use(name="gross_notional", amount=qty * price, actor="system:fills",
+        with connection.cursor() as cursor:
+            cursor.execute(POSITION_LOCK_SQL, position_lock_params(strategy_id=execution.strategy_id,
+                                                                   symbol=execution.symbol))
+            position_fill_apply(locked=cursor.fetchone(), strategy_id=execution.strategy_id, symbol=execution.symbol,
+                                side=execution.side, qty=qty, price=price, actor=_fills_actor(execution),
+                                gross_notional=not priced)
+    elif not priced:
+        budget_use(name="gross_notional", amount=qty * price, actor=_fills_actor(execution),
                    evidence={"client_order_id": execution.client_order_id, "qty": str(qty), "price": str(price)})
 
 

@@ -18,6 +18,9 @@ from access.policy import GuardedAction, ensure_not_agent
 from access.roles import Role
 from access.selectors import StrategyPerm, strategies_for, user_roles
 from access.services import audit_record
+from autonomy import drill as autonomy_drill
+from autonomy import selectors as autonomy_selectors
+from autonomy import services as autonomy_services
 from autonomy.admission import AdmissionFacts, admission_block
 from autonomy.choices import TradingStateChoice
 from autonomy.selectors import trading_state_get
@@ -184,8 +187,11 @@ def drill_run(*, kind: str, strategy_name: str | None, actor: str, via: str = Vi
     """Rehearse a control without trading and record whether it held (gate 4 reads the result).
 
     ``kill_switch``: the admission check refuses a sample order of the strategy under a simulated
-    HALTED state. ``rollback``: the rollback service, run for real inside a transaction that is then
-    rolled back, restores the previous stage and champion (PostgreSQL's transition trigger included).
+    HALTED state, and each autonomy condition (stale signals, failure streak, budgets, LEAN circuit)
+    trips on breaching figures and refuses the sample order under the state it sets (the LEAN circuit
+    disables the lane instead: orders are re-routed, not refused). ``rollback``: the rollback service,
+    run for real inside a transaction that is then rolled back, restores the previous stage and champion
+    (PostgreSQL's transition trigger included).
     """
     if kind not in DrillKind.values:
         raise InvalidInput(f"kind must be one of {', '.join(DrillKind.values)}.",
@@ -206,15 +212,23 @@ def drill_run(*, kind: str, strategy_name: str | None, actor: str, via: str = Vi
 
 
 def _kill_switch_check(strategy: Strategy | None) -> dict:
+    """The halt, then every autonomy condition (stale signals, failure streak, each budget, the LEAN
+    circuit) rehearsed on breaching figures with the live policies: did it trip, and would the sample
+    order have been refused under the state it sets."""
     sample = {"strategy": strategy.name if strategy else "(any)", "symbol": "SPY", "side": "buy", "qty": "1",
               "type": "market"}
     facts = AdmissionFacts(trading_state=TradingStateChoice.HALTED, trading_reason="kill-switch drill",
                            symbol="SPY", symbol_mode="enabled", symbol_reason="", strategy=sample["strategy"],
-                           strategy_known=True, stage=Stage.LIVE, notional=Decimal(1))
+                           strategy_known=True, stage=Stage.LIVE, notional=Decimal(1), side="buy", qty=Decimal(1))
     block = admission_block(facts)
+    conditions = autonomy_drill.rehearse(
+        sample=facts, freshness=autonomy_services.freshness_policy(), session=autonomy_services.market_session(),
+        lean=autonomy_services.lean_circuit_policy(), failure_threshold=settings.AUTONOMY_FAILURE_STREAK,
+        budgets=[(b.name, b.limit, b.on_breach) for b in autonomy_selectors.budget_limits().values()])
+    halted = bool(block) and block[0] == "trading_halted"
     return {"strategy": sample["strategy"], "simulated_state": "HALTED", "sample_order": sample,
             "refused_with": block[0] if block else None, "message": block[1] if block else "admitted",
-            "passed": bool(block) and block[0] == "trading_halted"}
+            "conditions": conditions, "passed": halted and all(c["passed"] for c in conditions)}
 
 
 class _DryRun(Exception):

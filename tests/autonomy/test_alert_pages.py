@@ -76,8 +76,9 @@ def test_operators_acknowledge_and_resolve_on_the_page_others_cannot(client):
     client.force_login(user)
     html = client.get("/autonomy/alerts/").content.decode()
     assert "Acknowledge</button>" in html
-    answer = client.post(f"/autonomy/alerts/{alert.pk}/acknowledge/", {"comment": "on it"})
-    assert answer.status_code == 302
+    answer = client.post(f"/autonomy/alerts/{alert.pk}/acknowledge/",
+                         {"comment": "on it", "filters": "severity=critical&next=https://evil.example/"})
+    assert answer.status_code == 302 and answer["Location"] == "/autonomy/alerts/?severity=critical"
     alert.refresh_from_db()
     assert alert.status == "acknowledged" and alert.acknowledged_by == "ops1"
     client.post(f"/autonomy/alerts/{alert.pk}/resolve/", {"comment": "done"})

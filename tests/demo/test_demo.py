@@ -47,3 +47,13 @@ def test_the_demo_walks_strategies_through_the_gates_and_trades_only_what_was_pr
     assert OrderRefusal.objects.filter(code="strategy_not_live", strategy_name__in=["macd_rsi", "tsmom"]).exists()
     from promotions.selectors import promotion_replay
     assert all(promotion_replay(promotion=p)["reproducible"] for p in Promotion.objects.all())
+    # LEAN's outages disabled the lane at once (critical alert, incident); the demo's operator enabled it
+    # again once LEAN was healthy, which resolved each alert and closed each incident
+    from autonomy.models import Alert, Incident
+    from autonomy.selectors import trading_state_get
+
+    lean_alerts = Alert.objects.filter(dedup_key="lean_lane")
+    assert lean_alerts.count() >= 2 and not lean_alerts.exclude(status="resolved").exists()
+    assert Incident.objects.filter(kind="lean_circuit").count() == lean_alerts.count()
+    assert not Incident.objects.filter(status="open").exists()
+    assert trading_state_get().lean_enabled
