@@ -14,6 +14,8 @@ class SymbolMode(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
+TRADING_STATES = tuple(TradingStateChoice.values)  # one name in the OpenAPI schema (TradingStateEnum)
+
 #: Strictness of the trading states: the strictest of the global and a strategy's state applies.
 STATE_RANK = {TradingStateChoice.ACTIVE: 0, TradingStateChoice.REDUCING: 1, TradingStateChoice.HALTED: 2}
 

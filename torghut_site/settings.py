@@ -228,7 +228,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "ledger.choices.ARTIFACT_STATUSES",
-                            "StageEnum": "strategies.choices.STAGES", "TargetEnum": "strategies.choices.TARGETS"},
+                            "StageEnum": "strategies.choices.STAGES", "TargetEnum": "strategies.choices.TARGETS",
+                            "TradingStateEnum": "autonomy.choices.TRADING_STATES"},
 }
 
 # --- Cache (API throttle counters) and workers (django-q2) ----------------------------
