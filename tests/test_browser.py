@@ -22,8 +22,9 @@ def page(live_server, monkeypatch):
         browser.close()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_operator_logs_in_filters_runs_and_sees_charts(page, live_server):
+@pytest.fixture
+def runs(transactional_db):
+    """The user and the runs, stored before Playwright starts its event loop in this thread."""
     from django.contrib.auth import get_user_model
 
     from tests.ledger.factories import ArtifactFactory, RunFactory
@@ -32,6 +33,9 @@ def test_operator_logs_in_filters_runs_and_sees_charts(page, live_server):
     RunFactory(body=ArtifactFactory(run_id="wf-browser-pass", status="passed"))
     RunFactory(body=ArtifactFactory(run_id="wf-browser-fail", status="failed"))
 
+
+@pytest.mark.django_db(transaction=True)
+def test_operator_logs_in_filters_runs_and_sees_charts(runs, page, live_server):
     page.goto(f"{live_server.url}/research/")
     assert "/accounts/login/" in page.url
     page.fill("input[name=username]", "olga")
