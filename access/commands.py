@@ -47,3 +47,21 @@ class AuditedCommand(BaseCommand):
             if error:
                 details["error"] = error[:1000]
             audit_record(actor=command_actor(), via=Via.COMMAND, action=action, outcome=outcome, details=details)
+
+
+def read_json_documents(files: list[str], shipped_dir=None) -> list[tuple[Any, Any]]:
+    """(path, parsed JSON) of each file named, plus every ``*.json`` in ``shipped_dir`` when given; a
+    ``CommandError`` names the file that cannot be read or parsed."""
+    import json
+    from pathlib import Path
+
+    paths = [Path(f) for f in files] + (sorted(Path(shipped_dir).glob("*.json")) if shipped_dir else [])
+    if not paths:
+        raise CommandError("name document files, or --shipped")
+    documents = []
+    for path in paths:
+        try:
+            documents.append((path, json.loads(path.read_text())))
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"{path}: {exc}") from exc
+    return documents

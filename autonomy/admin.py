@@ -351,33 +351,29 @@ def _confirmed_action(modeladmin, request, queryset, *, action: str, title: str,
     return None
 
 
-class AttemptInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AttemptInline(ReadOnlyInline):
     model = AlertDeliveryAttempt
-    extra = 0
-    can_delete = False
     fields = ["number", "worker", "started_at", "finished_at", "status_code", "ok", "error", "duration_ms"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(ReadOnlyInline):
     model = AlertDelivery
-    extra = 0
-    can_delete = False
     fields = ["event", "channel", "status", "attempts", "next_attempt_at", "delivered_at", "last_error"]
-    readonly_fields = fields
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Alert)

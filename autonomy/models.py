@@ -397,6 +397,8 @@ class Incident(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["kind"], condition=Q(status=IncidentStatus.OPEN),
                                     name="incident_one_open_per_kind"),
+            models.CheckConstraint(condition=Q(status__in=IncidentStatus.values), name="incident_status_valid"),
+            models.CheckConstraint(condition=Q(severity__in=AlertSeverity.values), name="incident_severity_valid"),
             models.CheckConstraint(condition=~Q(status=IncidentStatus.CLOSED) | Q(closed_at__isnull=False),
                                    name="incident_closed_has_time"),
         ]
@@ -426,7 +428,9 @@ class SignalSource(models.Model):
     class Meta:
         db_table = "autonomy_signal_sources"
         ordering = ["source", "symbol"]
-        constraints = [models.UniqueConstraint(fields=["source", "symbol"], name="signal_source_unique")]
+        constraints = [models.UniqueConstraint(fields=["source", "symbol"], name="signal_source_unique"),
+                       models.CheckConstraint(condition=Q(last_status__in=HeartbeatStatus.values),
+                                              name="signal_source_status_valid")]
 
     def __str__(self) -> str:
         return f"{self.source}/{self.symbol}" if self.symbol else self.source
@@ -447,6 +451,8 @@ class Heartbeat(models.Model):
         db_table = "autonomy_heartbeats"
         ordering = ["-id"]
         indexes = [models.Index(fields=["received_at"], name="heartbeat_received_at")]
+        constraints = [models.CheckConstraint(condition=Q(status__in=HeartbeatStatus.values),
+                                              name="heartbeat_status_valid")]
         triggers = [append_only()]
 
     def __str__(self) -> str:

@@ -87,8 +87,9 @@ from autonomy.selectors import (
     symbol_modes,
 )
 from core import locks
-from core.canonical import content_sha256, decimal_str
+from core.canonical import decimal_str
 from core.errors import Conflict, InvalidInput, NotFound, PermissionRefused, invalid_fields
+from core.versions import version_store
 from strategies.models import Strategy
 
 logger = logging.getLogger(__name__)
@@ -815,10 +816,13 @@ def _trading_reduce(*, reason: str, actor: str, cause: str, evidence: dict) -> b
     return True
 
 
-def _reducing_for(cause: str) -> bool:
-    """Global trading is REDUCING for ``cause`` (nobody changed it since the condition set it)."""
-    row = _global_locked()
-    return row.state == TradingStateChoice.REDUCING and row.cause == cause
+def _reducing_for(cause: str, *, lock: bool = False) -> bool:
+    """Global trading is REDUCING for ``cause`` (nobody changed it since the condition set it). A plain
+    read unless ``lock`` (then the global row is held until the transaction ends, to act on the answer)."""
+    if lock:
+        row = _global_locked()
+        return row.state == TradingStateChoice.REDUCING and row.cause == cause
+    return TradingState.objects.filter(id=1, state=TradingStateChoice.REDUCING, cause=cause).exists()
 
 
 _SWEEP_CLAIM = ("INSERT INTO autonomy_sweep_cycles (sweep, cycle, at) VALUES (%s, %s, now()) "
@@ -959,6 +963,8 @@ def _freshness_apply(verdict: conditions.FreshnessVerdict, inputs: conditions.Fr
                                 cause=StateCause.FRESHNESS, evidence=evidence)
         return conditions.REDUCE if moved else None
     if verdict.action == conditions.RECOVER:
+        if not _reducing_for(StateCause.FRESHNESS, lock=True):  # changed since it was read: not ours to lift
+            return None
         trading_state_set(state=TradingStateChoice.ACTIVE, actor=STALENESS_ACTOR, via=Via.WORKER,
                           cause=StateCause.FRESHNESS, evidence=evidence,
                           reason=f"stale_signals cleared: {verdict.clean_streak} clean cycles")
@@ -1208,21 +1214,13 @@ def playbook_load(*, document: Any, actor: str, via: str = Via.COMMAND) -> tuple
     problems = playbook.document_problems(document)
     if problems:
         raise invalid_fields("The playbook is invalid", problems, code="invalid_playbook")
-    digest = content_sha256(document)
     with transaction.atomic():
-        locks.xact_lock(f"playbook:{document['version']}")
-        stored = PlaybookVersion.objects.filter(version=document["version"]).first()
-        if stored is not None:
-            if stored.sha256 == digest:
-                return stored, False
-            raise Conflict(f"playbook {stored.version} is stored with other content; load the change as a new "
-                           "version.", code="playbook_version_conflict",
-                           details={"version": stored.version, "stored_sha256": stored.sha256, "sha256": digest})
-        row = PlaybookVersion.objects.create(version=document["version"], sha256=digest, document=document,
-                                             created_by=actor)
-        audit_record(actor=actor, via=via, action="playbook_load", object_ref=f"playbook:{row.version}",
-                     details={"sha256": digest})
-    return row, True
+        row, created = version_store(model=PlaybookVersion, document=document, noun="playbook",
+                                     code="playbook_version_conflict", created_by=actor)
+        if created:
+            audit_record(actor=actor, via=via, action="playbook_load", object_ref=f"playbook:{row.version}",
+                         details={"sha256": row.sha256})
+    return row, created
 
 
 def playbook_activate(*, version: str, actor: str, reason: str, roles=frozenset(),

@@ -36,6 +36,7 @@ from core.errors import (
     PolicyRefused,
     invalid_fields,
 )
+from core.versions import version_store
 from ledger import selectors as ledger_selectors
 from ledger.choices import LifecycleRole
 from ledger.models import ResearchCandidate, ResearchRun
@@ -72,21 +73,13 @@ def policy_load(*, document: Any, actor: str, via: str = Via.COMMAND) -> tuple[G
     problems = gates.policy_problems(document)
     if problems:
         raise invalid_fields("The gate policy is invalid", problems, code="invalid_policy")
-    digest = content_sha256(document)
     with transaction.atomic():
-        locks.xact_lock(f"policy:{document['version']}")
-        stored = GatePolicy.objects.filter(version=document["version"]).first()
-        if stored is not None:
-            if stored.sha256 == digest:
-                return stored, False
-            raise Conflict(f"policy {stored.version} is already stored with other content (sha256 {stored.sha256}); "
-                           "load the change as a new version.", code="policy_version_conflict",
-                           details={"version": stored.version, "stored_sha256": stored.sha256, "sha256": digest})
-        policy = GatePolicy.objects.create(version=document["version"], sha256=digest, document=document,
-                                           created_by=actor)
-        audit_record(actor=actor, via=via, action="gate_policy_load", object_ref=f"gate_policy:{policy.version}",
-                     details={"sha256": digest})
-    return policy, True
+        policy, created = version_store(model=GatePolicy, document=document, noun="policy",
+                                        code="policy_version_conflict", created_by=actor)
+        if created:
+            audit_record(actor=actor, via=via, action="gate_policy_load", object_ref=f"gate_policy:{policy.version}",
+                         details={"sha256": policy.sha256})
+    return policy, created
 
 
 def policy_activate(*, version: str, actor: str, reason: str, via: str = Via.COMMAND) -> PolicyActivation:

@@ -2,19 +2,24 @@
 (screenshots in var/screenshots/)."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
-]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+from tests.test_browser import ARGS, CHROMIUM
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")]
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+def log_in(browser, url: str, *, width: int):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(f"{url}/accounts/login/")
+    page.fill("input[name=username]", "olga")
+    page.fill("input[name=password]", "a-long-password-1")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    return page
 
 
 @pytest.mark.django_db(transaction=True)
@@ -40,12 +45,7 @@ def test_banner_and_alerts_page_render_without_overflow_at_1280_and_390(live_ser
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for width in (1280, 390):
-            page = browser.new_page(viewport={"width": width, "height": 900})
-            page.goto(f"{live_server.url}/accounts/login/")
-            page.fill("input[name=username]", "olga")
-            page.fill("input[name=password]", "a-long-password-1")
-            page.click("button[type=submit]")
-            page.wait_for_url("**/")
+            page = log_in(browser, live_server.url, width=width)
             for name, path in {"home": "/", "alerts": "/autonomy/alerts/"}.items():
                 page.goto(f"{live_server.url}{path}")
                 banner = page.locator(".alert-banner")
@@ -56,12 +56,7 @@ def test_banner_and_alerts_page_render_without_overflow_at_1280_and_390(live_ser
                 assert overflow <= 0, f"{path} is {overflow}px wider than {width}px"
             page.close()
         # acknowledging in the page turns the banner from red to amber for that alert
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("input[name=username]", "olga")
-        page.fill("input[name=password]", "a-long-password-1")
-        page.click("button[type=submit]")
-        page.wait_for_url("**/")
+        page = log_in(browser, live_server.url, width=1280)
         page.goto(f"{live_server.url}/autonomy/alerts/?severity=critical")
         for _ in range(2):
             page.locator("button:has-text('Acknowledge')").first.click()

@@ -217,3 +217,27 @@ def test_a_worker_killed_mid_send_leaves_the_work_to_the_next_run_which_sends_it
     assert len(hung) == 1 and hung[0].delivery_id in hook.delivered_ids()  # re-sent under the same id
     assert AlertDelivery.objects.filter(status="delivered").count() == 3
     assert AlertDeliveryAttempt.objects.filter(finished_at__isnull=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_admin_shows_attempts_and_requeues_a_failed_delivery_behind_a_confirmation(hook, settings, client):
+    from django.contrib.auth import get_user_model
+
+    settings.ALERT_DELIVERY_MAX_ATTEMPTS = 1
+    hook.mode = "error"
+    raise_alerts(1)
+    services.alert_deliveries_run()
+    delivery = AlertDelivery.objects.get()
+    assert delivery.status == "failed"
+    get_user_model().objects.create_superuser("root", "root@x.test", "a-long-password-1")
+    client.login(username="root", password="a-long-password-1")
+    page = client.get(f"/admin/autonomy/alertdelivery/{delivery.pk}/change/").content.decode()
+    assert "HTTP 503" in page and "attempt" in page.lower()
+    url = "/admin/autonomy/alertdelivery/"
+    confirm = client.post(url, {"action": "requeue_selected", "_selected_action": [delivery.pk]})
+    assert b"Yes, requeue" in confirm.content and AlertDelivery.objects.get().status == "failed"
+    hook.mode = "ok"
+    client.post(url, {"action": "requeue_selected", "_selected_action": [delivery.pk], "confirm": "yes"})
+    assert AlertDelivery.objects.get().status == "pending"
+    services.alert_deliveries_run()
+    assert AlertDelivery.objects.get().status == "delivered" and len(hook.delivered_ids()) == 1

@@ -6,12 +6,11 @@ Examples:
   manage.py playbook activate playbook-v1 --reason "tighter slippage limits"
   manage.py playbook list
 """
-import json
 from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from access.commands import AuditedCommand
+from access.commands import AuditedCommand, read_json_documents
 from access.services import command_actor
 from autonomy import selectors, services
 from core.errors import ApplicationError
@@ -39,14 +38,7 @@ class Command(AuditedCommand):
             raise CommandError(exc.message) from exc
 
     def _load(self, files, shipped, **_):
-        paths = [Path(f) for f in files] + (sorted(SHIPPED.glob("*.json")) if shipped else [])
-        if not paths:
-            raise CommandError("name playbook files, or --shipped")
-        for path in paths:
-            try:
-                document = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise CommandError(f"{path}: {exc}") from exc
+        for _path, document in read_json_documents(files, SHIPPED if shipped else None):
             row, created = services.playbook_load(document=document, actor=command_actor())
             self.stdout.write(f"{'stored' if created else 'already stored'} {row.version} sha256 {row.sha256}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from access.commands import AuditedCommand
+from access.commands import AuditedCommand, read_json_documents
 from access.services import command_actor
 from core.errors import ApplicationError
 from promotions import selectors, services
@@ -54,14 +54,7 @@ class Command(AuditedCommand):
             raise CommandError(exc.message) from exc
 
     def _load(self, files, shipped, **_):
-        paths = [Path(f) for f in files] + (sorted(SHIPPED.glob("*.json")) if shipped else [])
-        if not paths:
-            raise CommandError("name policy files, or --shipped")
-        for path in paths:
-            try:
-                document = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise CommandError(f"{path}: {exc}") from exc
+        for _path, document in read_json_documents(files, SHIPPED if shipped else None):
             policy, created = services.policy_load(document=document, actor=command_actor())
             self.stdout.write(f"{'loaded' if created else 'unchanged'} {policy.version} sha256 {policy.sha256}")
 
