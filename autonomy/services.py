@@ -91,6 +91,7 @@ from core.canonical import decimal_str
 from core.errors import Conflict, InvalidInput, NotFound, PermissionRefused, invalid_fields
 from core.versions import version_store
 from strategies.models import Strategy
+from strategies.selectors import strategy_known_or_400
 
 logger = logging.getLogger(__name__)
 REASON_MAX = 2000
@@ -159,13 +160,7 @@ def _state_json(row) -> dict:
 # === core: trading state (global and per strategy) ================================================
 
 def _strategy_or_400(strategy: str | Strategy) -> Strategy:
-    if isinstance(strategy, Strategy):
-        return strategy
-    found = Strategy.objects.filter(name=strategy).first()
-    if found is None:
-        raise InvalidInput(f"Unknown strategy {strategy!r}: a strategy is known once a research run names it.",
-                           code="unknown_strategy", details={"fields": {"strategy": ["unknown strategy"]}})
-    return found
+    return strategy if isinstance(strategy, Strategy) else strategy_known_or_400(name=strategy)
 
 
 def ensure_may_operate(*, user, strategy: Strategy, roles) -> None:

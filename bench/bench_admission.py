@@ -115,6 +115,43 @@ def bench_admission(orders: int) -> None:
     autonomy.symbol_mode_set(symbol="MSFT", mode="enabled", reason="bench", actor="bench",
                              caps={"max_notional_per_day": None})
     reset()
+    bench_fill_write(orders)
+
+
+def bench_fill_write(orders: int) -> None:
+    """The write of a filled order's outcome: before, one statement (route fields, status, the fill); after,
+    in one transaction, the same statement also locking the strategy's position, then the position written
+    (and, for an order admitted without a price, its notional added to the gross notional budget)."""
+    from execution.adapters.base import BrokerOrder
+    from execution.routing import RouteOutcome
+    from execution.services import OrderInput, _admit, execution_apply_outcome
+
+    def run(label: str, prefix: str, *, position: bool, priced: bool) -> float:
+        rows = []
+        for i in range(orders):
+            data = OrderInput(client_order_id=f"{prefix}-{i}", strategy="bench", symbol="AAPL", side="buy",
+                              qty=Decimal(1), decision_price=Decimal(100) if priced else None)
+            rows.append(_admit(data=data, actor="bench")[0])
+        samples = []
+        for row in rows:
+            if not position:
+                row.strategy_id = None  # the statement as it was: no position to move
+            outcome = RouteOutcome(expected="lean", actual="lean", status="filled", broker_order=BrokerOrder(
+                f"brk-{row.client_order_id}", row.client_order_id, "filled", Decimal(1), Decimal("100.5")))
+            started = time.perf_counter()
+            execution_apply_outcome(execution=row, outcome=outcome, priced=priced)
+            samples.append((time.perf_counter() - started) * 1000)
+        p50 = statistics.median(samples)
+        print(f"  {label}: p50 {p50:.3f} ms, p90 {statistics.quantiles(samples, n=10)[-1]:.3f} ms per order",
+              flush=True)
+        return p50
+
+    print("writing a filled order's outcome:", flush=True)
+    before = run("before (one statement, no position)", "fb", position=False, priced=True)
+    after = run("after, priced order (position locked and written in the same transaction)", "fa", position=True,
+                priced=True)
+    run("after, unpriced order (also its notional to the gross notional budget)", "fu", position=True, priced=False)
+    print(f"  the fill write adds {after - before:+.3f} ms per filled order", flush=True)
 
 
 def _strategy_id(name: str) -> int:

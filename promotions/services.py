@@ -62,6 +62,7 @@ from promotions.models import (
 )
 from strategies.choices import STAGE_RANK, STAGES, Stage
 from strategies.models import Strategy
+from strategies.selectors import strategy_known_or_400
 
 DECISION_SCHEMA = "torghut.promotion-decision/v1"
 
@@ -167,13 +168,7 @@ def active_signer(key_dir: Path | None = None) -> signing.KeyPair:
 # --- drills ------------------------------------------------------------------------------------
 
 def _strategy_or_400(name: str | None) -> Strategy | None:
-    if name is None:
-        return None
-    strategy = Strategy.objects.filter(name=name).first()
-    if strategy is None:
-        raise InvalidInput(f"Unknown strategy {name!r}: a strategy is known once a research run names it.",
-                           code="unknown_strategy", details={"fields": {"strategy": ["unknown strategy"]}})
-    return strategy
+    return None if name is None else strategy_known_or_400(name=name)
 
 
 def drill_run(*, kind: str, strategy_name: str | None, actor: str, via: str = Via.API) -> Drill:
