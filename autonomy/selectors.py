@@ -10,11 +10,27 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from autonomy import conditions
 from autonomy import llm_guardrails as guardrails
 from autonomy.choices import (
+    SEVERITY_RANK,
     AlertSeverity,
     AlertStatus,
     BudgetName,
@@ -35,6 +51,7 @@ from autonomy.models import (
     BudgetUsage,
     ConditionEvaluation,
     ControlEvent,
+    FreshnessState,
     Heartbeat,
     Incident,
     LeanRecovery,
@@ -51,9 +68,10 @@ from autonomy.models import (
     SymbolControl,
     TradingState,
 )
-from core.canonical import content_sha256
+from core.canonical import content_sha256, decimal_str
 from promotions import signing
 from promotions.selectors import verifying_keys
+from strategies.models import Strategy
 
 
 @dataclass(frozen=True)
@@ -600,3 +618,114 @@ def llm_dashboard(*, since: datetime, until: datetime | None = None) -> dict[str
     errors = sum(d["errors"] for d in days)
     return {"mix": mix, "days": days, "rejections": rejections, "reviews": reviews, "errors": errors,
             "error_ratio": guardrails.error_ratio(reviews, errors) or Decimal(0)}
+# === console: the control room page (issue 10, section 8) =========================================
+
+def lean_policy_allows(symbol: str) -> bool:
+    """Whether the settings' adapter policy sends ``symbol`` to LEAN (a symbol without an allowlist entry
+    of its own follows it)."""
+    if settings.TRADING_EXECUTION_ADAPTER_POLICY != "allowlist":
+        return True
+    return symbol.upper() in {s.upper() for s in settings.TRADING_EXECUTION_ADAPTER_SYMBOLS}
+
+
+def symbol_grid(*, text: str = "", mode: str = "") -> QuerySet[SymbolControl]:
+    """Stored symbol controls whose symbol or health reason contains ``text``, in ``mode`` when given."""
+    qs = SymbolControl.objects.order_by("symbol")
+    if text:
+        qs = qs.filter(Q(symbol__icontains=text) | Q(health_reason__icontains=text))
+    if mode:
+        qs = qs.filter(mode=mode)
+    return qs
+
+
+def strategy_control_list() -> QuerySet[Strategy]:
+    """Every strategy with its own trading state (``own_*``; ACTIVE for a strategy without a row), by name."""
+    row = "trading_state_row__"
+    return Strategy.objects.annotate(
+        own_state=Coalesce(F(f"{row}state"), Value(TradingStateChoice.ACTIVE.value), output_field=CharField()),
+        own_reason=Coalesce(F(f"{row}reason"), Value(""), output_field=TextField()),
+        own_cause=Coalesce(F(f"{row}cause"), Value(""), output_field=CharField()),
+        own_updated_by=Coalesce(F(f"{row}updated_by"), Value(""), output_field=CharField()),
+        own_updated_at=F(f"{row}updated_at"),
+    ).order_by("name")
+
+
+def position_drift_list() -> QuerySet[Position]:
+    """Every position, those with unexplained drift first, then by strategy and symbol."""
+    return (Position.objects.select_related("strategy")
+            .annotate(drifting=Case(When(drift=0, then=Value(False)), default=Value(True),
+                                    output_field=BooleanField()))
+            .order_by("-drifting", "strategy__name", "symbol"))
+
+
+def position_drift_count() -> int:
+    return Position.objects.exclude(drift=0).count()
+
+
+def budget_gauges() -> list[dict]:
+    """Each budget as a gauge: limit, used today, share of the limit (0-100, capped) and breached."""
+    gauges = []
+    for budget in budget_status():
+        limit, used = budget["limit"], budget["used"]
+        share = Decimal(100) if limit <= 0 and used > 0 else (used * 100 / limit if limit > 0 else Decimal(0))
+        gauges.append({**budget, "label": BudgetName(budget["name"]).label,
+                       "percent": min(Decimal(100), share).quantize(Decimal("0.1")),
+                       "limit_text": decimal_str(limit), "used_text": decimal_str(used)})
+    return gauges
+
+
+@dataclass(frozen=True)
+class ValueChange:
+    key: str
+    before: object
+    after: object
+
+
+def event_changes(before: dict, after: dict) -> list[ValueChange]:
+    """The keys a control event changed, with their values before and after (keys in a stable order)."""
+    before, after = before or {}, after or {}
+    keys = list(before) + [k for k in after if k not in before]
+    return [ValueChange(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+
+def trading_state_row() -> TradingState:
+    """The global row as stored (with its cause and who changed it last); before it exists, its defaults."""
+    row = TradingState.objects.filter(id=1).first()
+    if row is None:
+        enabled, reason = lean_default()
+        row = TradingState(id=1, lean_enabled=enabled, lean_disabled_reason=reason)
+    return row
+
+
+def alerts_unresolved() -> QuerySet[Alert]:
+    """Open and acknowledged alerts: critical first, open before acknowledged, then the newest."""
+    rank = Case(*[When(severity=s, then=Value(-r)) for s, r in SEVERITY_RANK.items()], default=Value(0),
+                output_field=IntegerField())
+    return (Alert.objects.exclude(status=AlertStatus.RESOLVED).annotate(severity_rank=rank)
+            .order_by("severity_rank", "-status", "-id"))  # "open" sorts after "acknowledged": descending first
+
+
+def heartbeat_freshness(*, now: datetime | None = None, stalest: int = 10) -> dict:
+    """How fresh the autonomy loops' heartbeats are against the stale-signal rule: the lag threshold, whether
+    the market is in session, counts of sources (stale, failing), the newest heartbeat's lag, the sweep's
+    streaks, and the ``stalest`` sources with their lag."""
+    now = now or timezone.now()
+    threshold = float(settings.AUTONOMY_STALE_LAG_SECONDS)
+    cutoff = now - timedelta(seconds=threshold)
+    streak = settings.AUTONOMY_FAILURE_STREAK
+    counts = SignalSource.objects.aggregate(
+        total=Count("id"), stale=Count("id", filter=Q(last_observed_at__lte=cutoff)),
+        failing=Count("id", filter=Q(failure_streak__gte=streak)), newest=Max("last_observed_at"))
+    rows = list(SignalSource.objects.order_by("last_observed_at", "source", "symbol")[:stalest])
+    for row in rows:
+        row.lag_seconds = max(0.0, (now - row.last_observed_at).total_seconds())
+        row.stale = row.lag_seconds >= threshold
+        row.failing = row.failure_streak >= streak
+    newest = counts.pop("newest")
+    sweep = FreshnessState.objects.filter(id=1).first()
+    return {**counts, "threshold_seconds": threshold, "failure_streak_limit": streak,
+            "in_session": conditions.in_session(now, conditions.MarketSession.parse(settings.AUTONOMY_MARKET_SESSION)),
+            "newest_lag_seconds": max(0.0, (now - newest).total_seconds()) if newest else None,
+            "no_signal_streak": sweep.no_signal_streak if sweep else 0,
+            "clean_streak": sweep.clean_streak if sweep else 0,
+            "last_cycle_at": sweep.last_cycle_at if sweep else None, "stalest": rows}

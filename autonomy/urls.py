@@ -14,4 +14,10 @@ urlpatterns = [
     # --- LLM governance ---
     path("llm/", views.llm_governance, name="llm"),
     path("llm/stage/", views.llm_stage_change, name="llm-stage"),
+    # === console: the control room's changes (POST only) ===
+    path("control/trading-state/", views.trading_state_change, name="trading-state"),
+    path("control/lean-lane/", views.lean_lane_change, name="lean-lane"),
+    path("control/symbols/", views.symbol_change, name="symbol"),
+    path("control/alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge_change,
+         name="control-alert-acknowledge"),
 ]

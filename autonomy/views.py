@@ -1,4 +1,7 @@
-"""Autonomy pages: the control flags as they stand, the alerts, readiness and LLM governance."""
+"""Autonomy pages: the control room, the alerts, readiness and LLM governance."""
+from __future__ import annotations
+
+import json
 from datetime import timedelta
 
 from django.contrib import messages
@@ -12,24 +15,195 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from access.choices import Via
+from access.middleware import annotate
 from access.roles import Role
-from access.selectors import user_has_role, user_roles
-from autonomy import llm_figures, selectors, services
-from autonomy.choices import LLM_STAGE_RANK, LlmStage
+from access.selectors import StrategyPerm, strategies_for, user_has_role, user_roles
+from autonomy import forms, llm_figures, rules, selectors, services
+from autonomy.choices import LLM_STAGE_RANK, LlmStage, TradingStateChoice, strictest
 from autonomy.filters import AlertFilter
 from autonomy.llm_filters import LlmReviewFilter
 from autonomy.llm_guardrails import REASONS
-from core.errors import ApplicationError
+from core.canonical import decimal_str
+from core.errors import ApplicationError, PermissionRefused, invalid_fields
+
+# === console: the control room (issue 10, section 8) ==============================================
+# Every change is a form POST (CSRF) to a view below that calls the same service as the API, with the
+# user's roles: who may move which control which way is the services' decision (autonomy.rules). The
+# roles each door admits are the API's (access.permissions.HasRole; superusers pass).
+
+STATE_ROLES = (Role.OPERATOR, Role.AGENT)  # POST /api/v1/autonomy/trading-state
+SYMBOL_ROLES = (Role.OPERATOR,)  # PUT /api/v1/autonomy/symbols/{symbol}
+LEAN_ROLES = (Role.OPERATOR, Role.AGENT)  # agents may disable the lane, never enable it (the service)
+ALERT_ROLES = (Role.OPERATOR,)  # POST /api/v1/alerts/{id}/acknowledge
+PAGE_SIZES = {"al_page": 10, "st_page": 25, "sym_page": 50, "pos_page": 25, "ev_page": 25}
+KEPT_PARAMS = ("q", "mode", *PAGE_SIZES)
+
+
+def _kept(params: QueryDict) -> QueryDict:
+    """The control room's own query parameters (filters and page numbers) out of ``params``."""
+    kept = QueryDict(mutable=True)
+    for key in KEPT_PARAMS:
+        if params.get(key):
+            kept[key] = params.get(key)[:100]
+    return kept
+
+
+def _pager(params: QueryDict, qs, param: str) -> dict:
+    page = Paginator(qs, PAGE_SIZES[param]).get_page(params.get(param))
+    base = reverse("autonomy:index")
+
+    def link(number: int) -> str:
+        query = _kept(params)
+        query[param] = str(number)
+        return f"{base}?{query.urlencode()}#{param}"
+
+    return {"page": page, "param": param,
+            "newer": link(page.previous_page_number()) if page.has_previous() else None,
+            "older": link(page.next_page_number()) if page.has_next() else None}
+
+
+def _moves(kind: str, current: str, cause: str) -> list[str]:
+    """The trading states ``kind`` may move a scope to from ``current`` (the services' rule)."""
+    return [s for s in TradingStateChoice.values if s != current
+            and rules.state_change_refusal(kind=kind, current=current, current_cause=cause, new=s) is None]
+
+
+def _symbol_row(row) -> dict:
+    caps = {name: decimal_str(getattr(row, name)) for name in forms.CAP_FIELDS}
+    if row.lean_allowed is None:
+        lean = "policy: LEAN" if selectors.lean_policy_allows(row.symbol) else "policy: fallback"
+    else:
+        lean = "allowed" if row.lean_allowed else "not allowed"
+    fill = {"symbol": row.symbol, "mode": row.mode, "health_reason": row.health_reason, "lean_allowed": "",
+            **{k: v or "" for k, v in caps.items()}}
+    return {"row": row, "caps": caps, "lean": lean, "fill_json": json.dumps(fill)}
+
+
+def _shown(value) -> str:
+    """A control event's value as the page shows it."""
+    if value is None or value == "":
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _control_room(request, params: QueryDict, *, status: int = 200, refusal: ApplicationError | None = None):
+    user = request.user
+    roles = user_roles(user)
+    kind = rules.actor_kind(user.get_username(), roles)
+    may_state = user_has_role(user, *STATE_ROLES)
+    if not may_state:
+        operable: set[int] | None = set()
+    elif user.is_superuser or Role.AGENT in roles:
+        operable = None  # every strategy
+    else:
+        operable = set(strategies_for(user, StrategyPerm.OPERATE).values_list("pk", flat=True))
+
+    glob = selectors.trading_state_row()
+    strategies = _pager(params, selectors.strategy_control_list(), "st_page")
+    for s in strategies["page"]:
+        s.effective_state = strictest(glob.state, s.own_state)
+        s.moves = _moves(kind, s.own_state, s.own_cause) if operable is None or s.pk in operable else []
+
+    symbol_filter = forms.SymbolFilterForm(params)
+    text, mode = ("", "")
+    if symbol_filter.is_valid():
+        text, mode = symbol_filter.cleaned_data["q"].strip(), symbol_filter.cleaned_data["mode"]
+    symbols = _pager(params, selectors.symbol_grid(text=text, mode=mode), "sym_page")
+    events = _pager(params, selectors.control_event_list(), "ev_page")
+    for e in events["page"]:
+        e.changes = [{"key": c.key, "before": _shown(c.before), "after": _shown(c.after)}
+                     for c in selectors.event_changes(e.before, e.after)]
+
+    return render(request, "autonomy/index.html", {
+        "glob": glob, "global_moves": _moves(kind, glob.state, glob.cause) if may_state else [],
+        "may_lean": user_has_role(user, *LEAN_ROLES), "may_symbols": user_has_role(user, *SYMBOL_ROLES),
+        "may_alerts": user_has_role(user, *ALERT_ROLES),
+        "alerts": _pager(params, selectors.alerts_unresolved(), "al_page"),
+        "heartbeats": selectors.heartbeat_freshness(),
+        "strategies": strategies, "symbol_filter": symbol_filter, "symbols": symbols,
+        "symbol_filtered": bool(text or mode),
+        "symbol_rows": [_symbol_row(r) for r in symbols["page"]], "symbol_form": forms.SymbolForm(),
+        "budgets": selectors.budget_gauges(),
+        "positions": _pager(params, selectors.position_drift_list(), "pos_page"),
+        "drifting": selectors.position_drift_count(), "events": events,
+        "back": _kept(params).urlencode(), "refusal": refusal,
+        "refusal_fields": (refusal.details.get("fields") or {}) if refusal else {},
+        "scoped_operator": operable is not None and may_state,
+    }, status=status)
 
 
 @login_required
 def index(request):
-    return render(request, "autonomy/index.html", {
-        "state": selectors.trading_state_get(),
-        "symbols": selectors.symbol_control_list(),
-        "strategies": selectors.strategy_state_list(),
-        "budgets": selectors.budget_status(),
-    })
+    return _control_room(request, request.GET)
+
+
+def _change(request, *, roles, form_class, action: str, apply):
+    """Parse the posted form, check the door's roles, call the service (``apply``); on success back to the
+    control room with a message, on a refusal the control room again with the refusal and its status."""
+    back = QueryDict(request.POST.get("back", ""))
+    try:
+        if not user_has_role(request.user, *roles):
+            raise PermissionRefused("Your roles do not allow this action.")
+        form = form_class(request.POST)
+        if not form.is_valid():
+            raise invalid_fields("Invalid input", {k: [str(m) for m in v] for k, v in form.errors.items()})
+        done = apply(form, request.user.get_username(), user_roles(request.user))
+    except ApplicationError as exc:
+        annotate(request, action=action, error_code=exc.code)
+        return _control_room(request, back, status=exc.http_status, refusal=exc)
+    annotate(request, action=action)
+    messages.success(request, done)
+    query = _kept(back).urlencode()
+    return redirect(reverse("autonomy:index") + (f"?{query}" if query else ""))
+
+
+@login_required
+@require_POST
+def trading_state_change(request):
+    def apply(form, actor, roles):
+        data = form.cleaned_data
+        row = services.trading_state_set(state=data["state"], reason=data["reason"], actor=actor, roles=roles,
+                                         via=Via.PAGE, strategy=data["strategy"] or None, user=request.user)
+        return f"Trading {'of ' + data['strategy'] if data['strategy'] else 'globally'} is now {row.state}."
+
+    return _change(request, roles=STATE_ROLES, form_class=forms.TradingStateForm, action="trading_state_set",
+                   apply=apply)
+
+
+@login_required
+@require_POST
+def lean_lane_change(request):
+    def apply(form, actor, roles):
+        row = services.lean_lane_set(enabled=form.cleaned_data["enabled"], reason=form.cleaned_data["reason"],
+                                     actor=actor, roles=roles, via=Via.PAGE)
+        return f"The LEAN lane is now {'enabled' if row.lean_enabled else 'disabled'}."
+
+    return _change(request, roles=LEAN_ROLES, form_class=forms.LeanLaneForm, action="lean_lane_set", apply=apply)
+
+
+@login_required
+@require_POST
+def symbol_change(request):
+    def apply(form, actor, roles):
+        data = form.cleaned_data
+        row = services.symbol_mode_set(symbol=data["symbol"], mode=data["mode"], reason=data["reason"], actor=actor,
+                                       roles=roles, via=Via.PAGE, caps=form.caps(), lean_allowed=data["lean_allowed"],
+                                       health_reason=data["health_reason"] or None)
+        return f"{row.symbol} is now {row.mode}."
+
+    return _change(request, roles=SYMBOL_ROLES, form_class=forms.SymbolForm, action="symbol_mode_set", apply=apply)
+
+
+@login_required
+@require_POST
+def alert_acknowledge_change(request, alert_id: int):
+    def apply(form, actor, roles):
+        alert = services.alert_acknowledge(alert_id=alert_id, actor=actor, comment=form.cleaned_data["comment"],
+                                           roles=roles, via=Via.PAGE)
+        return f"Alert #{alert.pk} acknowledged."
+
+    return _change(request, roles=ALERT_ROLES, form_class=forms.AcknowledgeForm, action="alert_acknowledge",
+                   apply=apply)
 
 
 @login_required

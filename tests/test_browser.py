@@ -2,17 +2,11 @@
 
 Drives Debian's Chromium through Playwright; skipped (with the reason) where it is not installed.
 """
-import shutil
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
-]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+from tests.browser import ARGS, CHROMIUM, MARKS
+
+pytestmark = MARKS
 
 
 @pytest.fixture
@@ -28,8 +22,9 @@ def page(live_server, monkeypatch):
         browser.close()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_operator_logs_in_filters_runs_and_sees_charts(page, live_server):
+@pytest.fixture
+def runs(transactional_db):
+    """The user and the runs, stored before Playwright starts its event loop in this thread."""
     from django.contrib.auth import get_user_model
 
     from tests.ledger.factories import ArtifactFactory, RunFactory
@@ -38,6 +33,9 @@ def test_operator_logs_in_filters_runs_and_sees_charts(page, live_server):
     RunFactory(body=ArtifactFactory(run_id="wf-browser-pass", status="passed"))
     RunFactory(body=ArtifactFactory(run_id="wf-browser-fail", status="failed"))
 
+
+@pytest.mark.django_db(transaction=True)
+def test_operator_logs_in_filters_runs_and_sees_charts(runs, page, live_server):
     page.goto(f"{live_server.url}/research/")
     assert "/accounts/login/" in page.url
     page.fill("input[name=username]", "olga")
