@@ -1509,6 +1509,9 @@ def _llm_circuit_opened(*, decision: guardrails.CircuitDecision, open_until_befo
                          before=before, after=after, evidence=evidence)
     audit_record(actor=actor, via=Via.WORKER, action="llm_circuit_open", object_ref="llm_circuit",
                  details={"before": before, "after": after, "reason": reason, **evidence})
+    alert_raise(dedup_key="llm_circuit", severity=AlertSeverity.WARNING, actor=actor,
+                title=f"LLM circuit open until {after['open_until']}: {reason}",
+                evidence={**evidence, "open_until": after["open_until"]})
 
 
 def _ensure_llm_operator(roles, what: str) -> None:

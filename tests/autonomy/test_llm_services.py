@@ -293,3 +293,9 @@ def test_an_opened_circuit_writes_a_control_event(paper):
     event = ControlEvent.objects.get(kind="llm_circuit")
     assert event.actor == "system:llm-circuit" and event.after == {"open_until": (seconds(602)).isoformat()
                                                                    .replace("+00:00", "Z")}
+    from autonomy.models import Alert
+
+    alert = Alert.objects.get(dedup_key="llm_circuit")
+    assert alert.severity == "warning" and alert.status == "open" and "3 LLM errors within 300 s" in alert.title
+    error("c3", at=seconds(3))  # a later error while open updates the same alert, never a second one
+    assert Alert.objects.filter(dedup_key="llm_circuit").count() == 1
