@@ -217,7 +217,7 @@ def test_anonymous_visitors_are_sent_to_log_in():
 
 # --- LEAN lane -------------------------------------------------------------------------------------
 
-def test_the_lean_switch_through_the_page():
+def test_the_lean_switch_through_the_page(settings):
     client = login("operator", name="olga")
     assert client.post(LEAN_URL, {"enabled": "false", "reason": "runner upgrade"}).status_code == 302
     snapshot = selectors.trading_state_get()
@@ -229,26 +229,16 @@ def test_the_lean_switch_through_the_page():
     assert response.status_code == 403 and "Agents may disable the LEAN lane, never enable it" in html(response)
     assert selectors.trading_state_get().lean_enabled is False
 
+    refused = client.post(LEAN_URL, {"enabled": "true", "reason": "runner upgraded"})  # Phase D: not ready yet
+    assert refused.status_code == 422 and "readiness_not_met" in html(refused)
+    assert "readiness scorecard" in html(refused) and selectors.trading_state_get().lean_enabled is False
+
+    settings.READINESS_PHASE_D = False
     assert client.post(LEAN_URL, {"enabled": "true", "reason": "runner upgraded"}).status_code == 302
     assert selectors.trading_state_get().lean_enabled is True
     event = ControlEvent.objects.filter(kind="lean_lane").latest("id")
     assert event.before["enabled"] is False and event.after["enabled"] is True and event.via == "page"
 
-
-def test_a_refusal_of_the_lean_service_is_shown(monkeypatch):
-    """Enabling the lane may be refused by a policy (the readiness rule): the service's message is shown."""
-    from core.errors import PolicyRefused
-
-    def refuse(**kwargs):
-        raise PolicyRefused("The readiness scorecard has not been green long enough.", code="readiness_not_met")
-
-    monkeypatch.setattr(services, "lean_lane_set", refuse)
-    response = login("operator").post(LEAN_URL, {"enabled": "true", "reason": "go"})
-    assert response.status_code == 422
-    assert "readiness_not_met" in html(response) and "has not been green long enough" in html(response)
-
-
-# --- Symbols ---------------------------------------------------------------------------------------
 
 def test_an_operator_sets_a_symbols_mode_caps_and_lean_entry():
     client = login("operator", name="olga")
