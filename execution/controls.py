@@ -47,10 +47,15 @@ class Admission:
         return [b for b in self.budgets if b.name in self.decision.breached_budgets]
 
 
+_UNREAD = object()  # order_admission's llm_verdict when the caller did not read it
+
+
 def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
                     notional: Decimal | None = None, client_order_id: str = "", order_type: str = "market",
-                    limit_price: Decimal | None = None) -> Admission:
-    """The controls' verdict on one order. Call inside the admission transaction (see the module)."""
+                    limit_price: Decimal | None = None, llm_verdict=_UNREAD) -> Admission:
+    """The controls' verdict on one order. Call inside the admission transaction (see the module).
+    ``llm_verdict``: the order's LLM review as read before the transaction (``llm_verdict_for``), so the
+    budget rows stay locked for as short a time as possible; read here when not given."""
     amounts = {BudgetName.ORDER_COUNT: Decimal(1), BudgetName.GROSS_NOTIONAL: notional or Decimal(0)}
     locked, flags = admission_controls_lock(symbol=symbol, strategy=strategy)
     budgets = tuple(replace(b, amount=amounts.get(b.name, Decimal(0))) for b in locked)
@@ -63,7 +68,8 @@ def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
     facts = _with_details(facts, strategy_id=flags.strategy_id)
     decision = admission_decide(facts)
     if decision.block is None and client_order_id:
-        refused = llm_block(llm_verdict_for(client_order_id), OrderShape(qty, order_type, limit_price))
+        verdict = llm_verdict_for(client_order_id) if llm_verdict is _UNREAD else llm_verdict
+        refused = llm_block(verdict, OrderShape(qty, order_type, limit_price))
         if refused is not None:
             decision = AdmissionDecision(refused.code, refused.message, http_status=refused.http_status)
     return Admission(decision=decision, lean_enabled=flags.trading.lean_enabled,

@@ -41,6 +41,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from access.choices import Via
+from autonomy.selectors import llm_verdict_for
 from autonomy.services import (
     BUDGETS_CONSUME_SQL,
     POSITION_LOCK_SQL,
@@ -186,10 +187,12 @@ def _admit(*, data: OrderInput, actor: str) -> tuple[Execution, bool, str, str]:
     taken, the budgets consumed and the execution row inserted, committed together. A refusal commits its
     record (and any breach it found) and raises ``Blocked`` after the commit."""
     notional = _notional(data)
+    # the review an agent filed before submitting: read before the budget rows are locked
+    verdict = llm_verdict_for(data.client_order_id) if data.client_order_id else None
     with transaction.atomic():
         admission = order_admission(strategy=data.strategy, symbol=data.symbol, side=data.side, qty=data.qty,
                                     notional=notional, client_order_id=data.client_order_id,
-                                    order_type=data.order_type, limit_price=data.limit_price)
+                                    order_type=data.order_type, limit_price=data.limit_price, llm_verdict=verdict)
         if admission.block is None:
             expected, policy_reason = expected_adapter(route_policy(), data.symbol,
                                                        lean_enabled=admission.lean_enabled,
