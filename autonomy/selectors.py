@@ -277,15 +277,14 @@ def readiness_get(*, now=None) -> dict:
             "window_start": window_start, "required_green_hours": settings.READINESS_GREEN_HOURS}
 
 
-def readiness_block(*, now=None) -> str | None:
+def readiness_block(*, now=None, state: dict | None = None) -> str | None:
     """Phase D: why enabling the LEAN lane or an LLM stage above stage1 is refused now, or None when the
-    scorecard has been green over the configured rolling window (``READINESS_GREEN_HOURS``)."""
+    scorecard has been green over the configured rolling window (``READINESS_GREEN_HOURS``). ``state``:
+    a ``readiness_get`` result already measured (the page shows both)."""
     from datetime import timedelta
 
-    from django.utils import timezone
-
-    now = now or timezone.now()
-    state = readiness_get(now=now)
+    state = state or readiness_get(now=now)
+    now = state["evaluated_at"]
     hours = state["required_green_hours"]
     if not state["green"]:
         failing = ", ".join(c["id"] for c in state["criteria"] if c["status"] != "pass")
@@ -330,7 +329,7 @@ def readiness_control(*, window_start, now) -> dict:
 def readiness_history(*, limit: int = 96):
     from autonomy.models import ReadinessSnapshot
 
-    return ReadinessSnapshot.objects.order_by("-at", "-id")[:limit]
+    return ReadinessSnapshot.objects.only("at", "green", "criteria").order_by("-at", "-id")[:limit]
 
 
 # === alerts worker: alerts, heartbeats and conditions ===========================================

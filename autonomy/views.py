@@ -213,7 +213,7 @@ def readiness(request):
                 "failing": ", ".join(c["id"] for c in snap.criteria if c.get("status") != "pass")}
                for snap in selectors.readiness_history(limit=96)]
     return render(request, "autonomy/readiness.html", {
-        "state": state, "history": list(reversed(history)), "refusal": selectors.readiness_block(),
+        "state": state, "history": list(reversed(history)), "refusal": selectors.readiness_block(state=state),
     })
 # --- Alerts (alerts worker) -------------------------------------------------------------------
 

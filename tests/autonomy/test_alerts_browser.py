@@ -2,24 +2,11 @@
 (screenshots in var/screenshots/)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM
+from tests.browser import ARGS, CHROMIUM, MARKS, SHOTS, log_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")]
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-
-
-def log_in(browser, url: str, *, width: int):
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    page.goto(f"{url}/accounts/login/")
-    page.fill("input[name=username]", "olga")
-    page.fill("input[name=password]", "a-long-password-1")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
-    return page
+pytestmark = MARKS
 
 
 @pytest.mark.django_db(transaction=True)

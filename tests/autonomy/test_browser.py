@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from tests.browser import ARGS, CHROMIUM, MARKS, SHOTS
+from tests.browser import ARGS, CHROMIUM, MARKS, SHOTS, log_in
 
 pytestmark = MARKS
 PASSWORD = "correct horse battery staple"
@@ -157,12 +157,7 @@ def test_autonomy_page_and_admin_halt_at_1280_and_390(live_server, monkeypatch):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for width in (1280, 390):
-            page = browser.new_page(viewport={"width": width, "height": 900})
-            page.goto(f"{live_server.url}/accounts/login/")
-            page.fill("input[name=username]", "olga")
-            page.fill("input[name=password]", "a-long-password-1")
-            page.click("button[type=submit]")
-            page.wait_for_url("**/")
+            page = log_in(browser, live_server.url, width=width)
             page.goto(f"{live_server.url}/autonomy/")
             assert page.locator("h1").count() == 1 and "earnings week" in page.content()
             page.screenshot(path=str(SHOTS / f"autonomy-index-superuser-{width}.png"), full_page=True)

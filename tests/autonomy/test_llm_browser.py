@@ -2,17 +2,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM
+from tests.browser import ARGS, CHROMIUM, MARKS, SHOTS, log_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
-]
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+pytestmark = MARKS
 ADVICE = [  # (verdict, confidence, extra) cycled over the reviews of the last ten days
     ("approve", 0.9, {}), ("veto", 0.8, {}), ("approve", 0.3, {}), ("adjust", 0.7, {"adjusted_qty": "80"}),
     ("approve", 0.95, {"rationale": "r" * 300}), (None, None, {"error": "upstream timeout"}),
@@ -63,12 +58,7 @@ def test_llm_page_renders_and_changes_stage_at_1280_and_390(live_server, monkeyp
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for width in (1280, 390):
-            page = browser.new_page(viewport={"width": width, "height": 900})
-            page.goto(f"{live_server.url}/accounts/login/")
-            page.fill("input[name=username]", "olga")
-            page.fill("input[name=password]", "a-long-password-1")
-            page.click("button[type=submit]")
-            page.wait_for_url("**/")
+            page = log_in(browser, live_server.url, width=width)
             page.click("nav >> text=LLM")
             page.wait_for_selector("#chart-llm-rejections .main-svg", state="attached")
             page.wait_for_selector("#chart-llm-mix .main-svg", state="attached")

@@ -1,30 +1,11 @@
 """The promotions pages in a real browser at desktop and phone width (screenshots in var/screenshots/)."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
-]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+from tests.browser import ARGS, CHROMIUM, MARKS, SHOTS, log_in
 
-
-def logged_in_page(browser, base_url: str, width: int):
-    """A page of ``width`` px logged in as olga (created by the test)."""
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("input[name=username]", "olga")
-    page.fill("input[name=password]", "a-long-password-1")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
-    return page
+pytestmark = MARKS
 
 
 @pytest.mark.django_db(transaction=True)
@@ -41,7 +22,7 @@ def test_promotion_pages_render_without_overflow_at_1280_and_390(live_server, fl
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for width in (1280, 390):
-            page = logged_in_page(browser, live_server.url, width)
+            page = log_in(browser, live_server.url, width=width)
             for name, path in pages.items():
                 page.goto(f"{live_server.url}{path}")
                 assert page.locator("h1").count() == 1, f"{path} did not render"
@@ -70,7 +51,7 @@ def test_readiness_page_at_1280_and_390(live_server, flow, monkeypatch):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for width in (1280, 390):
-            page = logged_in_page(browser, live_server.url, width)
+            page = log_in(browser, live_server.url, width=width)
             page.goto(f"{live_server.url}/autonomy/readiness/")
             assert page.locator("#criterion-promotion_replay_time .badge").inner_text() == "pass"
             assert page.locator(".readiness-strip span").count() == 3
