@@ -374,17 +374,13 @@ ON CONFLICT (name, day) DO NOTHING
 # SHARE, in one statement. The order of the locks is data-driven: the global row is locked by the top-level
 # FOR SHARE as the joined row comes out, and that row needs ``bs``, the aggregate of every locked budget row.
 _ADMISSION_LOCK = f"""
-WITH bl AS MATERIALIZED (
+WITH b AS MATERIALIZED (
   SELECT u.name, u.used, p."limit", p.on_breach
   FROM autonomy_budget_usage u LEFT JOIN autonomy_budget_policies p ON p.name = u.name
-  WHERE u.day = %(day)s AND u.name = ANY(%(consumed)s) ORDER BY u.name FOR UPDATE OF u),
-bu AS MATERIALIZED (
-  SELECT u.name, u.used, p."limit", p.on_breach
-  FROM autonomy_budget_usage u LEFT JOIN autonomy_budget_policies p ON p.name = u.name
-  WHERE u.day = %(day)s AND NOT (u.name = ANY(%(consumed)s))),
+  WHERE u.day = %(day)s ORDER BY u.name FOR UPDATE OF u),
 bs AS MATERIALIZED (
   SELECT coalesce(json_agg(json_build_array(name, used::text, "limit"::text, on_breach) ORDER BY name), '[]')
-    AS budgets FROM (SELECT * FROM bl UNION ALL SELECT * FROM bu) b)
+    AS budgets FROM b)
 SELECT bs.budgets, {FLAGS_COLUMNS}
 FROM bs CROSS JOIN autonomy_trading_state ts
 LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %(symbol)s
@@ -395,16 +391,12 @@ FOR SHARE OF ts
 """
 
 
-def admission_controls_lock(*, symbol: str, strategy: str, consumed: tuple[str, ...] = tuple(BudgetName.values)
-                            ) -> tuple[list[BudgetFacts], OrderFlags]:
-    """For order admission, inside its transaction: lock ``FOR UPDATE`` today's rows of the budgets the
-    order consumes (created when missing), read the others as committed (a breach of theirs has moved the
-    trading state already, in the transaction that found it), and read every control flag holding the
-    global row ``FOR SHARE`` (created when missing), in one statement. Fills lock the loss and notional
-    rows they add to; an admission no longer waits for those it does not consume. Returns the budgets as
-    facts (amounts 0) and the flags."""
+def admission_controls_lock(*, symbol: str, strategy: str) -> tuple[list[BudgetFacts], OrderFlags]:
+    """For order admission, inside its transaction: lock today's budget rows ``FOR UPDATE`` (created when
+    missing) and read every control flag holding the global row ``FOR SHARE`` (created when missing), in
+    one statement. Returns the budgets as facts (amounts 0) and the flags."""
     day = budget_today()
-    params = {"day": day, "symbol": symbol.upper(), "strategy": strategy, "consumed": sorted(consumed)}
+    params = {"day": day, "symbol": symbol.upper(), "strategy": strategy}
     with connection.cursor() as cursor:
         cursor.execute(_ADMISSION_LOCK, params)
         row = cursor.fetchone()

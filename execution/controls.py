@@ -57,8 +57,7 @@ def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
     ``llm_verdict``: the order's LLM review as read before the transaction (``llm_verdict_for``), so the
     budget rows stay locked for as short a time as possible; read here when not given."""
     amounts = {BudgetName.ORDER_COUNT: Decimal(1), BudgetName.GROSS_NOTIONAL: notional or Decimal(0)}
-    locked, flags = admission_controls_lock(symbol=symbol, strategy=strategy,
-                                            consumed=tuple(name for name, amount in amounts.items() if amount))
+    locked, flags = admission_controls_lock(symbol=symbol, strategy=strategy)
     budgets = tuple(replace(b, amount=amounts.get(b.name, Decimal(0))) for b in locked)
     facts = AdmissionFacts(
         trading_state=flags.trading.trading_state, trading_reason=flags.trading.trading_reason, symbol=symbol,
