@@ -25,6 +25,8 @@ from autonomy.llm_filters import LlmReviewFilter
 from autonomy.llm_guardrails import REASONS
 from core.canonical import decimal_str
 from core.errors import ApplicationError, PermissionRefused, invalid_fields
+from core.ranges import ALL, RangeForm, picker, ranged_filterset
+from core.ranges import PARAMS as RANGE_PARAMS
 
 # === console: the control room (issue 10, section 8) ==============================================
 # Every change is a form POST (CSRF) to a view below that calls the same service as the API, with the
@@ -220,15 +222,18 @@ def readiness(request):
 @login_required
 def alert_list(request):
     """Alerts filtered exactly like ``GET /api/v1/alerts``; operators acknowledge and resolve here."""
-    filterset = AlertFilter(request.GET or None, queryset=selectors.alert_list())
-    qs = filterset.qs if filterset.is_bound and filterset.is_valid() else selectors.alert_list()
+    window = RangeForm(request.GET, default=ALL, allow_all=True)  # alerts seen within the range
+    filterset = ranged_filterset(AlertFilter, request.GET, queryset=selectors.alert_list())
+    valid = filterset.is_valid() and window.is_valid()
+    qs = window.window.filter(filterset.qs, "last_seen_at") if valid else selectors.alert_list().none()
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "autonomy/alert_list.html", {
-        "filter": filterset, "page": page, "query": query.urlencode(),
+        "filter": filterset, "picker": picker(window, request.GET), "valid": valid, "page": page,
+        "query": query.urlencode(),
         "may_act": user_has_role(request.user, Role.OPERATOR), "sources": selectors.signal_sources(),
-        "incidents": selectors.incidents_open()})
+        "incidents": selectors.incidents_open()}, status=200 if valid else 400)
 
 
 @login_required
@@ -247,7 +252,7 @@ def alert_action(request, alert_id: int, action: str):
     # back to the list as it was filtered (only the list's own parameters: never another address)
     kept = QueryDict(request.POST.get("filters", ""), mutable=True)
     query = QueryDict(mutable=True)
-    for key in ("status", "severity", "page"):
+    for key in ("status", "severity", "page", *RANGE_PARAMS):
         if kept.get(key):
             query[key] = kept[key]
     return redirect(reverse("autonomy:alerts") + (f"?{query.urlencode()}" if query else ""))

@@ -9,6 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from django.utils import timezone
 
+from core.timefmt import duration_text
+
 LAYOUT = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "height": 340, "template": "plotly_white",
           "legend": {"orientation": "h", "y": -0.2}}
 
@@ -62,7 +64,7 @@ def outage_timeline_figure(outages: list[dict[str, Any]], *, now: datetime | Non
         starts = [o["started_at"] for o in items]
         ends = [o["ended_at"] or now for o in items]
         hover = [[o["failures"], "open" if o["ended_at"] is None else "closed",
-                  _duration((e - s).total_seconds())] for o, s, e in zip(items, starts, ends, strict=True)]
+                  duration_text((e - s).total_seconds())] for o, s, e in zip(items, starts, ends, strict=True)]
         fig.add_bar(y=[reason] * len(items), base=starts,
                     x=[(e - s).total_seconds() * 1000 for s, e in zip(starts, ends, strict=True)],
                     orientation="h", name=reason, customdata=hover,
@@ -76,13 +78,6 @@ def outage_timeline_figure(outages: list[dict[str, Any]], *, now: datetime | Non
                                       "(%{customdata[1]})<extra></extra>")
     fig.update_layout(title="LEAN outages", xaxis={"type": "date"}, showlegend=False, **LAYOUT)
     return fig
-
-
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes} min" if minutes else f"{int(seconds)} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def route_concentration_figure(rows: list[dict[str, Any]]) -> go.Figure:
@@ -109,4 +104,4 @@ def slippage_figure(rows: list[dict[str, Any]]) -> go.Figure:
 
 
 def to_html(fig: go.Figure) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})

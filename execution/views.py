@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from core.ranges import ALL, RangeForm, picker, ranged_filterset
 from execution import figures, selectors
 from execution.filters import ExecutionFilter
 
@@ -25,8 +26,10 @@ def execution_list(request):
     params = request.GET.copy()
     before = _int(params.pop("before", [None])[0], 0, 0, 2**62)
     limit = _int(params.pop("limit", [None])[0], PAGE_SIZE, 1, 500)
-    filterset = ExecutionFilter(params, queryset=selectors.execution_list())
-    qs = filterset.qs
+    window = RangeForm(params, default=ALL, allow_all=True)
+    filterset = ranged_filterset(ExecutionFilter, params, queryset=selectors.execution_list())
+    valid = filterset.is_valid() and window.is_valid()
+    qs = window.window.filter(filterset.qs, "created_at") if valid else filterset.qs.none()
     if before:
         qs = qs.filter(id__lt=before)
     rows = list(qs[: limit + 1])
@@ -38,35 +41,46 @@ def execution_list(request):
         nxt["limit"] = limit
         next_query = nxt.urlencode()
     return render(request, "execution/execution_list.html",
-                  {"filter": filterset, "rows": rows, "next_query": next_query, "limit": limit})
+                  {"filter": filterset, "picker": picker(window, request.GET), "rows": rows, "valid": valid,
+                   "next_query": next_query, "limit": limit}, status=200 if valid else 400)
 
 
 @login_required
 def dashboards(request):
-    days = _int(request.GET.get("days"), 90, 1, 366)
-    since = timezone.now() - timedelta(days=days)
-    fallback = selectors.fallback_dashboard(since=since)
+    window = RangeForm(request.GET, default="30d")
+    if not window.is_valid():
+        return render(request, "execution/dashboards.html", {"picker": picker(window, request.GET)}, status=400)
+    since, until = window.window.since, window.window.until
+    since = since or timezone.now() - timedelta(days=366 * 10)  # a custom range with only an end
+    span = dict(since=since, until=until)
+    fallback = selectors.fallback_dashboard(**span)
     charts = {
         "fallback_hourly": figures.to_html(figures.fallback_rate_figure(
             fallback.hourly, title="Fallback rate by hour, split by reason", show_last=timedelta(days=7))),
         "fallback_daily": figures.to_html(figures.fallback_rate_figure(
             fallback.daily, title="Fallback rate by day, split by reason", step=timedelta(days=1))),
-        "outages": figures.to_html(figures.outage_timeline_figure(selectors.outage_timeline(since=since))),
-        "concentration": figures.to_html(figures.route_concentration_figure(
-            selectors.route_concentration(since=since))),
-        "slippage": figures.to_html(figures.slippage_figure(selectors.fill_slippage(since=since))),
+        "outages": figures.to_html(figures.outage_timeline_figure(selectors.outage_timeline(**span),
+                                                                  now=until)),
+        "concentration": figures.to_html(figures.route_concentration_figure(selectors.route_concentration(**span))),
+        "slippage": figures.to_html(figures.slippage_figure(selectors.fill_slippage(**span))),
     }
     totals = {"requests": sum(b["requests"] for b in fallback.daily),
               "fallbacks": sum(b["fallbacks"] for b in fallback.daily)}
     totals["rate"] = totals["fallbacks"] / totals["requests"] if totals["requests"] else 0.0
-    return render(request, "execution/dashboards.html", {"charts": charts, "days": days, "totals": totals})
+    return render(request, "execution/dashboards.html",
+                  {"charts": charts, "picker": picker(window, request.GET), "totals": totals})
 
 
 @login_required
 def outage_list(request):
-    outages = list(selectors.lean_outage_list()[:200])
-    runs = list(selectors.reconciliation_run_list()[:20])
-    return render(request, "execution/outages.html", {"outages": outages, "runs": runs})
+    window = RangeForm(request.GET, default=ALL, allow_all=True)
+    context = {"picker": picker(window, request.GET), "outages": [], "runs": []}
+    if not window.is_valid():
+        return render(request, "execution/outages.html", context, status=400)
+    span = window.window
+    context["outages"] = list(selectors.lean_outage_list(since=span.since, until=span.until)[:200])
+    context["runs"] = list(span.filter(selectors.reconciliation_run_list(), "started_at")[:20])
+    return render(request, "execution/outages.html", context)
 
 
 def describe_discrepancy(details: dict) -> str:

@@ -163,6 +163,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["core.formats"]  # the admin writes times as the pages do: 2026-12-02 13:45:07 UTC
 USE_I18N = True
 USE_TZ = True
 

@@ -33,7 +33,18 @@ def test_list_page_uses_shared_filters(browser):
     assert "lean_submit_timeout" in page and ">AAPL<" not in page
     assert browser.get("/executions/").status_code == 200
     assert ">AAPL<" in browser.get("/executions/?fallback=").content.decode()  # the form's empty choice
-    assert browser.get("/executions/?fallback=maybe").status_code == 200  # a form error, not a crash
+    refused = browser.get("/executions/?fallback=maybe")  # a form error next to the field, not a crash
+    assert refused.status_code == 400 and "Enter true or false." in refused.content.decode()
+
+
+def test_an_invalid_date_in_the_executions_filter_is_an_error_next_to_it_not_every_row(browser):
+    seed()
+    resp = browser.get("/executions/?since=2026-13-45&fallback=true")
+    html = resp.content.decode()
+    assert resp.status_code == 400
+    assert "“2026-13-45” is not a date and time" in html
+    assert 'aria-invalid="true"' in html
+    assert "lean_submit_timeout" not in html and "No executions match" not in html
 
 
 def test_list_page_requires_login(client):
@@ -56,7 +67,7 @@ def test_dashboard_page_renders_four_charts_from_static_plotly(browser, django_a
 def test_outages_page(browser):
     seed()
     page = browser.get("/executions/outages/").content.decode()
-    assert "lean_submit_timeout" in page and "1\xa0hour" in page  # how long it lasted
+    assert "lean_submit_timeout" in page and "1 h 00 min" in page  # how long it lasted
 
 
 def test_reconciliation_run_page_lists_its_discrepancies_linked_to_executions(browser):
