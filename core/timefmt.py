@@ -10,7 +10,7 @@ from django.utils.html import conditional_escape, format_html
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 PRECISIONS = {"seconds": "%Y-%m-%d %H:%M:%S", "minutes": "%Y-%m-%d %H:%M", "date": "%Y-%m-%d"}
-NOTE = "Times in UTC; hover a time for New York (the exchange)."
+NOTE = "Times in UTC; hover one for New York."
 
 
 def utc_text(value: datetime, precision: str = "seconds") -> str:

@@ -49,4 +49,4 @@ def test_the_admin_writes_times_the_same_way(client):
 
 @pytest.mark.django_db
 def test_every_page_says_which_time_it_shows(browser):
-    assert "Times in UTC; hover a time for New York" in browser.get("/executions/").content.decode()
+    assert "Times in UTC; hover one for New York." in browser.get("/executions/").content.decode()
