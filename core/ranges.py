@@ -185,7 +185,9 @@ def ranged_filterset(filterset_class, params: QueryDict, *, queryset):
 
 def picker(form: RangeForm, params: QueryDict) -> dict:
     """What ``core/_range.html`` shows: the quick links, the date fields, the window, the page's other
-    parameters (kept as hidden fields when the picker is a form of its own)."""
+    parameters (``kept``: hidden fields when the picker is a form of its own) and the picker's own (``own``:
+    hidden fields of the page's other forms, which keep the range)."""
     kept = [(key, value) for key, values in strip(params, also=("page", "before")).lists() for value in values]
+    own = [(key, params.get(key)[:40]) for key in PARAMS if params.get(key)]
     return {"form": form, "fields": [form["since"], form["until"]], "links": form.quick_links(params),
-            "window": form.window, "custom": form.custom, "kept": kept}
+            "window": form.window, "custom": form.custom, "kept": kept, "own": own}

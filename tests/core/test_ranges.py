@@ -83,7 +83,7 @@ def test_executions_page_lists_the_range_it_shows(browser):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/executions/", "/executions/dashboards/", "/executions/outages/",
-                                  "/autonomy/alerts/", "/audit/"])
+                                  "/autonomy/alerts/", "/audit/", "/autonomy/llm/", "/autonomy/"])
 def test_every_time_based_page_answers_a_bad_date_with_400_and_the_error_beside_the_field(client, path):
     client.force_login(UserFactory(roles=["auditor"]))
     _aged(1)
@@ -93,3 +93,16 @@ def test_every_time_based_page_answers_a_bad_date_with_400_and_the_error_beside_
     assert "“2026-02-30T10:00” is not a date and time" in html
     assert 'name="since"' in html and 'aria-invalid="true"' in html
     assert "ex-" not in html  # no row is listed
+
+
+@pytest.mark.django_db
+def test_the_control_rooms_events_keep_their_range_in_its_links(client):
+    from autonomy import services
+
+    client.force_login(UserFactory(roles=["operator"]))
+    services.trading_state_set(state="REDUCING", reason="drill", actor="ops")
+    html = client.get("/autonomy/?range=1h&q=NV").content.decode()
+    assert "Showing last 1 h." in html and 'data-event="' in html
+    assert 'href="?q=NV&amp;range=7d#ev_page"' in html
+    old = client.get("/autonomy/?since=2020-01-01&until=2020-01-02").content.decode()
+    assert 'data-event="' not in old and "No control change recorded in 2020-01-01 00:00 UTC" in old
