@@ -28,9 +28,16 @@ def exchange_text(value: datetime) -> str:
 
 def time_html(value, precision: str = "seconds"):
     """A ``<time>`` element: the UTC text, the ISO instant in ``datetime``, New York's time on hover.
-    ``None`` or an empty value is "—"; anything else that is not a date-time is shown as it is."""
+    ``None`` or an empty value is "—"; ISO 8601 text with an offset is read; anything else is shown as it is."""
     if value is None or value == "":
         return "—"
+    if isinstance(value, str):  # an ISO 8601 instant stored as text (a signed artifact's)
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return conditional_escape(value)
+        if timezone.is_naive(value):
+            return conditional_escape(value.isoformat())  # no offset: not an instant, shown as written
     if isinstance(value, date) and not isinstance(value, datetime):
         return format_html('<time datetime="{}">{}</time>', value.isoformat(), value.isoformat())
     if not isinstance(value, datetime):

@@ -24,6 +24,8 @@ def test_a_time_is_utc_with_new_york_on_hover():
     assert ">2026-12-02 13:45 UTC<" in render('{{ at|utc:"minutes" }}', at=AT)
     assert ">2026-12-02<" in render('{{ at|utc:"date" }}', at=AT)
     assert render("{{ at|utc }}", at=None) == "—"
+    assert ">2026-12-02 13:45:07 UTC<" in render("{{ at|utc }}", at="2026-12-02T08:45:07-05:00")  # an artifact's text
+    assert render("{{ at|utc }}", at="<b>soon</b>") == "&lt;b&gt;soon&lt;/b&gt;"
 
 
 @pytest.mark.parametrize("value,text", [
