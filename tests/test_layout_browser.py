@@ -3,7 +3,7 @@ than the screen, the navigation is a menu on a phone, the range picker shows a b
 of every page at both widths go to var/screenshots/<page>-<width>.png (CI keeps them as an artifact)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -139,6 +139,8 @@ def test_the_navigation_is_a_menu_on_a_phone_and_a_bar_on_a_desktop(live_server,
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
+    from core.timefmt import exchange_text
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = log_in(browser, live_server.url, width=390)
@@ -164,6 +166,11 @@ def test_the_navigation_is_a_menu_on_a_phone_and_a_bar_on_a_desktop(live_server,
         page.goto(f"{live_server.url}/executions/")
         assert not page.locator("button.nav-toggle").is_visible()
         assert page.locator("nav[aria-label=Main] a", has_text="Executions").is_visible()
+        # the admin's times, like the pages', show New York's on hover
+        page.goto(f"{live_server.url}/admin/access/auditevent/")
+        stamp = page.locator("#result_list time").first
+        shown = datetime.strptime(stamp.inner_text(), "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+        assert stamp.get_attribute("title") == exchange_text(shown)  # as the pages write it
         page.close()
         browser.close()
 
