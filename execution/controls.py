@@ -1,8 +1,16 @@
 """The seam between order flow and the control flags (423 answers).
 
 The decision is :func:`autonomy.admission.admission_decide`, a pure function the kill-switch drill
-shares. :func:`order_admission` gathers its facts INSIDE the admission transaction that
-:func:`execution.services.order_submit` opens (and in which it then inserts the execution row):
+shares. :func:`execution.services.order_submit` takes it one of two ways, on the same facts:
+
+* unlocked, the common case (:func:`order_admission_unlocked`): the controls are read without a lock in the
+  round trip that looks the client_order_id up, the order is decided, and an admitted order is inserted by ONE
+  statement that adds to its budgets only while they stay within the limits it was admitted under, and holds
+  the control version ``FOR SHARE`` (every control change writes a control event, which moves the version):
+  the order is stored only if nothing it was decided on changed, else nothing of the statement stays
+  (:data:`autonomy.services.ADMISSION_GUARD_CTES`) and the order is admitted the locked way;
+* locked (:func:`order_admission`: every refusal, REDUCING, canary, a stale read): the facts are gathered
+  INSIDE the admission transaction that ``order_submit`` opens, in which it then inserts the execution row:
 
 1. today's budget rows are locked ``FOR UPDATE`` (created when missing), by name: admissions are
    serialized there, and the order count and gross notional they consume cannot be overtaken;
@@ -24,7 +32,7 @@ from autonomy.admission import AdmissionDecision, AdmissionFacts, admission_deci
 from autonomy.choices import BudgetName, SymbolMode, TradingStateChoice
 from autonomy.conditions import BudgetFacts
 from autonomy.llm_guardrails import OrderShape, llm_block
-from autonomy.selectors import llm_verdict_for, position_qty
+from autonomy.selectors import AdmissionSnapshot, llm_verdict_for, position_qty
 from autonomy.services import admission_controls_lock
 from strategies.choices import Stage
 
@@ -50,21 +58,31 @@ class Admission:
 _UNREAD = object()  # order_admission's llm_verdict when the caller did not read it
 
 
+def _facts(*, flags, budgets, strategy: str, symbol: str, side: str, qty: Decimal,
+           notional: Decimal | None) -> AdmissionFacts:
+    return AdmissionFacts(
+        trading_state=flags.trading.trading_state, trading_reason=flags.trading.trading_reason, symbol=symbol,
+        symbol_mode=flags.symbol_mode, symbol_reason=flags.symbol_reason, strategy=strategy,
+        strategy_known=flags.strategy_id is not None, stage=flags.stage, notional=notional,
+        strategy_state=flags.strategy_state, strategy_reason=flags.strategy_reason, side=side, qty=qty,
+        symbol_caps=flags.symbol_caps, budgets=budgets)
+
+
+def _amounts(notional: Decimal | None) -> dict[str, Decimal]:
+    return {BudgetName.ORDER_COUNT: Decimal(1), BudgetName.GROSS_NOTIONAL: notional or Decimal(0)}
+
+
 def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
                     notional: Decimal | None = None, client_order_id: str = "", order_type: str = "market",
                     limit_price: Decimal | None = None, llm_verdict=_UNREAD) -> Admission:
     """The controls' verdict on one order. Call inside the admission transaction (see the module).
     ``llm_verdict``: the order's LLM review as read before the transaction (``llm_verdict_for``), so the
     budget rows stay locked for as short a time as possible; read here when not given."""
-    amounts = {BudgetName.ORDER_COUNT: Decimal(1), BudgetName.GROSS_NOTIONAL: notional or Decimal(0)}
+    amounts = _amounts(notional)
     locked, flags = admission_controls_lock(symbol=symbol, strategy=strategy)
     budgets = tuple(replace(b, amount=amounts.get(b.name, Decimal(0))) for b in locked)
-    facts = AdmissionFacts(
-        trading_state=flags.trading.trading_state, trading_reason=flags.trading.trading_reason, symbol=symbol,
-        symbol_mode=flags.symbol_mode, symbol_reason=flags.symbol_reason, strategy=strategy,
-        strategy_known=flags.strategy_id is not None, stage=flags.stage, notional=notional,
-        strategy_state=flags.strategy_state, strategy_reason=flags.strategy_reason, side=side, qty=qty,
-        symbol_caps=flags.symbol_caps, budgets=budgets)
+    facts = _facts(flags=flags, budgets=budgets, strategy=strategy, symbol=symbol, side=side, qty=qty,
+                   notional=notional)
     facts = _with_details(facts, strategy_id=flags.strategy_id)
     decision = admission_decide(facts)
     if decision.block is None and client_order_id:
@@ -75,6 +93,33 @@ def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
     return Admission(decision=decision, lean_enabled=flags.trading.lean_enabled,
                      lean_allowed=flags.lean_allowed, strategy_id=flags.strategy_id, stage=flags.stage,
                      budgets=budgets, amounts=amounts)
+
+
+def order_admission_unlocked(*, snapshot: AdmissionSnapshot | None, strategy: str, symbol: str, side: str,
+                             qty: Decimal, notional: Decimal | None, order_type: str = "market",
+                             limit_price: Decimal | None = None, llm_verdict=None) -> Admission | None:
+    """Admission decided on controls read without a lock (the common case, in no transaction): the same pure
+    decision over the same facts. Returns the admission only for an order that is admitted while trading is
+    ACTIVE, its symbol enabled and its strategy not at canary (nothing else to read); None sends the order
+    through the locked :func:`order_admission` (a refusal is always confirmed there, under lock). The caller
+    inserts an admitted order with :data:`autonomy.services.ADMISSION_GUARD_CTES`, which admits it only if
+    none of these controls changed in between."""
+    if snapshot is None:
+        return None
+    flags = snapshot.flags
+    amounts = _amounts(notional)
+    budgets = tuple(replace(b, amount=amounts.get(b.name, Decimal(0))) for b in snapshot.budgets)
+    facts = _facts(flags=flags, budgets=budgets, strategy=strategy, symbol=symbol, side=side, qty=qty,
+                   notional=notional)
+    if (effective_state(facts)[0] != TradingStateChoice.ACTIVE or facts.symbol_mode != SymbolMode.ENABLED
+            or facts.stage == Stage.CANARY or flags.strategy_id is None
+            or snapshot.breached & {n for n, a in amounts.items() if a}):
+        return None
+    decision = admission_decide(facts)
+    if decision.block is not None or llm_block(llm_verdict, OrderShape(qty, order_type, limit_price)) is not None:
+        return None
+    return Admission(decision=decision, lean_enabled=flags.trading.lean_enabled, lean_allowed=flags.lean_allowed,
+                     strategy_id=flags.strategy_id, stage=flags.stage, budgets=budgets, amounts=amounts)
 
 
 def _with_details(facts: AdmissionFacts, *, strategy_id: int | None) -> AdmissionFacts:
