@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from core.live import render_live
 from execution import figures, selectors
 from execution.filters import ExecutionFilter
 
@@ -37,8 +38,8 @@ def execution_list(request):
         nxt["before"] = rows[-1].id
         nxt["limit"] = limit
         next_query = nxt.urlencode()
-    return render(request, "execution/execution_list.html",
-                  {"filter": filterset, "rows": rows, "next_query": next_query, "limit": limit})
+    return render_live(request, "execution/execution_list.html",
+                       {"filter": filterset, "rows": rows, "next_query": next_query, "limit": limit})
 
 
 @login_required
@@ -59,7 +60,7 @@ def dashboards(request):
     totals = {"requests": sum(b["requests"] for b in fallback.daily),
               "fallbacks": sum(b["fallbacks"] for b in fallback.daily)}
     totals["rate"] = totals["fallbacks"] / totals["requests"] if totals["requests"] else 0.0
-    return render(request, "execution/dashboards.html", {"charts": charts, "days": days, "totals": totals})
+    return render_live(request, "execution/dashboards.html", {"charts": charts, "days": days, "totals": totals})
 
 
 @login_required
