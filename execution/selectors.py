@@ -115,7 +115,8 @@ def fallback_day_pair(*, today: datetime) -> tuple[dict[str, Any], dict[str, Any
     yesterday = today - timedelta(days=1)
     days = {b["bucket"]: b for b in fallback_buckets(bucket="day", since=yesterday)}
     empty = {"requests": 0, "fallbacks": 0, "fallback_rate": 0.0, "by_reason": {}}
-    return ({"bucket": today, **empty, **days.get(today, {})}, {"bucket": yesterday, **empty, **days.get(yesterday, {})})
+    return ({"bucket": today, **empty, **days.get(today, {})},
+            {"bucket": yesterday, **empty, **days.get(yesterday, {})})
 
 
 @dataclass(frozen=True)
