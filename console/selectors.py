@@ -83,14 +83,9 @@ def home_overview(*, now: datetime) -> dict:
         problems.append(Problem("critical", f"{critical_open} critical alert{'s' if critical_open != 1 else ''} open "
                                 "(not acknowledged)", f"{alerts_url}?status=open&severity=critical"))
     if lean_down:
-        why = []
-        if not glob.lean_enabled:
-            why.append("the LEAN lane is disabled" + (f" ({glob.lean_disabled_reason})" if glob.lean_disabled_reason
-                                                      else ""))
-        if circuit["open"]:
-            why.append(f"the LEAN circuit is open since {iso(circuit['outage'].started_at)} "
-                       f"({circuit['outage'].reason})")
-        problems.append(Problem("critical", "LEAN is down: " + "; ".join(why) + ". Orders go to Alpaca.",
+        why = (["lane disabled"] if not glob.lean_enabled else []) + (
+            [f"circuit open since {circuit['outage'].started_at:%Y-%m-%d %H:%M} UTC"] if circuit["open"] else [])
+        problems.append(Problem("critical", f"LEAN is down ({', '.join(why)}): orders go to Alpaca",
                                 reverse("execution-outages")))
     elif lean["over_threshold"]:
         problems.append(Problem("warning", f"Fallback rate today {fb_today['fallback_rate']:.1%} is at or over the "
@@ -107,8 +102,9 @@ def home_overview(*, now: datetime) -> dict:
         problems.append(Problem("warning", f"{heartbeats['stale']} stale and {heartbeats['failing']} failing "
                                 f"signal source(s) of {heartbeats['total']}", control_url + "#heartbeats"))
 
+    worst = ("critical" if any(p.severity == "critical" for p in problems) else "warning" if problems else "")
     return {
-        "now": now, "today": today, "problems": problems,
+        "now": now, "today": today, "problems": problems, "worst": worst,
         "trading": {"row": glob, "strategies": strategies, "url": control_url + "#global-state",
                     "strategies_url": control_url + "#st_page"},
         "alerts": {"critical_open": critical_open, "critical_acknowledged": critical_acked,
