@@ -44,28 +44,9 @@
       + state.period / 1000 + " s; the figures below may be out of date.");
   }
 
-  // Zooming or panning a chart holds the refresh (it would redraw the chart as it was); "Resume" lets it go.
-  var held = false;
-
   window.torghutLive = {
-    mayRefresh: function () { return !dialogOpen() && !held; },
+    mayRefresh: function () { return !dialogOpen(); },
   };
-
-  function hold() {
-    if (held) { return; }
-    held = true;
-    show("paused", "Live refresh paused while you explore a chart (last update " + clock(state.lastAt) + "). ");
-    var resume = document.createElement("button");
-    resume.type = "button";
-    resume.className = "small";
-    resume.textContent = "Resume";
-    resume.addEventListener("click", function () {
-      held = false;
-      updated(state.lastAt);
-      window.htmx.trigger(state.region, "live:refresh");
-    });
-    state.text.append(resume);
-  }
 
   function setUp() {
     state.region = document.querySelector("[data-live]");
@@ -75,19 +56,11 @@
     state.lastAt = state.status.dataset.liveAt;
     state.period = (parseFloat(state.region.dataset.liveSeconds) || 5) * 1000;
 
-    ["pointerdown", "wheel"].forEach(function (name) {
-      state.region.addEventListener(name, function (event) {
-        if (event.target.closest(".chart")) { hold(); }
-      }, {passive: true});
-    });
     state.region.addEventListener("htmx:beforeSwap", function (event) {
       var body = event.detail.serverResponse || "";
       if (event.detail.xhr.status === 200 && body.indexOf("data-live-at=") === -1) {
         event.detail.shouldSwap = false;  // not the region: the session ended (login page) or a proxy's page
         stalled("the server answered with another page (signed out?); reload the page");
-      } else if (event.detail.shouldSwap && window.Plotly) {
-        // charts about to be replaced: let plotly drop its listeners, or every refresh would leak them
-        state.region.querySelectorAll(".js-plotly-plot").forEach(function (chart) { window.Plotly.purge(chart); });
       }
     });
     state.region.addEventListener("htmx:afterSwap", function () {
@@ -114,7 +87,6 @@
     });
     // A refresh that never comes back (or a timer the browser throttled) is a stall too.
     window.setInterval(function () {
-      if (held) { state.lastOk = Date.now(); return; }
       if (dialogOpen()) {
         state.lastOk = Date.now();
         if (!state.stalled) { show("paused", "Live refresh paused while the dialog is open (last update "
