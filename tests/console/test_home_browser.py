@@ -259,6 +259,14 @@ def test_live_pages_refresh_without_reload_and_say_when_the_refresh_stalls(live_
         page.locator("#lean-lane .badge.halted").wait_for()
         assert page.evaluate("window.notReloaded") is True
         assert "drill: LEAN off from the service" in page.locator("#lean-lane").inner_text()
+        # a confirmation dialog open holds the refresh (the page says so); closing it refreshes at once
+        page.click("#lean-lane button[data-dialog]")
+        page.locator("[data-live-status][data-live-state=paused]").wait_for()
+        assert "paused while the dialog is open" in page.locator("[data-live-status]").inner_text()
+        services.trading_state_set(state="REDUCING", reason="drill: reducing while the dialog is open", actor="ops")
+        page.click("dialog#lean-dialog [data-close]")
+        page.locator("#global-state [data-state=REDUCING]").wait_for()
+        assert page.evaluate("window.notReloaded") is True
 
         # the dashboards: the card counting routed orders moves on
         page.goto(f"{base}/executions/dashboards/")
