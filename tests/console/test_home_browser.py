@@ -275,7 +275,10 @@ def test_live_pages_refresh_without_reload_and_say_when_the_refresh_stalls(live_
         ExecutionFactory(client_order_id="third-order")
         page.wait_for_function(f"document.querySelector('.cards .card h2').textContent.trim() !== '{before}'")
         assert page.evaluate("window.notReloaded") is True
-        for name in ("executions", "dashboards"):
-            page.goto(f"{base}/executions/{'dashboards/' if name == 'dashboards' else ''}")
-            page.locator("[data-live-status]").wait_for()
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            for name, path in (("executions", "/executions/"), ("dashboards", "/executions/dashboards/")):
+                page.goto(f"{base}{path}")
+                page.locator("[data-live-status]").wait_for()
+                page.screenshot(path=str(SHOTS / f"live-{name}-{width}.png"), full_page=True)
         browser.close()
