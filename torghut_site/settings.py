@@ -68,7 +68,6 @@ INSTALLED_APPS = [
     "autonomy",
     "console",
     "demo",
-    "django_htmx",
 ]
 
 MIDDLEWARE = [
