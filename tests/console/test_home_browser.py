@@ -243,6 +243,14 @@ def test_live_pages_refresh_without_reload_and_say_when_the_refresh_stalls(live_
         page.locator("[data-live-status].stalled").wait_for()
         assert "unreachable" in page.locator("[data-live-status]").inner_text()
         page.unroute(re.compile(r".*"))
+        page.wait_for_selector("[data-live-status]:not(.stalled)")
+        # a 200 that is not the region (the login page after the session ended) is not swapped in
+        page.route(re.compile(r".*"), lambda route: route.fulfill(status=200, body="<form>Log in</form>")
+                   if route.request.headers.get("hx-request") else route.continue_())
+        page.locator("[data-live-status].stalled").wait_for()
+        assert "signed out" in page.locator("[data-live-status]").inner_text()
+        assert "Log in" not in page.locator("#live").inner_text()
+        page.unroute(re.compile(r".*"))
 
         # the executions list: a new order appears at the top without a reload
         page.goto(f"{base}/executions/")
