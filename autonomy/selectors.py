@@ -404,10 +404,24 @@ def alert_get(*, alert_id: int) -> Alert | None:
     return Alert.objects.filter(pk=alert_id).first()
 
 
-def critical_alerts_unresolved(limit: int = 5) -> list[Alert]:
-    """Unresolved critical alerts, open ones first (the banner on every page)."""
-    return list(Alert.objects.filter(severity=AlertSeverity.CRITICAL).exclude(status=AlertStatus.RESOLVED)
-                .order_by("-status", "-id")[:limit])  # "open" sorts after "acknowledged": descending puts it first
+def critical_alerts_open(limit: int = 5) -> list[Alert]:
+    """Open critical alerts, newest first: the banner on every page, until someone acknowledges them."""
+    return list(Alert.objects.filter(severity=AlertSeverity.CRITICAL, status=AlertStatus.OPEN).order_by("-id")[:limit])
+
+
+def alert_status_counts() -> dict[str, dict[str, int]]:
+    """Unresolved alerts counted by severity and status (``{"critical": {"open": 2, "acknowledged": 1}, ...}``),
+    every severity and both statuses present. One query."""
+    counts = {severity: {AlertStatus.OPEN: 0, AlertStatus.ACKNOWLEDGED: 0} for severity in AlertSeverity.values}
+    for severity, status, n in (Alert.objects.exclude(status=AlertStatus.RESOLVED).values_list("severity", "status")
+                                .annotate(n=Count("id")).values_list("severity", "status", "n")):
+        counts[severity][status] = n
+    return counts
+
+
+def strategies_not_active() -> list[StrategyTradingState]:
+    """The strategies whose own trading state is not ACTIVE, by name (with their reason and cause)."""
+    return list(strategy_state_list().exclude(state=TradingStateChoice.ACTIVE))
 
 
 def alerts_open_by_severity() -> dict[str, int]:

@@ -27,6 +27,24 @@ def reconciliation_run_list() -> QuerySet[ReconciliationRun]:
     return ReconciliationRun.objects.order_by("-id")
 
 
+def reconciliation_latest() -> ReconciliationRun | None:
+    """The newest reconciliation run (finished or not)."""
+    return reconciliation_run_list().first()
+
+
+def lean_circuit_status() -> dict[str, Any]:
+    """The LEAN circuit breaker now: the open outage (None when closed), the failures in a row and the last
+    failure. Two single-row reads."""
+    from execution.models import LeanCircuit
+
+    outage = LeanOutage.objects.filter(ended_at__isnull=True).first()
+    row = LeanCircuit.objects.filter(id=1).first()
+    return {"open": outage is not None, "outage": outage,
+            "consecutive_failures": row.consecutive_failures if row else 0,
+            "last_failure_reason": row.last_failure_reason if row else "",
+            "last_failure_at": row.last_failure_at if row else None}
+
+
 def reconciliation_discrepancies(*, run: ReconciliationRun) -> QuerySet[ReconciliationDiscrepancy]:
     return run.discrepancies.order_by("id")
 
@@ -89,6 +107,16 @@ def _fold(rows: list[tuple]) -> list[dict[str, Any]]:
 def route_stats(*, bucket: str, since: datetime) -> list[dict[str, Any]]:
     """The ``/trading/route-stats`` payload (bare list, oldest bucket first)."""
     return fallback_buckets(bucket=bucket, since=since)
+
+
+def fallback_day_pair(*, today: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(today, yesterday) as route-stats day buckets (``requests``, ``fallbacks``, ``fallback_rate``,
+    ``by_reason``), ``today`` being the start of the UTC day; a day without routed orders is all zeros."""
+    yesterday = today - timedelta(days=1)
+    days = {b["bucket"]: b for b in fallback_buckets(bucket="day", since=yesterday)}
+    empty = {"requests": 0, "fallbacks": 0, "fallback_rate": 0.0, "by_reason": {}}
+    return ({"bucket": today, **empty, **days.get(today, {})},
+            {"bucket": yesterday, **empty, **days.get(yesterday, {})})
 
 
 @dataclass(frozen=True)

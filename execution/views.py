@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from core.live import is_refresh, render_live
 from execution import figures, selectors
 from execution.filters import ExecutionFilter
 
@@ -37,14 +38,24 @@ def execution_list(request):
         nxt["before"] = rows[-1].id
         nxt["limit"] = limit
         next_query = nxt.urlencode()
-    return render(request, "execution/execution_list.html",
-                  {"filter": filterset, "rows": rows, "next_query": next_query, "limit": limit})
+    return render_live(request, "execution/execution_list.html",
+                       {"filter": filterset, "rows": rows, "next_query": next_query, "limit": limit})
+
+
+def _totals(daily: list[dict]) -> dict:
+    totals = {"requests": sum(b["requests"] for b in daily), "fallbacks": sum(b["fallbacks"] for b in daily)}
+    totals["rate"] = totals["fallbacks"] / totals["requests"] if totals["requests"] else 0.0
+    return totals
 
 
 @login_required
 def dashboards(request):
     days = _int(request.GET.get("days"), 90, 1, 366)
     since = timezone.now() - timedelta(days=days)
+    if is_refresh(request):  # the live cards only: drawing the charts again every few seconds costs too much
+        return render_live(request, "execution/dashboards.html", {
+            "days": days, "totals": _totals(selectors.fallback_buckets(bucket="day", since=since)),
+            "circuit": selectors.lean_circuit_status()})
     fallback = selectors.fallback_dashboard(since=since)
     charts = {
         "fallback_hourly": figures.to_html(figures.fallback_rate_figure(
@@ -56,10 +67,8 @@ def dashboards(request):
             selectors.route_concentration(since=since))),
         "slippage": figures.to_html(figures.slippage_figure(selectors.fill_slippage(since=since))),
     }
-    totals = {"requests": sum(b["requests"] for b in fallback.daily),
-              "fallbacks": sum(b["fallbacks"] for b in fallback.daily)}
-    totals["rate"] = totals["fallbacks"] / totals["requests"] if totals["requests"] else 0.0
-    return render(request, "execution/dashboards.html", {"charts": charts, "days": days, "totals": totals})
+    return render_live(request, "execution/dashboards.html", {
+        "charts": charts, "days": days, "totals": _totals(fallback.daily), "circuit": selectors.lean_circuit_status()})
 
 
 @login_required
