@@ -199,7 +199,9 @@ def _admit(*, data: OrderInput, actor: str) -> tuple[Execution, bool, str, str]:
                                                        lean_allowed=admission.lean_allowed)
             execution, created = _execution_insert(data=data, strategy_id=admission.strategy_id,
                                                    stage=admission.stage or "", expected=expected, actor=actor,
-                                                   consume=admission.amounts)
+                                                   consume=admission.amounts,
+                                                   checks=admission.record(expected=expected,
+                                                                           policy_reason=policy_reason))
             return execution, created, expected, policy_reason
         code, message = admission.block
         order_refusal_record(data=data, code=code, message=message, actor=actor)
@@ -286,13 +288,18 @@ _INSERT_ORDER_CONSUMING = (_DECISION_AND_EXECUTION.format(e=", e AS (", f=")")
 
 
 def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: str, actor: str,
-                      stage: str = "", consume: dict[str, Decimal] | None = None) -> tuple[Execution, bool]:
+                      stage: str = "", consume: dict[str, Decimal] | None = None,
+                      checks: dict | None = None) -> tuple[Execution, bool]:
     """Insert decision + execution (``pending_submit``) in one statement; (stored, False) on conflict. With
-    ``consume``, the same statement adds the order's use to today's budgets (only when it inserted)."""
+    ``consume``, the same statement adds the order's use to today's budgets (only when it inserted).
+    ``checks``: the admission checks the order passed, stored in the decision's JSON by the same statement."""
     now = timezone.now()
+    decision_json = {"order_type": data.order_type, "time_in_force": data.time_in_force}
+    if checks:
+        decision_json["admission"] = checks
     params = {"cid": data.client_order_id, "strategy_id": strategy_id, "symbol": data.symbol, "side": data.side,
               "qty": data.qty, "decision_price": data.decision_price or data.limit_price,
-              "decision_json": json.dumps({"order_type": data.order_type, "time_in_force": data.time_in_force}),
+              "decision_json": json.dumps(decision_json),
               "order_type": data.order_type, "tif": data.time_in_force, "limit_price": data.limit_price,
               "status": ExecutionStatus.PENDING_SUBMIT.value, "expected": expected,
               "correlation_id": data.correlation_id, "actor": actor, "now": now, "stage": stage}
