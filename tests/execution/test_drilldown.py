@@ -226,3 +226,19 @@ def test_the_affected_orders_are_one_definition(outage):
     assert selectors.outage_of_execution(third) == lean_outage
     assert selectors.outage_of_execution(first) is None
     assert selectors.lean_outage_list_counted().get().affected == 2
+
+
+def test_the_admin_links_each_order_outage_and_run_to_its_page(admin_client):
+    row = ExecutionFactory(client_order_id="adm-1")
+    outage = LeanOutage.objects.create(reason="lean_submit_timeout", failures=3)
+    run = ReconciliationRun.objects.create(trigger="test", checked=1, discrepancy_count=1)
+    ReconciliationDiscrepancy.objects.create(run=run, execution=row, kind="status_changed", client_order_id="adm-1")
+    assert f'href="/executions/{row.pk}/"' in admin_client.get("/admin/execution/execution/").content.decode()
+    change = admin_client.get(f"/admin/execution/execution/{row.pk}/change/").content.decode()
+    assert "View on site" in change
+    assert f'href="/executions/outages/{outage.pk}/"' in admin_client.get(
+        "/admin/execution/leanoutage/").content.decode()
+    assert f'href="/executions/reconciliation/{run.pk}/"' in admin_client.get(
+        "/admin/execution/reconciliationrun/").content.decode()
+    assert f'href="/executions/{row.pk}/">adm-1</a>' in admin_client.get(
+        f"/admin/execution/reconciliationrun/{run.pk}/change/").content.decode()
