@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -74,13 +73,16 @@ def execution_detail(request, execution_id: int):
 
 @login_required
 def execution_by_client_order_id(request, client_order_id: str):
-    """An order by its client_order_id: its page, or, for an order admission refused (no row), its refusals."""
+    """An order by its client_order_id: its page; for an order admission refused (no row), its refusals; else
+    the executions list filtered by that id, which says none matches (an LLM review may name an order that
+    was never submitted)."""
     execution = selectors.execution_by_client_order_id(client_order_id)
     if execution is not None:
         return redirect("execution-detail", execution_id=execution.pk)
+    query = "?" + urlencode({"client_order_id": client_order_id})
     if selectors.order_refusal_list().filter(client_order_id=client_order_id).exists():
-        return redirect(reverse("execution-refusals") + "?" + urlencode({"client_order_id": client_order_id}))
-    raise Http404("No order has this client_order_id.")
+        return redirect(reverse("execution-refusals") + query)
+    return redirect(reverse("execution-list") + query)
 
 
 @login_required

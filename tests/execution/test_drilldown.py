@@ -86,6 +86,7 @@ def test_the_execution_page_shows_everything_stored_about_one_order(routed, make
     assert f'href="/executions/{execution.pk}/"' in browser.get(
         f"/executions/reconciliation/{run.pk}/").content.decode()
     assert browser.get("/executions/order/drill-1/")["Location"] == f"/executions/{execution.pk}/"
+    assert 'href="/executions/order/drill-1/"' in browser.get("/autonomy/llm/").content.decode()
 
 
 def test_an_order_stored_without_checks_or_route_says_so(browser):
@@ -94,7 +95,7 @@ def test_an_order_stored_without_checks_or_route_says_so(browser):
     assert "Not recorded: this order was admitted before the checks were stored" in html
     assert "No route attempt is recorded: a legacy row" in html
     assert browser.get("/executions/999999/").status_code == 404
-    assert browser.get("/executions/order/nobody/").status_code == 404
+    assert browser.get("/executions/order/nobody/")["Location"] == "/executions/?client_order_id=nobody"
 
 
 def test_a_fallback_attempt_shows_its_error_and_timing(routed, browser):
