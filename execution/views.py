@@ -122,6 +122,7 @@ def dashboards(request):
     totals = {"requests": sum(b["requests"] for b in fallback.daily),
               "fallbacks": sum(b["fallbacks"] for b in fallback.daily)}
     totals["rate"] = totals["fallbacks"] / totals["requests"] if totals["requests"] else 0.0
+    totals["refused"] = selectors.order_refusal_list().filter(at__gte=since).count()
     return render(request, "execution/dashboards.html",
                   {"charts": charts, "days": days, "totals": totals, "links": kpi_links(since=since)})
 

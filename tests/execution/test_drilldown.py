@@ -183,6 +183,12 @@ def test_refused_orders_are_listed_with_filters(routed, browser):
     assert "halt-0" not in browser.get("/executions/refused/", {"since": future}).content.decode()
     # each code's count opens its rows, keeping the other filters
     assert '<a class="card" href="?symbol=msft&amp;code=trading_halted"><h2>2</h2>' in by_symbol
+    # the dashboards' card counts them and opens them
+    dashboards = browser.get("/executions/dashboards/").content.decode()
+    href, n = re.search(r'<a class="card" href="([^"]+)"><h2>(\d+)</h2><p>refused at admission', dashboards).groups()
+    refused_rows = re.findall(r'<a href="/executions/order/[^"]+">([^<]+)</a>',
+                              browser.get(href.replace("&amp;", "&")).content.decode())
+    assert int(n) == 3 and sorted(refused_rows) == ["halt-0", "halt-1", "shadow-1"]
     # the order's link: a refused order has no row, so it opens its refusals
     assert browser.get("/executions/order/shadow-1/")["Location"] == "/executions/refused/?client_order_id=shadow-1"
 
@@ -212,7 +218,7 @@ def test_each_dashboard_card_opens_the_rows_it_counts(browser):
     html = browser.get("/executions/dashboards/").content.decode()
     cards = re.findall(r'<a class="card" href="([^"]+)"><h2>([^<]+)</h2><p>([^<]+)</p></a>', html)
     assert [(n, label) for _, n, label in cards] == [("3", "orders routed"), ("1", "fell back"),
-                                                     ("33%", "fallback rate")]
+                                                     ("33%", "fallback rate"), ("0", "refused at admission")]
     for href, n, label in cards[:2]:
         listed = browser.get(href.replace("&amp;", "&"))
         assert listed.status_code == 200
