@@ -115,9 +115,9 @@ def outage_timeline_figure(outages: list[dict[str, Any]], *, now: datetime | Non
     n_lanes = max(lanes, default=0) + 1
     layout = {**LAYOUT, "height": min(600, max(LAYOUT["height"], 200 + 34 * n_lanes))}
     fig.update_layout(title="LEAN outages (click one to open it)", xaxis={"type": "date"},
-                      yaxis={"title": {"text": "lane"}, "autorange": "reversed", "tickmode": "linear", "dtick": 1,
-                             "range": [n_lanes + 0.5, 0.5], "fixedrange": True},
-                      showlegend=bool(outages), bargap=0.3, **layout)
+                      yaxis={"title": {"text": "lane"}, "autorange": False, "range": [n_lanes + 0.5, 0.5],
+                             "tickvals": list(range(1, n_lanes + 1)), "fixedrange": True, "zeroline": False},
+                      showlegend=bool(outages), barmode="overlay", **layout)
     return fig
 
 

@@ -87,9 +87,13 @@ def how_affected(execution: Execution) -> str:
     """One line: what the outage did to this order (for the outage page's list)."""
     if execution.execution_fallback_count:
         return f"fell back to {execution.execution_actual_adapter}: {execution.execution_fallback_reason}"
-    if (execution.raw_order or {}).get("_execution_route_policy") == "lean_lane_disabled":
+    raw = execution.raw_order if isinstance(execution.raw_order, dict) else {}
+    if raw.get("_execution_route_policy") == "lean_lane_disabled":
         return "sent to Alpaca: the LEAN lane was disabled"
-    return f"{execution.status} at LEAN: {execution.last_error}"
+    lean = next((a for a in _attempts(raw.get("_execution_route_attempts")) if a.adapter == Adapter.LEAN), None)
+    why = lean.reason if lean is not None and lean.reason else execution.last_error
+    later = f" (now: {execution.last_error})" if execution.last_error and execution.last_error != why else ""
+    return f"{execution.status} at LEAN: {why}{later}"
 
 
 def outage_of_execution(execution: Execution) -> LeanOutage | None:

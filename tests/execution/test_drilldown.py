@@ -249,3 +249,22 @@ def test_the_admin_links_each_order_outage_and_run_to_its_page(admin_client):
         "/admin/execution/reconciliationrun/").content.decode()
     assert f'href="/executions/{row.pk}/">adm-1</a>' in admin_client.get(
         f"/admin/execution/reconciliationrun/{run.pk}/change/").content.decode()
+
+
+def test_an_order_lean_held_and_reconciliation_rejected_is_affected_and_says_both(browser):
+    start = datetime.now(UTC) - timedelta(hours=3)
+    outage = LeanOutage.objects.create(reason="lean_submit_timeout", failures=5, started_at=start,
+                                       ended_at=start + timedelta(hours=1), closed_reason="probe_ok")
+    attempts = [{"adapter": "lean", "ok": False, "reason": "lean_submit_timeout", "detail": "read timed out",
+                 "ambiguous": True, "elapsed_ms": 400.0}]
+    at = start + timedelta(minutes=10)
+    ExecutionFactory(client_order_id="held-1", status="rejected", last_error="not_found_at_broker", filled_qty=0,
+                     avg_fill_price=None, created_at=at, submitted_at=at,
+                     raw_order={"_execution_route_attempts": attempts, "_execution_route_policy": "lean_first"})
+    ExecutionFactory(client_order_id="fine-1", created_at=at, submitted_at=at)  # LEAN took it: not affected
+    ExecutionFactory(client_order_id="later-1", created_at=start + timedelta(hours=2), execution_fallback_count=1,
+                     execution_actual_adapter="alpaca", execution_fallback_reason="lean_submit_timeout")
+    html = browser.get(f"/executions/outages/{outage.pk}/").content.decode()
+    assert rows_of(html) == ["held-1"]
+    assert "rejected at LEAN: lean_submit_timeout (now: not_found_at_broker)" in html
+    assert "1 h 00 min" in html  # how long it lasted
