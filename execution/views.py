@@ -91,13 +91,14 @@ def refusal_list(request):
     for row in context["rows"]:
         row.http_status = refusal_status(row.code)
     counts = []
-    if status == 200:
+    if status == 200:  # a card per code under the other filters, each opening that code's rows
         base = context["params"].copy()
-        base.pop("code", None)
-        for item in selectors.refusal_code_counts(context["filter"].qs):
+        current = base.pop("code", [""])[0]
+        others = OrderRefusalFilter(base, queryset=selectors.order_refusal_list()).qs
+        for item in selectors.refusal_code_counts(others):
             query = base.copy()
             query["code"] = item["code"]
-            counts.append({**item, "query": query.urlencode()})
+            counts.append({**item, "query": query.urlencode(), "current": item["code"] == current})
     context["counts"] = counts
     return render(request, "execution/refusal_list.html", context, status=status)
 

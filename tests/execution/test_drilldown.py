@@ -181,8 +181,10 @@ def test_refused_orders_are_listed_with_filters(routed, browser):
     assert "halt-1" in by_symbol and "shadow-1" not in by_symbol
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert "halt-0" not in browser.get("/executions/refused/", {"since": future}).content.decode()
-    # each code's count opens its rows, keeping the other filters
+    # each code's count opens its rows, keeping the other filters; the code filtered on is marked
     assert '<a class="card" href="?symbol=msft&amp;code=trading_halted"><h2>2</h2>' in by_symbol
+    assert '<a class="card" href="?code=strategy_not_live"><h2>1</h2>' in halted
+    assert '<a class="card current" href="?code=trading_halted" aria-current="true"><h2>2</h2>' in halted
     # the dashboards' card counts them and opens them
     dashboards = browser.get("/executions/dashboards/").content.decode()
     href, n = re.search(r'<a class="card" href="([^"]+)"><h2>(\d+)</h2><p>refused at admission', dashboards).groups()
