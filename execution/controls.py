@@ -31,9 +31,10 @@ from decimal import Decimal
 from autonomy.admission import AdmissionDecision, AdmissionFacts, admission_decide, effective_state
 from autonomy.choices import BudgetName, SymbolMode, TradingStateChoice
 from autonomy.conditions import BudgetFacts
-from autonomy.llm_guardrails import OrderShape, llm_block
+from autonomy.llm_guardrails import LlmVerdictFacts, OrderShape, llm_block
 from autonomy.selectors import AdmissionSnapshot, llm_verdict_for, position_qty
 from autonomy.services import admission_controls_lock
+from core.canonical import decimal_str
 from strategies.choices import Stage
 
 
@@ -46,6 +47,8 @@ class Admission:
     stage: str | None
     budgets: tuple[BudgetFacts, ...] = ()
     amounts: dict[str, Decimal] = field(default_factory=dict)  # what the order consumes, if admitted
+    facts: AdmissionFacts | None = None
+    llm_verdict: LlmVerdictFacts | None = None
 
     @property
     def block(self) -> tuple[str, str] | None:
@@ -53,6 +56,43 @@ class Admission:
 
     def breached(self) -> list[BudgetFacts]:
         return [b for b in self.budgets if b.name in self.decision.breached_budgets]
+
+    def record(self, *, expected: str, policy_reason: str) -> dict:
+        """The checks an admitted order passed, as plain JSON: stored with its trade decision
+        (``decision_json["admission"]``) by the insert that admits it, so the execution page can show
+        them without a write of its own on the order path."""
+        f = self.facts
+        if f is None:
+            return {}
+        state, who, reason = effective_state(f)
+        out: dict = {
+            "trading": {"global": f.trading_state, "strategy": f.strategy_state, "effective": state,
+                        "from": who, "reason": reason},
+            "symbol": {"mode": f.symbol_mode, "reason": f.symbol_reason,
+                       "caps": {k: _str(v) for k, v in (f.symbol_caps or {}).items() if v is not None}},
+            "stage": f.stage,
+            "lean": {"enabled": self.lean_enabled, "allowed": self.lean_allowed, "expected": expected,
+                     "why": policy_reason},
+            "budgets": [{"name": b.name, "limit": _str(b.limit), "used": _str(b.used), "amount": _str(b.amount)}
+                        for b in self.budgets],
+            "notional": _str(f.notional),
+        }
+        if state == TradingStateChoice.REDUCING:
+            out["reducing"] = {"position_qty": _str(f.position_qty), "open_qty": _str(f.open_reducing_qty)}
+        if f.symbol_mode == SymbolMode.CANARY:
+            out["symbol"]["notional_today"] = _str(f.symbol_notional_today)
+        if f.canary_caps:
+            out["canary"] = {**{k: _str(v) for k, v in f.canary_caps.items()},
+                             "notional_today": _str(f.canary_notional_today)}
+        v = self.llm_verdict
+        out["llm"] = None if v is None else {"review_id": v.review_id, "applied_verdict": v.applied_verdict}
+        return out
+
+
+def _str(value) -> str | None:
+    if value is None:
+        return None
+    return decimal_str(value) if isinstance(value, Decimal) else str(value)
 
 
 _UNREAD = object()  # order_admission's llm_verdict when the caller did not read it
@@ -85,6 +125,7 @@ def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
                    notional=notional)
     facts = _with_details(facts, strategy_id=flags.strategy_id)
     decision = admission_decide(facts)
+    verdict = None
     if decision.block is None and client_order_id:
         verdict = llm_verdict_for(client_order_id) if llm_verdict is _UNREAD else llm_verdict
         refused = llm_block(verdict, OrderShape(qty, order_type, limit_price))
@@ -92,7 +133,7 @@ def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
             decision = AdmissionDecision(refused.code, refused.message, http_status=refused.http_status)
     return Admission(decision=decision, lean_enabled=flags.trading.lean_enabled,
                      lean_allowed=flags.lean_allowed, strategy_id=flags.strategy_id, stage=flags.stage,
-                     budgets=budgets, amounts=amounts)
+                     budgets=budgets, amounts=amounts, facts=facts, llm_verdict=verdict)
 
 
 def order_admission_unlocked(*, snapshot: AdmissionSnapshot | None, strategy: str, symbol: str, side: str,
@@ -119,7 +160,8 @@ def order_admission_unlocked(*, snapshot: AdmissionSnapshot | None, strategy: st
     if decision.block is not None or llm_block(llm_verdict, OrderShape(qty, order_type, limit_price)) is not None:
         return None
     return Admission(decision=decision, lean_enabled=flags.trading.lean_enabled, lean_allowed=flags.lean_allowed,
-                     strategy_id=flags.strategy_id, stage=flags.stage, budgets=budgets, amounts=amounts)
+                     strategy_id=flags.strategy_id, stage=flags.stage, budgets=budgets, amounts=amounts, facts=facts,
+                     llm_verdict=llm_verdict)
 
 
 def _with_details(facts: AdmissionFacts, *, strategy_id: int | None) -> AdmissionFacts:

@@ -233,7 +233,8 @@ def _admit(*, data: OrderInput, actor: str, looked: _Looked) -> tuple[Execution,
         guard = admission_guard_params(snapshot=looked.snapshot, amounts=unlocked.amounts,
                                        strategy_id=unlocked.strategy_id, stage=unlocked.stage)
         inserted = _execution_insert(data=data, strategy_id=unlocked.strategy_id, stage=unlocked.stage,
-                                     expected=expected, actor=actor, guard=guard)
+                                     expected=expected, actor=actor, guard=guard,
+                                     checks=unlocked.record(expected=expected, policy_reason=policy_reason))
         if inserted is not None:
             return *inserted, expected, policy_reason
     with transaction.atomic():
@@ -247,7 +248,9 @@ def _admit(*, data: OrderInput, actor: str, looked: _Looked) -> tuple[Execution,
                                                        lean_allowed=admission.lean_allowed)
             execution, created = _execution_insert(data=data, strategy_id=admission.strategy_id,
                                                    stage=admission.stage or "", expected=expected, actor=actor,
-                                                   consume=admission.amounts)
+                                                   consume=admission.amounts,
+                                                   checks=admission.record(expected=expected,
+                                                                           policy_reason=policy_reason))
             return execution, created, expected, policy_reason
         code, message = admission.block
         order_refusal_record(data=data, code=code, message=message, actor=actor)
@@ -341,16 +344,20 @@ _INSERT_ORDER_GUARDED = (_DECISION_AND_EXECUTION.format(w=f"{ADMISSION_GUARD_CTE
 
 def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: str, actor: str,
                       stage: str = "", consume: dict[str, Decimal] | None = None,
-                      guard: dict | None = None) -> tuple[Execution, bool] | None:
+                      guard: dict | None = None, checks: dict | None = None) -> tuple[Execution, bool] | None:
     """Insert decision + execution (``pending_submit``) in one statement; (stored, False) on conflict. With
     ``consume``, the same statement adds the order's use to today's budgets (only when it inserted). With
     ``guard`` (:func:`autonomy.services.admission_guard_params`), it consumes and inserts only while the
     controls the order was admitted on hold, and returns None, having stored nothing, when they do not (or
-    the client_order_id was stored meanwhile)."""
+    the client_order_id was stored meanwhile). ``checks``: the admission checks the order passed, stored in
+    the decision's JSON by the same statement."""
     now = timezone.now()
+    decision_json = {"order_type": data.order_type, "time_in_force": data.time_in_force}
+    if checks:
+        decision_json["admission"] = checks
     params = {"cid": data.client_order_id, "strategy_id": strategy_id, "symbol": data.symbol, "side": data.side,
               "qty": data.qty, "decision_price": data.decision_price or data.limit_price,
-              "decision_json": json.dumps({"order_type": data.order_type, "time_in_force": data.time_in_force}),
+              "decision_json": json.dumps(decision_json),
               "order_type": data.order_type, "tif": data.time_in_force, "limit_price": data.limit_price,
               "status": ExecutionStatus.PENDING_SUBMIT.value, "expected": expected,
               "correlation_id": data.correlation_id, "actor": actor, "now": now, "stage": stage}
