@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
-PRECISIONS = {"seconds": "%Y-%m-%d %H:%M:%S", "minutes": "%Y-%m-%d %H:%M", "date": "%Y-%m-%d"}
+PRECISIONS = {"seconds": "%Y-%m-%d %H:%M:%S", "minutes": "%Y-%m-%d %H:%M", "date": "%Y-%m-%d",
+              "micro": "%Y-%m-%d %H:%M:%S.%f"}
 NOTE = "Times in UTC; hover one for New York."
 
 

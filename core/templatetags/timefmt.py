@@ -1,4 +1,4 @@
-"""``{% load timefmt %}``: ``{{ value|utc }}`` (``|utc:"minutes"``, ``|utc:"date"``) writes a time the
+"""``{% load timefmt %}``: ``{{ value|utc }}`` (``|utc:"minutes"``, ``|utc:"date"``, ``|utc:"micro"``) writes a time the
 site's one way, ``{{ value|duration }}`` a duration or an age ("31 s"); ``{% time_note %}`` says so."""
 from __future__ import annotations
 
