@@ -55,8 +55,8 @@ def site(transactional_db, settings, tmp_path):
                          execution_fallback_count=1 if n % 4 == 0 else 0,
                          last_error="LEAN runner closed the connection without an answer" if n % 4 == 0 else "")
     row = ExecutionFactory(client_order_id="c-42")
-    LeanOutage.objects.create(reason="lean_submit_timeout", failures=4, started_at=now - timedelta(hours=3),
-                              ended_at=now - timedelta(hours=2))
+    outage = LeanOutage.objects.create(reason="lean_submit_timeout", failures=4,
+                                       started_at=now - timedelta(hours=3), ended_at=now - timedelta(hours=2))
     recon = ReconciliationRun.objects.create(trigger="schedule", checked=31, updated=1, discrepancy_count=1)
     ReconciliationDiscrepancy.objects.create(run=recon, execution=row, kind="not_found_at_broker",
                                              client_order_id="c-42",
@@ -84,8 +84,11 @@ def site(transactional_db, settings, tmp_path):
         "promotion": f"/promotions/{promoted['id']}/",
         "policies": "/promotions/policies/",
         "executions": "/executions/",
+        "execution": f"/executions/{row.pk}/",
+        "refused": "/executions/refused/",
         "dashboards": "/executions/dashboards/",
         "outages": "/executions/outages/",
+        "outage": f"/executions/outages/{outage.pk}/",
         "reconciliation": f"/executions/reconciliation/{recon.id}/",
         "autonomy": "/autonomy/",
         "readiness": "/autonomy/readiness/",
