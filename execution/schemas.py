@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -91,3 +91,18 @@ class ExecutionOut(BaseModel):
     last_update_at: datetime
     last_error: str
     legacy: bool
+
+
+class CancelOutcome(BaseModel):
+    outcome: Literal["canceled", "unknown"] = Field(
+        description="`canceled`: the broker confirmed; `unknown`: the broker's answer was lost, the order may or may "
+                    "not be canceled, and reconciliation decides (the row keeps its status; `last_error` says why)")
+    adapter: Adapter
+    broker_order_id: str
+    reason: str = Field(description="Why the outcome is unknown (`lean_cancel_timeout`...); empty when canceled")
+
+
+class CancelOut(ExecutionOut):
+    """The execution row after a cancel, and what the broker said."""
+
+    cancel: CancelOutcome

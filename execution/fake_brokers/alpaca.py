@@ -28,7 +28,9 @@ Routes (JSON, errors as ``{"code": <int>, "message": <str>}`` like Alpaca):
 
 In the ``reject`` fault mode ``POST /v2/orders`` answers ``422``
 ``{"code": "insufficient_buying_power", "message": ...}`` and records nothing; in
-``accept_then_reset`` it records the order and closes the connection unanswered.
+``accept_then_reset`` it records the order and closes the connection unanswered (a cancel,
+``DELETE /v2/orders/{id}``, too: it is carried out, and its answer lost, or late in
+``accept_then_timeout``).
 
 Every broker route requires the ``APCA-API-KEY-ID``/``APCA-API-SECRET-KEY``
 headers (any non-empty value) or an ``Authorization`` header, else ``401``.
@@ -132,6 +134,9 @@ class FakeAlpaca(FakeBrokerServer):
 
     def is_submit(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v2/orders"
+
+    def is_cancel(self, method: str, path: str) -> bool:
+        return method == "DELETE" and bool(_ORDER_BY_ID.match(path))
 
     def bad_json_response(self) -> ApiResponse:
         return _err(400, 40010000, "request body format is invalid")
