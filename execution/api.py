@@ -106,7 +106,7 @@ class OrderCancel(APIView):
                    502: error_response("`broker_unavailable`: the broker could not be reached (the request never "
                                        "left); nothing changed, retry")},
         operation_id="trading_orders_cancel",
-        summary="Cancel an order (allowed in every trading state); 202 when the broker's answer was lost",
+        summary="Cancel an order (allowed in every trading state); 202 when the broker has not confirmed it",
     )
     def post(self, request, client_order_id: str):
         strategy = selectors.order_strategy_name(client_order_id)

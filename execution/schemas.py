@@ -94,12 +94,14 @@ class ExecutionOut(BaseModel):
 
 
 class CancelOutcome(BaseModel):
-    outcome: Literal["canceled", "unknown"] = Field(
-        description="`canceled`: the broker confirmed; `unknown`: the broker's answer was lost, the order may or may "
-                    "not be canceled, and reconciliation decides (the row keeps its status; `last_error` says why)")
+    outcome: Literal["canceled", "requested", "unknown"] = Field(
+        description="`canceled`: the broker confirmed; `requested`: the broker took the cancel and still reports "
+                    "the order open (Alpaca's `pending_cancel`); `unknown`: the broker's answer was lost, the order "
+                    "may or may not be canceled, and reconciliation decides (the row keeps its status; "
+                    "`last_error` says why)")
     adapter: Adapter
     broker_order_id: str
-    reason: str = Field(description="Why the outcome is unknown (`lean_cancel_timeout`...); empty when canceled")
+    reason: str = Field(description="Why the outcome is not `canceled` (`lean_cancel_timeout`...); empty when it is")
 
 
 class CancelOut(ExecutionOut):

@@ -508,7 +508,9 @@ class BrokerUnavailable(ApplicationError):
 @dataclass(frozen=True)
 class CancelResult:
     execution: Execution
-    outcome: str  # "canceled" (the broker confirmed) | "unknown" (its answer was lost: reconciliation decides)
+    # "canceled" (the broker confirmed) | "requested" (the broker took the cancel and still reports the order
+    # open, e.g. Alpaca's pending_cancel) | "unknown" (its answer was lost): reconciliation records the rest
+    outcome: str
     adapter: str
     broker_order_id: str
     reason: str = ""
@@ -524,7 +526,8 @@ def order_cancel(*, client_order_id: str, actor: str, roles=frozenset(), via: st
     that broker by client order id first. Then:
 
     * the broker cancels it: the row becomes ``canceled`` (with any fill the broker reports), and its
-      audit row is written in the same transaction;
+      audit row is written in the same transaction; when the broker still reports the order open (Alpaca's
+      ``pending_cancel``) the row takes that state and the outcome is ``requested``;
     * the broker says the order is no longer open (LEAN 409, Alpaca 422): the row takes the broker's state
       and the answer is 409 ``order_final``;
     * the broker's answer is lost (timeout, connection closed after the request was sent, a body that is
@@ -560,15 +563,19 @@ def order_cancel(*, client_order_id: str, actor: str, roles=frozenset(), via: st
         except AdapterError as exc:
             return _cancel_failed(execution, broker=broker, broker_order_id=broker_order_id, exc=exc, actor=actor,
                                   roles=roles, via=via)
-        order = _broker_order_or_none(broker, broker_order_id)
+        # what the broker reports now (Alpaca may still show pending_cancel); without an answer, its
+        # success answer stands: LEAN answers with the canceled order, Alpaca 204
+        order = _broker_order_or_none(broker, broker_order_id) or BrokerOrder(
+            broker_order_id=broker_order_id, client_order_id=client_order_id, status="canceled",
+            filled_qty=execution.filled_qty)
+        status = status_from_broker(order.status)
+        outcome = "canceled" if status == ExecutionStatus.CANCELED else "requested"
+        reason = "" if outcome == "canceled" else f"{adapter}_cancel_not_confirmed: the broker reports {order.status}"
         with transaction.atomic():
-            changed = execution_apply_broker_state(
-                execution=execution, adapter=adapter, status=ExecutionStatus.CANCELED,
-                order=order or BrokerOrder(broker_order_id=broker_order_id, client_order_id=client_order_id,
-                                           status="canceled", filled_qty=execution.filled_qty))
-            _cancel_audit(execution, actor=actor, roles=roles, via=via, outcome="canceled", reason="",
+            changed = execution_apply_broker_state(execution=execution, adapter=adapter, status=status, order=order)
+            _cancel_audit(execution, actor=actor, roles=roles, via=via, outcome=outcome, reason=reason,
                           changed=changed)
-        return CancelResult(execution, "canceled", adapter, broker_order_id)
+        return CancelResult(execution, outcome, adapter, broker_order_id, reason)
     finally:
         order_release(client_order_id)
 
