@@ -64,6 +64,24 @@ def test_cancel_goes_to_alpaca_when_alpaca_holds_the_order(routed, make_client):
     assert Execution.objects.get(client_order_id="cx-a").status == "canceled"
 
 
+def test_a_cancel_alpaca_has_not_confirmed_yet_is_requested_and_reconciliation_records_it(routed, make_client):
+    lean_lane_set(enabled=False, reason="maintenance", actor="ops", roles={"operator"})
+    agent = make_client("agent")
+    _resting(agent, client_order_id="cx-p")
+    routed.alpaca.set_cancel_lag(True)
+
+    resp = _cancel(agent, "cx-p")
+    assert resp.status_code == 202, resp.content
+    body = resp.json()
+    assert body["status"] == "accepted" and body["cancel"]["outcome"] == "requested"
+    assert body["cancel"]["reason"] == "alpaca_cancel_not_confirmed: the broker reports pending_cancel"
+    assert AuditEvent.objects.get(action="order_cancel").details["outcome"] == "requested"
+
+    assert routed.alpaca.settle_cancels() == 1
+    reconcile_run(trigger="test")
+    assert Execution.objects.get(client_order_id="cx-p").status == "canceled"
+
+
 @pytest.mark.parametrize("mode,at_broker", [
     ("accept_then_timeout", "canceled"),  # LEAN cancels it, its answer comes too late
     ("accept_then_reset", "canceled"),    # LEAN cancels it, the connection closes unanswered
