@@ -12,10 +12,10 @@ adjustment is sent with the adjusted quantity. Timeline (trading days of ``demo.
   scorecard must have been green for a day, Phase D): low-confidence advice, vetoes and adjustments
   (not allowed below stage3) now refuse orders;
 * day 9: stage3 (bounded adjust): adjustments apply, clamped to [0.5×, 1.25×] of the order;
-* day 10: the strategy submits an adjusted order unchanged: 422 ``llm_adjustment_mismatch``;
 * day 11: an adjustment to zero is blocked (veto ``adjusted_qty_not_positive``);
 * day 13: the LLM times out three times within 300 s on one order: the LLM circuit opens (a control
-  event and an alert), the order's review meets the open circuit and the error fallback vetoes it.
+  event and an alert), the order's review meets the open circuit and the error fallback vetoes it;
+* day 14: the strategy submits an adjusted order unchanged: 422 ``llm_adjustment_mismatch``.
 
 Deterministic (its own seeded generator) and only run inside the replay, which runs once.
 """
@@ -49,9 +49,9 @@ SCRIPT = {
     1: ["low_confidence", "adjust_down"],
     5: ["low_confidence", "adjust_down", "veto"],
     9: ["adjust_up", "adjust_down"],
-    10: ["ignore_adjustment"],
     11: ["adjust_zero"],
     13: ["errors"],
+    14: ["ignore_adjustment"],  # no strategy trades at canary any more: no cap refuses the order first
 }
 RATIONALES = {
     "approve": ["Signal consistent with the trend and the spread is normal; size within bounds.",
