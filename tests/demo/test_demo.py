@@ -150,6 +150,14 @@ def _the_llm_page_shows_the_reviews(counts) -> None:
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="demo"))
+    # the LLM's refusals are among the refused orders, each with its status
+    mismatch = OrderRefusal.objects.get(code="llm_adjustment_mismatch").client_order_id
+    refused_page = client.get("/executions/refused/", {"code": "llm_adjustment_mismatch"}).content.decode()
+    assert mismatch in refused_page and "422" in refused_page
+    vetoed = OrderRefusal.objects.filter(code="llm_veto").order_by("-id").first().client_order_id
+    refused_page = client.get("/executions/refused/", {"code": "llm_veto"}).content.decode()
+    assert vetoed in refused_page and "423" in refused_page
+
     page = client.get("/autonomy/llm/").content.decode()
     assert '<h2 id="llm-stage">stage3</h2>' in page
     for shown in ("stage0 → stage1", "stage1 → stage2", "stage2 → stage3", "torghut-reviewer-2026-05",
