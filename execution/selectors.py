@@ -501,3 +501,11 @@ def order_for_llm_review(client_order_id: str) -> dict[str, Any] | None:
     keys = ("execution_id", "trade_decision_id", "strategy_id", "strategy", "stage", "symbol", "side", "qty",
             "order_type", "limit_price")
     return dict(zip(keys, row, strict=True))
+
+
+def order_strategy_name(client_order_id: str) -> str | None:
+    """The strategy of the order with this client order id ("" for a row without one, a legacy row);
+    None when no order has it."""
+    row = (Execution.objects.filter(client_order_id=client_order_id).values_list("strategy__name", flat=True)[:1])
+    found = list(row)
+    return None if not found else (found[0] or "")
