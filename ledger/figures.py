@@ -52,8 +52,7 @@ def fold_drawdown_figure(points: Sequence[FoldPoint]) -> go.Figure:
         rows = [p for p in points if p.series == name]
         fig.add_scatter(name=name, mode="lines+markers", x=[p.fold_name for p in rows],
                         y=[float(p.max_drawdown) for p in rows])
-    fig.update_layout(title="Max drawdown by fold (positive: fall from peak)",
-                      yaxis_title=METRICS["fold_max_drawdown"].label, **LAYOUT)
+    fig.update_layout(title="Max drawdown by fold", yaxis_title="Max drawdown (fall from peak)", **LAYOUT)
     return fig
 
 

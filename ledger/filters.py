@@ -46,6 +46,11 @@ class RunPageFilter(RunFilter):
         fields = [*RunFilter.Meta.fields, "net_pnl_min", "sharpe_min", "deflated_sharpe_min", "max_drawdown_max",
                   "pbo_max", "sort"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["created_after"].label = "Stored from (UTC)"
+        self.filters["created_before"].label = "Stored before (UTC)"
+
     def sort_by(self, queryset, name, value):
         from django.db.models import F
 

@@ -21,13 +21,14 @@ def sort_header(context, key: str, metric_key: str = ""):
     current = context.get("sort") or "-created"
     target = key if current == f"-{key}" else f"-{key}"
     arrow = {f"-{key}": " ↓", key: " ↑"}.get(current, "")
+    hint = "" if arrow else format_html(' <span class="sort-hint" aria-hidden="true">↕</span>')
     base = context.get("sort_query", "")
     href = "?" + (f"{base}&" if base else "") + urlencode({"sort": target})
     m = METRICS.get(metric_key or key)
     label = m.label if m else "Stored"
     title = m.definition if m else "When the run was stored"
-    return format_html('<a class="sort{}" href="{}" title="{}">{}{}</a>',
-                       " active" if arrow else "", href, title, label, arrow)
+    return format_html('<a class="sort{}" href="{}" title="{}">{}{}{}</a>',
+                       " active" if arrow else "", href, title, label, arrow, hint)
 
 
 @register.filter

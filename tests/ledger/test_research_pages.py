@@ -27,7 +27,7 @@ def run(run_id: str, *cands: dict, strategy: str = "macd_rsi"):
 
 
 def shown_runs(html: str) -> list[str]:
-    return re.findall(r'<td><a href="/research/runs/([^/]+)/">', html)
+    return re.findall(r'<td class="nowrap"><a href="/research/runs/([^/]+)/">', html)
 
 
 @pytest.fixture
