@@ -94,6 +94,8 @@ def stress_definition(case: str) -> str:
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]  # as the artifact writes them
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, dict)):
@@ -119,22 +121,25 @@ def parameter_rows(parameter_set: dict) -> list[tuple[str, str]]:
     """A candidate's parameters as (name, value) rows for a table; nested values as compact text."""
     if not isinstance(parameter_set, dict):
         return []
-    rows = []
-    for key, value in sorted(parameter_set.items()):
-        if isinstance(value, dict) and all(not isinstance(v, (dict, list)) for v in value.values()):
-            text = ", ".join(f"{k}={_value(v)}" for k, v in sorted(value.items()))
-        else:
-            text = _nested(value)
-        rows.append((str(key), text))
-    return rows
+    return [(str(key), _nested(value)) for key, value in sorted(parameter_set.items())]
 
 
 def _nested(value: Any) -> str:
     if isinstance(value, dict):
-        return "; ".join(f"{k}: {_nested(v)}" for k, v in value.items())
+        if all(not isinstance(v, (dict, list)) for v in value.values()):
+            return ", ".join(f"{k}={_value(v)}" for k, v in sorted(value.items()))
+        return "; ".join(f"{k}: ({_nested(v)})" for k, v in value.items())
     if isinstance(value, list):
         return " | ".join(_nested(v) for v in value)
     return _value(value)
+
+
+def chosen_by_fold(parameter_set: dict) -> dict[str, str]:
+    """A walk-forward candidate's parameters chosen on each fold's train window: fold name -> label."""
+    chosen = parameter_set.get("chosen") if isinstance(parameter_set, dict) else None
+    if parameter_set.get("selection") != "walk_forward" or not isinstance(chosen, dict):
+        return {}
+    return {str(fold): parameters_label(params) for fold, params in chosen.items() if isinstance(params, dict)}
 
 
 def labels_for(candidates: list[tuple[str, dict]], *, qualifiers: dict[str, str] | None = None) -> dict[str, str]:

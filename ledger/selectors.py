@@ -76,6 +76,11 @@ class CandidateFigures:
     max_drawdown: Decimal | None
     deflated_sharpe: float | None = None
     lifecycle_role: str = ""
+    chosen: dict[str, str] | None = None    # walk-forward: fold name -> parameters chosen on its train window
+
+    @property
+    def fold_rows(self) -> list[tuple[FoldMetric, str]]:
+        return [(f, (self.chosen or {}).get(f.fold_name, "")) for f in self.folds]
 
     @property
     def candidate_id(self) -> str:
@@ -84,7 +89,7 @@ class CandidateFigures:
 
 def _figures(cand: ResearchCandidate, label: str) -> CandidateFigures:
     from ledger.choices import StressCase
-    from ledger.metrics import parameter_rows, stress_definition, stress_label
+    from ledger.metrics import chosen_by_fold, parameter_rows, stress_definition, stress_label
 
     folds = list(cand.folds.all())
     net = sum((f.net_pnl for f in folds), Decimal(0)) if folds else None
@@ -97,7 +102,8 @@ def _figures(cand: ResearchCandidate, label: str) -> CandidateFigures:
     return CandidateFigures(candidate=cand, label=label, parameters=parameter_rows(cand.parameter_set),
                             folds=folds, stress=stress, net_pnl=net, sharpe=sharpe,
                             max_drawdown=max((f.max_drawdown for f in folds), default=None),
-                            lifecycle_role=getattr(cand, "lifecycle_role", None) or "challenger")
+                            lifecycle_role=getattr(cand, "lifecycle_role", None) or "challenger",
+                            chosen=chosen_by_fold(cand.parameter_set))
 
 
 def _best(rows: list[CandidateFigures]) -> CandidateFigures | None:

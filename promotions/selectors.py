@@ -271,7 +271,7 @@ def research_selection(fold_pnl: dict[str, dict[int, float]]):
         if verdict.value is None and verdict.reason not in notes:
             notes.append(verdict.reason)
     pbo = selection.probability_of_backtest_overfitting(matrix, partitions=params["pbo_partitions"], **limits)
-    if pbo.value is None:
+    if pbo.value is None and pbo.reason not in notes:
         notes.append(f"PBO: {pbo.reason}")
     return Selection(policy=policy.version, note="; ".join(notes), deflated_sharpe=dsr, pbo=pbo.value)
 

@@ -2,6 +2,7 @@
 from django import template
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 
 from ledger.metrics import METRICS, parameters_label
 
@@ -21,7 +22,7 @@ def sort_header(context, key: str, metric_key: str = ""):
     current = context.get("sort") or "-created"
     target = key if current == f"-{key}" else f"-{key}"
     arrow = {f"-{key}": " ↓", key: " ↑"}.get(current, "")
-    hint = "" if arrow else format_html(' <span class="sort-hint" aria-hidden="true">↕</span>')
+    hint = "" if arrow else mark_safe(' <span class="sort-hint" aria-hidden="true">↕</span>')
     base = context.get("sort_query", "")
     href = "?" + (f"{base}&" if base else "") + urlencode({"sort": target})
     m = METRICS.get(metric_key or key)

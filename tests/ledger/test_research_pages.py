@@ -212,3 +212,16 @@ def test_every_stress_case_has_one_name_and_a_definition():
 
     assert set(STRESS_DEFINITIONS) == set(StressCase.values)
     assert stress_label("liquidity") == "Impact ×3"
+
+
+def test_a_walk_forward_candidate_shows_the_parameters_each_fold_chose(browser):
+    wf = {"selection": "walk_forward", "objective": "max_train_net_pnl", "tie_break": "grid_order",
+          "grid": [{"lookback": 20, "short": False}, {"lookback": 60, "short": True}],
+          "chosen": {"fold_1": {"lookback": 20, "short": False}, "fold_2": {"lookback": 60, "short": True}}}
+    run("wf-chosen", CandidateArtifactFactory(candidate_id="c-wf", parameter_set=wf, folds=[
+        FoldFactory(index=0), FoldFactory(index=1)]), candidate("c-fixed", [1, 1], lookback=20, short=False))
+    html = browser.get("/research/runs/wf-chosen/").content.decode()
+    assert "walk-forward (best of 2 on train)" in html and "lookback=20, short=false" in html
+    assert "<th>Parameters chosen on train</th>" in html
+    assert re.search(r"<td>fold_2</td>.*?<td class=\"nowrap\">lookback=60, short=true</td>", html, re.S)
+    assert '<th scope="row">grid</th><td>lookback=20, short=false | lookback=60, short=true</td>' in html
