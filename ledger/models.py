@@ -252,12 +252,13 @@ class RunSummary(models.Model):
 
     class Meta:
         db_table = "research_run_summaries"
+        # the runs list sorts on each figure both ways, blanks last, newest first on ties
         indexes = [
-            models.Index(fields=["net_pnl"], name="run_summary_net_pnl"),
-            models.Index(fields=["sharpe"], name="run_summary_sharpe"),
-            models.Index(fields=["deflated_sharpe"], name="run_summary_dsr"),
-            models.Index(fields=["max_drawdown"], name="run_summary_drawdown"),
-            models.Index(fields=["pbo"], name="run_summary_pbo"),
+            models.Index(getattr(F(column), direction)(nulls_last=True), F("run").desc(),
+                         name=f"run_summary_{short}_{direction}")
+            for column, short in (("net_pnl", "net"), ("sharpe", "sharpe"), ("deflated_sharpe", "dsr"),
+                                  ("max_drawdown", "dd"), ("pbo", "pbo"))
+            for direction in ("asc", "desc")
         ]
 
     def __str__(self) -> str:

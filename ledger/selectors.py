@@ -46,20 +46,28 @@ def run_get_with_rows(*, run_id: str) -> ResearchRun:
 
 def run_page(*, filters, page_number: int, size: int = 50):
     """One page of the runs list: filters (the API's and the best candidate's figures), a sort done in
-    SQL, page numbers. Two queries (the count and the page), whatever the number of runs.
+    SQL, page numbers. A run is listed through its summary (``run_ingest`` writes both; ``manage.py
+    summarise_runs --missing`` covers a run inserted around the writer). Three queries (the count,
+    the page's ids, their rows), whatever the number of runs and however deep the page.
 
     Returns ``(filterset, page)``; ``page`` is None when a filter value is invalid (the form says
     which). Raises ``django.core.paginator.InvalidPage`` for a page past the end."""
     from django.core.paginator import Paginator
 
     from ledger.filters import RunPageFilter
+    from ledger.models import RunSummary
 
-    filterset = RunPageFilter(filters, queryset=ResearchRun.objects.order_by("-id"))
+    filterset = RunPageFilter(filters, queryset=RunSummary.objects.order_by("-run_id"))
     if not filterset.is_valid():
         return filterset, None
-    # the stored artifact is megabytes for a large search: never load it for a list
-    qs = filterset.qs.select_related("summary", "summary__best_candidate").defer("artifact")
-    return filterset, Paginator(qs, size).page(page_number)
+    # The page's ids first (an index walk of the summaries, however deep the page), then those runs
+    # with their summaries; the stored artifact is megabytes for a large search: never load it for a list.
+    page = Paginator(filterset.qs.values_list("run_id", flat=True), size).page(page_number)
+    ids = list(page.object_list)
+    rows = {run.id: run for run in ResearchRun.objects.filter(id__in=ids)
+            .select_related("summary", "summary__best_candidate").defer("artifact")}
+    page.object_list = [rows[i] for i in ids]
+    return filterset, page
 
 
 @dataclass
