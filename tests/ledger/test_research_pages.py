@@ -226,3 +226,35 @@ def test_a_walk_forward_candidate_shows_the_parameters_each_fold_chose(browser):
     assert "<th>Parameters chosen on train</th>" in html
     assert re.search(r"<td>fold_2</td>.*?<td class=\"nowrap\">lookback=60, short=true</td>", html, re.S)
     assert '<th scope="row">grid</th><td>lookback=20, short=false | lookback=60, short=true</td>' in html
+
+
+def test_activating_a_policy_refreshes_the_summaries_in_the_background(policy_v4, monkeypatch,
+                                                                       django_capture_on_commit_callbacks):
+    from django.utils.module_loading import import_string
+
+    from promotions.services import policy_activate
+
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, **kw: queued.append(func) or import_string(func)())
+    policy_activate(version="v3-gates-1", actor="test", reason="torghut's matrix")
+    run("wf-bg", *[candidate(f"c-bg-{i}", [i + 1, 2 * i - 3, 4, -1, 3, i, 2, 1], lookback=i) for i in range(4)])
+    assert RunSummary.objects.get(run__run_id="wf-bg").pbo is None
+    with django_capture_on_commit_callbacks(execute=True):
+        policy_activate(version="v4-gates-1", actor="test", reason="selection bias judged")
+    assert queued == ["ledger.tasks.run_summaries_refresh"]
+    summary = RunSummary.objects.get(run__run_id="wf-bg")
+    assert summary.pbo is not None and summary.selection_policy == "v4-gates-1"
+
+
+def test_summarise_runs_lists_a_run_stored_around_the_writer_again(browser, three_runs):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    RunSummary.objects.filter(run__run_id="wf-low").delete()
+    assert "wf-low" not in shown_runs(browser.get("/research/").content.decode())
+    out = StringIO()
+    call_command("summarise_runs", "--missing", stdout=out)
+    assert out.getvalue() == "1 run summaries refreshed\n"
+    assert RunSummary.objects.get(run__run_id="wf-low").net_pnl == 30
+    assert shown_runs(browser.get("/research/").content.decode()) == ["wf-mid", "wf-high", "wf-low"]
