@@ -80,3 +80,17 @@ def test_sort_by_sharpe_open_the_summary_compare_two(research, chromium, live_se
 
     page.goto(f"{live_server.url}/research/compare/?c=wf-brw-top-a")
     assert "Choose 2 to 4 candidates" in page.locator("p.error").inner_text()
+
+
+def test_a_bad_bound_is_an_error_next_to_its_field(research, chromium, live_server):
+    page = log_in(chromium, live_server.url, width=390)
+    page.goto(f"{live_server.url}/research/")
+    page.fill("input[name=pbo_max]", "2")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**pbo_max=2**")
+    label = page.locator("label.invalid")
+    assert label.count() == 1
+    assert "less than or equal to 1" in label.inner_text() and label.locator("input[name=pbo_max]").count() == 1
+    assert page.locator("table.runs").count() == 0  # no list that ignores the bound
+    assert _fits(page)
+    page.screenshot(path=str(SHOTS / "research-runs-invalid-390.png"), full_page=True)
