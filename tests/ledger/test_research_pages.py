@@ -258,3 +258,11 @@ def test_summarise_runs_lists_a_run_stored_around_the_writer_again(browser, thre
     assert out.getvalue() == "1 run summaries refreshed\n"
     assert RunSummary.objects.get(run__run_id="wf-low").net_pnl == 30
     assert shown_runs(browser.get("/research/").content.decode()) == ["wf-mid", "wf-high", "wf-low"]
+
+
+def test_a_run_without_candidates_says_so(browser):
+    RunFactory(body=ArtifactFactory(run_id="wf-empty", status="skipped", candidates=[]))
+    html = browser.get("/research/runs/wf-empty/").content.decode()
+    assert "This run holds no candidates (skipped)." in html
+    assert RunSummary.objects.get(run__run_id="wf-empty").selection_note == "the run has no candidates"
+    assert shown_runs(browser.get("/research/", {"sort": "-sharpe"}).content.decode()) == ["wf-empty"]  # blanks last
