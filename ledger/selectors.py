@@ -87,10 +87,6 @@ class CandidateFigures:
     chosen: dict[str, str] | None = None    # walk-forward: fold name -> parameters chosen on its train window
 
     @property
-    def fold_rows(self) -> list[tuple[FoldMetric, str]]:
-        return [(f, (self.chosen or {}).get(f.fold_name, "")) for f in self.folds]
-
-    @property
     def candidate_id(self) -> str:
         return self.candidate.candidate_id
 

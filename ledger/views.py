@@ -10,6 +10,7 @@ from ledger.metrics import METRICS, STRESS_DEFINITIONS, stress_label
 from ledger.models import ResearchCandidate, ResearchRun
 
 COMPARE_MIN, COMPARE_MAX = 2, 4
+CHART_MAX = 8  # series on a run's charts: the candidates with the highest net P&L (more are unreadable)
 
 
 def _glossary() -> dict:
@@ -54,8 +55,11 @@ def run_detail(request, run_id: str):
         overview = selectors.run_overview(run_id=run_id)
     except ResearchRun.DoesNotExist:
         raise Http404(f"No run {run_id}") from None
+    charted = overview["candidates"]
+    if len(charted) > CHART_MAX:
+        charted = sorted((c for c in charted if c.net_pnl is not None), key=lambda c: -c.net_pnl)[:CHART_MAX]
     return render(request, "ledger/run_detail.html", {
-        **overview, "charts": _charts(overview["candidates"]), "compare_min": COMPARE_MIN,
+        **overview, "charts": _charts(charted), "charted": len(charted), "compare_min": COMPARE_MIN,
         "compare_max": COMPARE_MAX, **_glossary()})
 
 

@@ -266,3 +266,15 @@ def test_a_run_without_candidates_says_so(browser):
     assert "This run holds no candidates (skipped)." in html
     assert RunSummary.objects.get(run__run_id="wf-empty").selection_note == "the run has no candidates"
     assert shown_runs(browser.get("/research/", {"sort": "-sharpe"}).content.decode()) == ["wf-empty"]  # blanks last
+
+
+def test_a_large_search_charts_its_best_candidates_and_formats_folds_as_the_tables_do(browser):
+    run("wf-many", *[CandidateArtifactFactory(candidate_id=f"c-many-{i:02d}", parameter_set={"lookback": i}, folds=[
+        FoldFactory(index=j, net_pnl=pnl) for j, pnl in enumerate([f"{i}.005", "-1.005", "2"])]) for i in range(10)])
+    html = browser.get("/research/runs/wf-many/").content.decode()
+    names = {t["name"] for t in _plotly_traces(html)}
+    assert names == {f"lookback={i}" for i in range(2, 10)}
+    assert "The charts show the 8 candidates with the highest" in html
+    assert '<td class="num">9.01</td><td class="num">35.00</td>' in html         # 9.005 half up, as floatformat
+    assert '<td class="num">-1.01</td>' in html
+    assert '<td class="nowrap">2026-01-05 → 2026-01-09</td>' in html
