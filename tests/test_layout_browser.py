@@ -12,7 +12,7 @@ from tests.browser import ARGS, CHROMIUM, MARKS, PASSWORD, SHOTS, log_in
 
 pytestmark = MARKS
 WIDTHS = (390, 1280)
-CHARTS = {"run", "promotion", "dashboards", "llm"}  # pages drawing plotly charts: wait for them
+CHARTS = {"run", "compare", "promotion", "dashboards", "llm"}  # pages drawing plotly charts: wait for them
 
 
 @pytest.fixture
@@ -80,6 +80,8 @@ def site(transactional_db, settings, tmp_path):
         "home": "/",
         "research": "/research/",
         "run": f"/research/runs/{run.run_id}/",
+        "compare": "/research/compare/?" + "&".join(
+            f"c={c}" for c in run.candidates.order_by("position").values_list("candidate_id", flat=True)[:2]),
         "promotions": "/promotions/",
         "promotion": f"/promotions/{promoted['id']}/",
         "policies": "/promotions/policies/",
