@@ -231,17 +231,14 @@ class ConditionEvaluation(models.Model):
 
 class Position(models.Model):
     """A strategy's position in one symbol, kept from its fills in the transaction that stores each fill.
-    ``qty`` is signed (negative: short). ``broker_qty`` and ``drift`` are written by reconciliation."""
+    ``qty`` is signed (negative: short). The broker's figure and the drift are per symbol
+    (:class:`SymbolDrift`, written by reconciliation); the selectors join them to each position."""
 
     strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="positions")
     symbol = models.CharField(max_length=32)
     qty = models.DecimalField(**QTY, default=0)
     avg_entry_price = models.DecimalField(**QTY, null=True, blank=True)
     realized_pnl = models.DecimalField(**QTY, default=0, help_text="Realized P&L since the position was opened.")
-    broker_qty = models.DecimalField(**QTY, null=True, blank=True,
-                                     help_text="The broker's figure for the symbol at the last reconciliation.")
-    drift = models.DecimalField(**QTY, default=0, help_text="Difference nobody has explained yet.")
-    reconciled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -256,6 +253,53 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.strategy_id} {self.symbol}: {self.qty}"
+
+
+class SymbolDrift(models.Model):
+    """The last reconciliation's figures for one symbol: the strategies' summed position, the broker's figure
+    (Alpaca's position plus the LEAN-routed fills), the quantity of orders still in flight and the drift
+    nobody has explained yet. One row per symbol compared; a reconciliation writes only the rows whose
+    figures changed (one statement) and removes those of symbols no longer held anywhere. Positions read
+    their symbol's row; when the figures were last compared is :class:`PositionReconciliation`'s ``at``."""
+
+    symbol = models.CharField(max_length=32, unique=True)
+    ours_qty = models.DecimalField(**QTY, help_text="The sum of the strategies' positions.")
+    broker_qty = models.DecimalField(**QTY, help_text="The broker's figure for the symbol.")
+    in_flight_qty = models.DecimalField(**QTY, default=0, help_text="Remaining qty of orders not settled yet.")
+    drift = models.DecimalField(**QTY, default=0, help_text="Difference nobody has explained yet.")
+    changed_at = models.DateTimeField(help_text="When a reconciliation last found these figures different.")
+
+    class Meta:
+        db_table = "autonomy_symbol_drift"
+        ordering = ["symbol"]
+        indexes = [models.Index(fields=["symbol"], condition=~Q(drift=0), name="symbol_drift_unexplained")]
+        constraints = [
+            models.CheckConstraint(condition=Q(symbol=models.functions.Upper("symbol")),
+                                   name="symbol_drift_symbol_upper"),
+            models.CheckConstraint(condition=Q(in_flight_qty__gte=0), name="symbol_drift_in_flight_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol}: broker {self.broker_qty}, drift {self.drift}"
+
+
+class PositionReconciliation(models.Model):
+    """The last comparison of positions with the broker (one row, id = 1): when, over how many symbols, how
+    many had unexplained drift, and how many symbols' figures it rewrote."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    at = models.DateTimeField()
+    symbols = models.PositiveIntegerField(default=0)
+    unexplained = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0, help_text="Symbols whose figures changed (rows written).")
+    actor = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        db_table = "autonomy_position_reconciliation"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="position_reconciliation_singleton")]
+
+    def __str__(self) -> str:
+        return f"positions reconciled at {self.at:%Y-%m-%d %H:%M:%S}: {self.symbols} symbols"
 
 
 # --- readiness (Phase D) -----------------------------------------------------------------------

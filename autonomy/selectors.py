@@ -11,15 +11,19 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
-    BooleanField,
     Case,
     CharField,
     Count,
+    DateTimeField,
+    DecimalField,
+    Exists,
     F,
     IntegerField,
     Max,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     TextField,
     Value,
     When,
@@ -63,9 +67,11 @@ from autonomy.models import (
     PlaybookActivation,
     PlaybookVersion,
     Position,
+    PositionReconciliation,
     SignalSource,
     StrategyTradingState,
     SymbolControl,
+    SymbolDrift,
     TradingState,
 )
 from core.canonical import content_sha256, decimal_str
@@ -196,8 +202,23 @@ def control_event_list() -> QuerySet[ControlEvent]:
     return ControlEvent.objects.order_by("-id")
 
 
+def positions_reconciled(qs: QuerySet[Position]) -> QuerySet[Position]:
+    """Positions with their symbol's figures at the last reconciliation (:class:`SymbolDrift`): ``broker_qty``
+    (None before any), ``drift`` (0 when none or explained), ``drifting`` and ``reconciled_at`` (when the last
+    reconciliation compared the symbol; None when it was never compared)."""
+    row = SymbolDrift.objects.filter(symbol=OuterRef("symbol"))
+    qty = DecimalField(max_digits=24, decimal_places=8)
+    last_run = PositionReconciliation.objects.filter(id=1).values("at")[:1]
+    return qs.annotate(
+        broker_qty=Subquery(row.values("broker_qty")[:1], output_field=qty),
+        drift=Coalesce(Subquery(row.values("drift")[:1], output_field=qty), Value(Decimal(0)), output_field=qty),
+        drifting=Exists(row.exclude(drift=0)),
+        reconciled_at=Case(When(Exists(row), then=Subquery(last_run)), default=None,
+                           output_field=DateTimeField()))
+
+
 def position_list(*, strategy: str | None = None, symbol: str | None = None) -> QuerySet[Position]:
-    qs = Position.objects.select_related("strategy").order_by("-id")
+    qs = positions_reconciled(Position.objects.select_related("strategy")).order_by("-id")
     if strategy:
         qs = qs.filter(strategy__name=strategy)
     if symbol:
@@ -650,15 +671,14 @@ def strategy_control_list() -> QuerySet[Strategy]:
 
 
 def position_drift_list() -> QuerySet[Position]:
-    """Every position, those with unexplained drift first, then by strategy and symbol."""
-    return (Position.objects.select_related("strategy")
-            .annotate(drifting=Case(When(drift=0, then=Value(False)), default=Value(True),
-                                    output_field=BooleanField()))
-            .order_by("-drifting", "strategy__name", "symbol"))
+    """Every position, those whose symbol has unexplained drift first, then by strategy and symbol."""
+    return positions_reconciled(Position.objects.select_related("strategy")).order_by("-drifting", "strategy__name",
+                                                                                     "symbol")
 
 
 def position_drift_count() -> int:
-    return Position.objects.exclude(drift=0).count()
+    """Positions whose symbol has unexplained drift at the last reconciliation."""
+    return Position.objects.filter(symbol__in=SymbolDrift.objects.exclude(drift=0).values("symbol")).count()
 
 
 def budget_gauges() -> list[dict]:

@@ -508,9 +508,8 @@ def position_lock_sql(*, only_if: str = "") -> str:
     condition (e.g. that a fill was inserted). Usable as a CTE of the statement that stores a fill
     (execution's order path), followed by :func:`position_fill_apply`."""
     return f"""
-INSERT INTO autonomy_positions AS p (strategy_id, symbol, qty, avg_entry_price, realized_pnl, broker_qty, drift,
-                                     reconciled_at, updated_at)
-SELECT %(pos_strategy_id)s, %(pos_symbol)s, 0, NULL, 0, NULL, 0, NULL, now() {f"WHERE {only_if}" if only_if else ""}
+INSERT INTO autonomy_positions AS p (strategy_id, symbol, qty, avg_entry_price, realized_pnl, updated_at)
+SELECT %(pos_strategy_id)s, %(pos_symbol)s, 0, NULL, 0, now() {f"WHERE {only_if}" if only_if else ""}
 ON CONFLICT (strategy_id, symbol) DO UPDATE SET updated_at = p.updated_at
 RETURNING id, qty, avg_entry_price, realized_pnl
 """
@@ -1134,30 +1133,58 @@ def lean_recovery_probe(*, probe_ok: bool, outage_open: bool, detail: str = "",
 # --- Position drift -----------------------------------------------------------------------------
 
 RECONCILE_ACTOR = "system:reconcile"
-# Rows whose figures did not change are rewritten only when their reconciled_at is older than
-# RECONCILED_REFRESH (a run over 10,000 unchanged positions would otherwise rewrite them all every minute).
-RECONCILED_REFRESH = timedelta(minutes=10)
-_DRIFT_UPDATE = """
-UPDATE autonomy_positions p SET broker_qty = v.broker, drift = v.drift, reconciled_at = %s
-FROM (SELECT unnest(%s::varchar[]) AS symbol, unnest(%s::numeric[]) AS broker, unnest(%s::numeric[]) AS drift) v
-WHERE p.symbol = v.symbol
-  AND (p.broker_qty IS DISTINCT FROM v.broker OR p.drift <> v.drift OR p.reconciled_at IS NULL
-       OR p.reconciled_at < %s)
+# Every symbol's figures go to the server as one JSON document (binding thousands of array elements costs
+# more than the write); the statement writes only the symbols whose figures changed, removes those no
+# longer compared, and says how many of each.
+_DRIFT_STORE = """
+WITH v AS (
+  SELECT e->>0 AS symbol, (e->>1)::numeric AS ours_qty, (e->>2)::numeric AS broker_qty,
+         (e->>3)::numeric AS in_flight_qty, (e->>4)::numeric AS drift
+  FROM json_array_elements(%(rows)s::json) AS e
+), gone AS (
+  DELETE FROM autonomy_symbol_drift d WHERE NOT EXISTS (SELECT 1 FROM v WHERE v.symbol = d.symbol) RETURNING 1
+), put AS (
+  INSERT INTO autonomy_symbol_drift AS d (symbol, ours_qty, broker_qty, in_flight_qty, drift, changed_at)
+  SELECT v.symbol, v.ours_qty, v.broker_qty, v.in_flight_qty, v.drift, %(now)s
+  FROM v LEFT JOIN autonomy_symbol_drift o ON o.symbol = v.symbol
+  WHERE o.symbol IS NULL OR (o.ours_qty, o.broker_qty, o.in_flight_qty, o.drift)
+                            IS DISTINCT FROM (v.ours_qty, v.broker_qty, v.in_flight_qty, v.drift)
+  ON CONFLICT (symbol) DO UPDATE SET ours_qty = EXCLUDED.ours_qty, broker_qty = EXCLUDED.broker_qty,
+    in_flight_qty = EXCLUDED.in_flight_qty, drift = EXCLUDED.drift, changed_at = EXCLUDED.changed_at
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM put), (SELECT count(*) FROM gone)
+"""
+# Claims the run (concurrent reconciliations queue here) and records when it compared.
+_DRIFT_RUN = """
+INSERT INTO autonomy_position_reconciliation AS r (id, at, symbols, unexplained, changed, actor)
+VALUES (1, %(now)s, %(symbols)s, %(unexplained)s, 0, %(actor)s)
+ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at, symbols = EXCLUDED.symbols, unexplained = EXCLUDED.unexplained,
+  changed = 0, actor = EXCLUDED.actor
 """
 
 
-def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECONCILE_ACTOR) -> list:
-    """Record the broker's figure and the unexplained drift on every position of each symbol (one
-    statement; ``reconciled_at`` is the last run that changed or re-confirmed them, at most
-    ``RECONCILED_REFRESH`` old while a reconciliation runs), store each evaluation that found a
-    difference, open a critical alert per symbol with an unexplained drift and resolve those whose drift
-    is gone."""
+def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECONCILE_ACTOR,
+                        now: datetime | None = None) -> list:
+    """Record, per symbol, the strategies' summed position, the broker's figure and the unexplained drift
+    (:class:`SymbolDrift`: one statement, writing only the symbols whose figures changed; ``facts`` covers
+    every symbol compared, and a symbol missing from them is no longer held anywhere: its row goes), note the
+    run (:class:`PositionReconciliation`), store each evaluation that found a difference, open a critical
+    alert per symbol with an unexplained drift and resolve those whose drift is gone."""
     verdicts = [conditions.position_drift(f) for f in facts]
-    now = timezone.now()
+    now = now or timezone.now()
+    unexplained = sum(1 for v in verdicts if not v.explained)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_DRIFT_UPDATE, [now, [f.symbol for f in facts], [f.broker for f in facts],
-                                           [v.drift for v in verdicts], now - RECONCILED_REFRESH])
+            cursor.execute(_DRIFT_RUN, {"now": now, "symbols": len(facts), "unexplained": unexplained,
+                                        "actor": actor})
+            rows = [[f.symbol, str(f.ours), str(f.broker), str(f.in_flight), str(v.drift)]
+                    for f, v in zip(facts, verdicts, strict=True)]
+            cursor.execute(_DRIFT_STORE, {"rows": json.dumps(rows), "now": now})
+            changed, gone = cursor.fetchone()
+            if changed or gone:
+                cursor.execute("UPDATE autonomy_position_reconciliation SET changed = %s WHERE id = 1",
+                               [changed + gone])
         open_keys = set(Alert.objects.exclude(status=AlertStatus.RESOLVED)
                         .filter(dedup_key__startswith="position_drift:").values_list("dedup_key", flat=True))
         for f, v in zip(facts, verdicts, strict=True):
