@@ -510,8 +510,14 @@ class SignalSource(models.Model):
         return f"{self.source}/{self.symbol}" if self.symbol else self.source
 
 
+# A heartbeat is never changed, and is deleted only by retention once it is older than this floor.
+HEARTBEAT_KEEP_AT_LEAST = "1 day"
+
+
 class Heartbeat(models.Model):
-    """Every heartbeat as received (append-only): the signal-quality rule of the playbook reads them."""
+    """Every heartbeat as received: the signal-quality rule of the playbook reads them. Never changed; pruned
+    after ``HEARTBEAT_RETENTION_DAYS`` (:func:`autonomy.services.heartbeats_prune`), and the trigger refuses
+    to delete one received within the last day."""
 
     source = models.CharField(max_length=100)
     symbol = models.CharField(max_length=32, blank=True, default="")
@@ -527,7 +533,12 @@ class Heartbeat(models.Model):
         indexes = [models.Index(fields=["received_at"], name="heartbeat_received_at")]
         constraints = [models.CheckConstraint(condition=Q(status__in=HeartbeatStatus.values),
                                               name="heartbeat_status_valid")]
-        triggers = [append_only()]
+        triggers = [
+            pgtrigger.Protect(name="heartbeat_no_update", operation=pgtrigger.Update),
+            pgtrigger.Protect(name="heartbeat_keep_recent", operation=pgtrigger.Delete,
+                              condition=pgtrigger.Condition(
+                                  f"OLD.received_at > now() - interval '{HEARTBEAT_KEEP_AT_LEAST}'")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}/{self.symbol or '-'} {self.status} at {self.observed_at:%Y-%m-%d %H:%M:%S}"

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -936,6 +937,34 @@ def _failure_streak_apply(row: SignalSource, *, detail: str, actor: str) -> None
     condition_evaluation_record(condition=ConditionKind.FAILURE_STREAK, scope=scope,
                                 inputs={**evidence, "reported_by": actor}, outcome=conditions.as_data(verdict),
                                 breached=verdict.tripped, action=action or "", actor=FAILURE_STREAK_ACTOR)
+
+
+# --- Heartbeat retention -----------------------------------------------------------------------
+
+_HEARTBEATS_PRUNE = """
+DELETE FROM autonomy_heartbeats WHERE id IN (
+  SELECT id FROM autonomy_heartbeats WHERE received_at < %s ORDER BY received_at LIMIT %s FOR UPDATE SKIP LOCKED)
+"""
+
+
+def heartbeats_prune(*, now: datetime | None = None, batch_size: int = 5000,
+                     time_budget_seconds: float = 50.0) -> dict:
+    """Delete the heartbeats received more than ``HEARTBEAT_RETENTION_DAYS`` ago, ``batch_size`` rows per
+    transaction (short locks; a second pruner skips the rows the first holds), until none is left or the
+    time budget is spent (the next run goes on). The sources' latest state (:class:`SignalSource`, which
+    the stale-signal rule and the pages read) is not touched; the playbook reads only its recent window."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.HEARTBEAT_RETENTION_DAYS)
+    started, deleted, batches = time.monotonic(), 0, 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_HEARTBEATS_PRUNE, [cutoff, batch_size])
+            count = cursor.rowcount
+        deleted, batches = deleted + count, batches + 1
+        if count < batch_size or time.monotonic() - started > time_budget_seconds:
+            break
+    return {"deleted": deleted, "batches": batches, "before": cutoff.isoformat(),
+            "retention_days": settings.HEARTBEAT_RETENTION_DAYS}
 
 
 # --- Stale signals ---------------------------------------------------------------------------

@@ -366,6 +366,10 @@ AUTONOMY_NO_SIGNAL_CYCLES = int(os.environ.get("AUTONOMY_NO_SIGNAL_CYCLES", "3")
 AUTONOMY_RECOVERY_CYCLES = int(os.environ.get("AUTONOMY_RECOVERY_CYCLES", "3"))
 AUTONOMY_FAILURE_STREAK = int(os.environ.get("AUTONOMY_FAILURE_STREAK", "3"))
 AUTONOMY_SWEEP_MINUTES = int(os.environ.get("AUTONOMY_SWEEP_MINUTES", "1"))
+# Every heartbeat is stored (the playbook's signal quality reads them over its window); those received
+# more than HEARTBEAT_RETENTION_DAYS ago are pruned hourly (each source's latest state stays). The table's
+# trigger refuses to delete a heartbeat younger than a day, whatever this says.
+HEARTBEAT_RETENTION_DAYS = int(os.environ.get("HEARTBEAT_RETENTION_DAYS", "7"))
 # The recovery playbook (its rules are a stored document: manage.py playbook) runs this often.
 AUTONOMY_PLAYBOOK_MINUTES = int(os.environ.get("AUTONOMY_PLAYBOOK_MINUTES", "5"))
 # LEAN circuit: fallbacks / LEAN requests over TRADING_LEAN_CIRCUIT_WINDOW_SECONDS at or over the
