@@ -474,9 +474,20 @@ class IncidentAdmin(ReadOnlyAdmin):
 
 @admin.register(SignalSource)
 class SignalSourceAdmin(ReadOnlyAdmin):
-    list_display = ["source", "symbol", "last_observed_at", "last_received_at", "last_status", "failure_streak",
-                    "beats"]
+    list_display = ["source", "symbol", "expected", "last_observed_at", "last_received_at", "last_status",
+                    "failure_streak", "beats"]
+    list_filter = ["expected"]
     search_fields = ["source", "symbol"]
+    actions = ["retire_selected"]
+
+    @admin.action(description="Retire the selected sources (the stale-signal rule stops judging them)…")
+    def retire_selected(self, request, queryset):
+        return _confirmed_action(
+            self, request, queryset, action="retire_selected", title="Retire signal sources", verb="retire",
+            explanation="A retired source no longer trips the stale-signal rule; its next heartbeat makes it "
+                        "expected again. Give the reason (e.g. the loop was decommissioned).",
+            run=lambda s, c: services.signal_source_retire(source_id=s.pk, reason=c, actor=request.user.get_username(),
+                                                           roles=user_roles(request.user), via=Via.ADMIN))
 
 
 @admin.register(Heartbeat)

@@ -498,6 +498,9 @@ class SignalSource(models.Model):
     last_status = models.CharField(max_length=16, choices=HeartbeatStatus.choices, default=HeartbeatStatus.OK)
     failure_streak = models.PositiveIntegerField(default=0, help_text="Failed cycles in a row.")
     beats = models.PositiveBigIntegerField(default=0)
+    expected = models.BooleanField(default=True, db_default=True,
+                                   help_text="The stale-signal rule judges this source. An operator retires a "
+                                             "source that stopped for good; its next heartbeat brings it back.")
 
     class Meta:
         db_table = "autonomy_signal_sources"
@@ -545,12 +548,15 @@ class Heartbeat(models.Model):
 
 
 class FreshnessState(models.Model):
-    """The staleness sweep's memory between cycles (one row, id = 1)."""
+    """The staleness sweep's memory between cycles (one row, id = 1): the earlier cycles each source's
+    no-signal streak is counted against, the longest streak at the last cycle, the clean cycles in a row."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_cycle_at = models.DateTimeField(null=True, blank=True)
-    no_signal_streak = models.PositiveIntegerField(default=0)
+    no_signal_streak = models.PositiveIntegerField(default=0, help_text="The longest of any source, last cycle.")
     clean_streak = models.PositiveIntegerField(default=0)
+    recent_cycles = ArrayField(models.DateTimeField(), default=list, blank=True,
+                               help_text="Earlier cycles of this in-session run (and the one before), oldest first.")
 
     class Meta:
         db_table = "autonomy_freshness_state"

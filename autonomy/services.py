@@ -916,9 +916,32 @@ def heartbeat_record(*, source: str, observed_at: datetime, symbol: str = "", st
         row.last_observed_at = max(row.last_observed_at, observed_at)
         row.last_received_at, row.last_status, row.beats = now, status, row.beats + 1
         row.failure_streak = row.failure_streak + 1 if status == HeartbeatStatus.FAILED else 0
+        row.expected = True  # a retired source that reports again is judged again
         row.save()
         if status == HeartbeatStatus.FAILED or before_streak:
             _failure_streak_apply(row, detail=detail, actor=actor)
+    return row
+
+
+def signal_source_retire(*, source_id: int, reason: str, actor: str, roles=frozenset(),
+                         via: str = Via.ADMIN) -> SignalSource:
+    """Stop expecting a source that stopped for good: the stale-signal rule no longer judges it (its next
+    heartbeat makes it expected again). An operator's act, recorded as a control event."""
+    reason = _reason(reason)
+    _refuse(rules.source_retire_refusal(kind=rules.actor_kind(actor, roles)))
+    with transaction.atomic():
+        row = SignalSource.objects.select_for_update().filter(pk=source_id).first()
+        if row is None:
+            raise NotFound(f"No signal source {source_id}.")
+        if row.expected:
+            row.expected = False
+            row.save(update_fields=["expected"])
+            control_event_record(kind=ControlKind.SIGNAL_SOURCE, scope=f"source:{row}", actor=actor, via=via,
+                                 reason=reason, before={"expected": True}, after={"expected": False},
+                                 evidence={"last_observed_at": row.last_observed_at.isoformat(),
+                                           "last_received_at": row.last_received_at.isoformat()})
+            audit_record(actor=actor, via=via, action="signal_source_retire", object_ref=f"source:{row}",
+                         actor_roles=roles, details={"before": {"expected": True}, "after": {"expected": False}})
     return row
 
 
@@ -986,7 +1009,8 @@ def sweep_cycle(now: datetime, minutes: int | None = None) -> int:
 
 
 def staleness_sweep(*, now: datetime | None = None) -> ConditionEvaluation | None:
-    """One cycle of the stale-signal rule: evaluate, store the evaluation, act.
+    """One cycle of the stale-signal rule, per expected source: evaluate, store the evaluation with its
+    inputs (the sources judged, the earlier cycles, how many sources are expected and breaching), act.
 
     Idempotent per cycle and safe to run concurrently: the state row is claimed with
     ``FOR UPDATE SKIP LOCKED`` (another sweep holding it -> None), and a cycle already evaluated is
@@ -994,37 +1018,42 @@ def staleness_sweep(*, now: datetime | None = None) -> ConditionEvaluation | Non
     """
     now = now or timezone.now()
     cycle = sweep_cycle(now)
+    policy = freshness_policy()
     with transaction.atomic():
         FreshnessState.objects.get_or_create(id=1)
         state = FreshnessState.objects.select_for_update(skip_locked=True).filter(id=1).first()
         if state is None or not sweep_claim(sweep=ConditionKind.STALE_SIGNALS, cycle=cycle):
             return None
-        since = state.last_cycle_at
-        newest, count, arrived, laggiest = signal_freshness(since=since)
-        inputs = conditions.FreshnessInputs(
-            now=now, in_session=conditions.in_session(now, market_session()), newest_observed_at=newest,
-            signal_since_last_cycle=since is None or arrived,
-            no_signal_streak=state.no_signal_streak, clean_streak=state.clean_streak,
-            tripped=_reducing_for(StateCause.FRESHNESS),
-            sources={"count": count, "laggiest": {name: round((now - at).total_seconds(), 3) for name, at in laggiest}})
-        verdict = conditions.freshness_evaluate(inputs, freshness_policy())
-        action = _freshness_apply(verdict, inputs)
-        state.last_cycle_at = now
+        session = conditions.in_session(now, market_session())
+        previous = sorted(state.recent_cycles)
+        sources, expected, breaching = signal_freshness(now=now, in_session=session, lag_seconds=policy.lag_seconds,
+                                                        previous_cycles=previous,
+                                                        no_signal_cycles=policy.no_signal_cycles)
+        inputs = conditions.FreshnessInputs(now=now, in_session=session, sources=sources, previous_cycles=previous,
+                                            clean_streak=state.clean_streak,
+                                            tripped=_reducing_for(StateCause.FRESHNESS))
+        verdict = conditions.freshness_evaluate(inputs, policy)
+        counts = {"expected_sources": expected, "breaching_sources": breaching}
+        action = _freshness_apply(verdict, counts, tripped=inputs.tripped)
+        state.last_cycle_at, state.recent_cycles = now, verdict.cycles
         state.no_signal_streak, state.clean_streak = verdict.no_signal_streak, verdict.clean_streak
         state.save()
+        outcome = conditions.as_data(verdict)
+        outcome.pop("cycles")  # the next cycle's memory, already in the inputs' previous_cycles plus now
         return condition_evaluation_record(
             condition=ConditionKind.STALE_SIGNALS, scope="global",
-            inputs={**conditions.as_data(inputs), "cycle": cycle}, outcome=conditions.as_data(verdict),
+            inputs={**conditions.as_data(inputs), **counts, "cycle": cycle}, outcome=outcome,
             breached=verdict.stale, action=action or "", actor=STALENESS_ACTOR)
 
 
-def _freshness_apply(verdict: conditions.FreshnessVerdict, inputs: conditions.FreshnessInputs) -> str | None:
+def _freshness_apply(verdict: conditions.FreshnessVerdict, counts: dict, *, tripped: bool) -> str | None:
     evidence = {"lag_seconds": verdict.lag_seconds, "no_signal_streak": verdict.no_signal_streak,
-                "reasons": verdict.reasons, "sources": inputs.sources}
+                "reasons": verdict.reasons, "breaching": verdict.breaching[:20], **counts}
     if verdict.stale:
         alert_raise(dedup_key="stale_signals", severity=AlertSeverity.WARNING,
-                    title="Autonomy signals are stale: " + "; ".join(verdict.reasons), evidence=evidence,
-                    actor=STALENESS_ACTOR)
+                    title=(f"Autonomy signals are stale ({counts['breaching_sources']} of "
+                           f"{counts['expected_sources']} sources): " + "; ".join(verdict.reasons))[:300],
+                    evidence=evidence, actor=STALENESS_ACTOR)
     if verdict.action == conditions.REDUCE:
         moved = _trading_reduce(reason="stale_signals: " + "; ".join(verdict.reasons), actor=STALENESS_ACTOR,
                                 cause=StateCause.FRESHNESS, evidence=evidence)
@@ -1038,7 +1067,7 @@ def _freshness_apply(verdict: conditions.FreshnessVerdict, inputs: conditions.Fr
         alert_clear(dedup_key="stale_signals", actor=STALENESS_ACTOR,
                     reason=f"signals fresh again for {verdict.clean_streak} cycles; trading is ACTIVE")
         return conditions.RECOVER
-    if not verdict.stale and not inputs.tripped:
+    if not verdict.stale and not tripped:
         alert_clear(dedup_key="stale_signals", actor=STALENESS_ACTOR, reason="signals are fresh again")
     return None
 
