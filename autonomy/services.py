@@ -1191,27 +1191,33 @@ def lean_recovery_probe(*, probe_ok: bool, outage_open: bool, detail: str = "",
 # --- Position drift -----------------------------------------------------------------------------
 
 RECONCILE_ACTOR = "system:reconcile"
-# Every symbol's figures go to the server as one JSON document (binding thousands of array elements costs
-# more than the write); the statement writes only the symbols whose figures changed, removes those no
-# longer compared, and says how many of each.
+# Every symbol's figures go to the server as five texts (the symbols a JSON array, the quantities comma-
+# separated: binding thousands of array elements costs more than the write). One statement writes only what
+# changed: symbols whose figures differ are updated, new ones inserted (no ON CONFLICT: reconciliations are
+# serialised on the run row, taken first), and symbols no longer compared removed.
 _DRIFT_STORE = """
 WITH v AS (
-  SELECT e->>0 AS symbol, (e->>1)::numeric AS ours_qty, (e->>2)::numeric AS broker_qty,
-         (e->>3)::numeric AS in_flight_qty, (e->>4)::numeric AS drift
-  FROM json_array_elements(%(rows)s::json) AS e
+  SELECT * FROM unnest(
+    ARRAY(SELECT e FROM json_array_elements_text(%(symbols)s::json) WITH ORDINALITY AS t(e, n) ORDER BY n),
+    string_to_array(%(ours)s, ',')::numeric[], string_to_array(%(broker)s, ',')::numeric[],
+    string_to_array(%(in_flight)s, ',')::numeric[], string_to_array(%(drift)s, ',')::numeric[]
+  ) AS v(symbol, ours_qty, broker_qty, in_flight_qty, drift)
 ), gone AS (
   DELETE FROM autonomy_symbol_drift d WHERE NOT EXISTS (SELECT 1 FROM v WHERE v.symbol = d.symbol) RETURNING 1
-), put AS (
-  INSERT INTO autonomy_symbol_drift AS d (symbol, ours_qty, broker_qty, in_flight_qty, drift, changed_at)
-  SELECT v.symbol, v.ours_qty, v.broker_qty, v.in_flight_qty, v.drift, %(now)s
-  FROM v LEFT JOIN autonomy_symbol_drift o ON o.symbol = v.symbol
-  WHERE o.symbol IS NULL OR (o.ours_qty, o.broker_qty, o.in_flight_qty, o.drift)
-                            IS DISTINCT FROM (v.ours_qty, v.broker_qty, v.in_flight_qty, v.drift)
-  ON CONFLICT (symbol) DO UPDATE SET ours_qty = EXCLUDED.ours_qty, broker_qty = EXCLUDED.broker_qty,
-    in_flight_qty = EXCLUDED.in_flight_qty, drift = EXCLUDED.drift, changed_at = EXCLUDED.changed_at
+), changed AS (
+  UPDATE autonomy_symbol_drift d SET ours_qty = v.ours_qty, broker_qty = v.broker_qty,
+    in_flight_qty = v.in_flight_qty, drift = v.drift, changed_at = %(now)s
+  FROM v WHERE d.symbol = v.symbol
+    AND (d.ours_qty, d.broker_qty, d.in_flight_qty, d.drift) IS DISTINCT FROM
+        (v.ours_qty, v.broker_qty, v.in_flight_qty, v.drift)
+  RETURNING 1
+), added AS (
+  INSERT INTO autonomy_symbol_drift (symbol, ours_qty, broker_qty, in_flight_qty, drift, changed_at)
+  SELECT v.symbol, v.ours_qty, v.broker_qty, v.in_flight_qty, v.drift, %(now)s FROM v
+  WHERE NOT EXISTS (SELECT 1 FROM autonomy_symbol_drift d WHERE d.symbol = v.symbol)
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM put), (SELECT count(*) FROM gone)
+SELECT (SELECT count(*) FROM changed) + (SELECT count(*) FROM added), (SELECT count(*) FROM gone)
 """
 # Claims the run (concurrent reconciliations queue here) and records when it compared.
 _DRIFT_RUN = """
@@ -1236,9 +1242,11 @@ def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECO
         with connection.cursor() as cursor:
             cursor.execute(_DRIFT_RUN, {"now": now, "symbols": len(facts), "unexplained": unexplained,
                                         "actor": actor})
-            rows = [[f.symbol, str(f.ours), str(f.broker), str(f.in_flight), str(v.drift)]
-                    for f, v in zip(facts, verdicts, strict=True)]
-            cursor.execute(_DRIFT_STORE, {"rows": json.dumps(rows), "now": now})
+            cursor.execute(_DRIFT_STORE, {
+                "symbols": json.dumps([f.symbol for f in facts]), "ours": ",".join(str(f.ours) for f in facts),
+                "broker": ",".join(str(f.broker) for f in facts),
+                "in_flight": ",".join(str(f.in_flight) for f in facts),
+                "drift": ",".join(str(v.drift) for v in verdicts), "now": now})
             changed, gone = cursor.fetchone()
             if changed or gone:
                 cursor.execute("UPDATE autonomy_position_reconciliation SET changed = %s WHERE id = 1",
