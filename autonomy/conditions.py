@@ -295,7 +295,7 @@ def backoff_delay(attempts: int, *, base_seconds: float, max_seconds: float) -> 
 
 # --- Position drift (reconciliation against the broker) -------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: reconciliation makes one per symbol, thousands per run
 class DriftFacts:
     symbol: str
     ours: Decimal  # the sum of the strategies' positions, kept from stored fills
@@ -306,7 +306,7 @@ class DriftFacts:
         return {k: decimal_str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DriftVerdict:
     symbol: str
     difference: Decimal  # broker - ours

@@ -1254,6 +1254,8 @@ def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECO
         open_keys = set(Alert.objects.exclude(status=AlertStatus.RESOLVED)
                         .filter(dedup_key__startswith="position_drift:").values_list("dedup_key", flat=True))
         for f, v in zip(facts, verdicts, strict=True):
+            if not v.difference and not open_keys:  # in line, nothing to resolve: the usual case, kept cheap
+                continue
             key = f"position_drift:{f.symbol}"
             if v.difference:
                 condition_evaluation_record(condition=ConditionKind.POSITION_DRIFT, scope=f"symbol:{f.symbol}",
