@@ -5,7 +5,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autonomy', '0007_heartbeat_retention'),
+        ('autonomy', '0008_heartbeat_retention'),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autonomy', '0005_llm_governance'),
+        ('autonomy', '0006_control_version'),
     ]
 
     operations = [

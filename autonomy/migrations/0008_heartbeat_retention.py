@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autonomy', '0006_symbol_drift'),
+        ('autonomy', '0007_symbol_drift'),
     ]
 
     operations = [
