@@ -33,10 +33,12 @@ from autonomy.models import (
     PlaybookActivation,
     PlaybookVersion,
     Position,
+    PositionReconciliation,
     ReadinessSnapshot,
     SignalSource,
     StrategyTradingState,
     SymbolControl,
+    SymbolDrift,
     TradingState,
 )
 from core.admin import ReadOnlyAdmin
@@ -330,10 +332,45 @@ class BudgetUsageAdmin(ReadOnlyAdmin):
 
 @admin.register(Position)
 class PositionAdmin(ReadOnlyAdmin):
+    """Positions with their symbol's figures at the last reconciliation (kept per symbol: Symbol drift)."""
+
     list_display = ["strategy", "symbol", "qty", "avg_entry_price", "realized_pnl", "broker_qty", "drift",
                     "reconciled_at", "updated_at"]
     list_filter = ["strategy"]
     search_fields = ["symbol"]
+
+    def get_queryset(self, request):
+        from autonomy.selectors import positions_reconciled
+
+        return positions_reconciled(super().get_queryset(request))
+
+    @admin.display(description="Broker qty", ordering="broker_qty")
+    def broker_qty(self, obj):
+        return obj.broker_qty
+
+    @admin.display(description="Drift", ordering="drift")
+    def drift(self, obj):
+        return obj.drift
+
+    @admin.display(description="Reconciled at", ordering="reconciled_at")
+    def reconciled_at(self, obj):
+        return obj.reconciled_at
+
+
+@admin.register(SymbolDrift)
+class SymbolDriftAdmin(ReadOnlyAdmin):
+    """Per symbol, the last reconciliation's figures: the strategies' sum, the broker's, orders in flight and
+    the drift nobody has explained (written by reconciliation only)."""
+
+    list_display = ["symbol", "ours_qty", "broker_qty", "in_flight_qty", "drift", "changed_at"]
+    search_fields = ["symbol"]
+
+
+@admin.register(PositionReconciliation)
+class PositionReconciliationAdmin(ReadOnlyAdmin):
+    """The last comparison of positions with the broker: when, how many symbols, how many drifting."""
+
+    list_display = ["at", "symbols", "unexplained", "changed", "actor"]
 
 
 @admin.register(ReadinessSnapshot)
@@ -437,9 +474,20 @@ class IncidentAdmin(ReadOnlyAdmin):
 
 @admin.register(SignalSource)
 class SignalSourceAdmin(ReadOnlyAdmin):
-    list_display = ["source", "symbol", "last_observed_at", "last_received_at", "last_status", "failure_streak",
-                    "beats"]
+    list_display = ["source", "symbol", "expected", "last_observed_at", "last_received_at", "last_status",
+                    "failure_streak", "beats"]
+    list_filter = ["expected"]
     search_fields = ["source", "symbol"]
+    actions = ["retire_selected"]
+
+    @admin.action(description="Retire the selected sources (the stale-signal rule stops judging them)…")
+    def retire_selected(self, request, queryset):
+        return _confirmed_action(
+            self, request, queryset, action="retire_selected", title="Retire signal sources", verb="retire",
+            explanation="A retired source no longer trips the stale-signal rule; its next heartbeat makes it "
+                        "expected again. Give the reason (e.g. the loop was decommissioned).",
+            run=lambda s, c: services.signal_source_retire(source_id=s.pk, reason=c, actor=request.user.get_username(),
+                                                           roles=user_roles(request.user), via=Via.ADMIN))
 
 
 @admin.register(Heartbeat)

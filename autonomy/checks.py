@@ -21,4 +21,8 @@ def autonomy_settings(app_configs=None, **kwargs):
     if settings.ALERT_WEBHOOK_URL and not settings.ALERT_WEBHOOK_SECRET:
         errors.append(Error("ALERT_WEBHOOK_URL is set without ALERT_WEBHOOK_SECRET: webhook payloads must be "
                             "signed.", id="autonomy.E003"))
+    if settings.HEARTBEAT_RETENTION_DAYS < 1:
+        errors.append(Error("HEARTBEAT_RETENTION_DAYS must be 1 or more: the playbook's signal quality reads the "
+                            "last window of heartbeats, and the table refuses to lose a heartbeat younger than a day.",
+                            id="autonomy.E004"))
     return errors

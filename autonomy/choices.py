@@ -53,6 +53,7 @@ class ControlKind(models.TextChoices):
     LLM_ALLOWLIST = "llm_allowlist", "LLM model or prompt-version allowlist"
     LLM_CIRCUIT = "llm_circuit", "LLM circuit"
     PLAYBOOK = "playbook", "Recovery playbook"
+    SIGNAL_SOURCE = "signal_source", "Signal source expected or retired"
 
 
 class BudgetName(models.TextChoices):

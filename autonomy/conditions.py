@@ -5,10 +5,10 @@ Services load the inputs, call these, and store each evaluation with its inputs 
 ``now`` is an input, so an evaluation can be replayed from what was stored, and the kill-switch
 drill can rehearse a condition with made-up inputs.
 
-* **Stale signals** (torghut's emergency stop): during the market session, a heartbeat lag of
-  ``lag_seconds`` (600) or more, or a streak of ``no_signal_cycles`` (3) sweep cycles in which no
-  heartbeat arrived, moves trading to REDUCING. Recovery is automatic after ``recovery_cycles`` (3)
-  clean cycles in a row, and only from a state this rule set (freshness reasons only).
+* **Stale signals** (torghut's emergency stop), judged per expected source: during the market session,
+  any source with a heartbeat lag of ``lag_seconds`` (600) or more, or a streak of ``no_signal_cycles`` (3)
+  sweep cycles in which it sent no heartbeat, moves trading to REDUCING. Recovery is automatic after
+  ``recovery_cycles`` (3) clean cycles in a row, and only from a state this rule set (freshness reasons only).
 * **Autonomy failure streak**: a source reporting ``failed`` cycles ``failure_streak`` (3) times in a
   row moves trading to REDUCING; recovery needs an operator.
 * **LEAN circuit**: fallbacks / LEAN requests over the window at or above ``fallback_ratio`` (0.25,
@@ -112,7 +112,11 @@ def in_session(now: datetime, session: MarketSession) -> bool:
     return local.weekday() in session.weekdays and session.opens <= local.time() < session.closes
 
 
-# --- Stale signals --------------------------------------------------------------------------
+# --- Stale signals ---------------------------------------------------------------------------
+
+# How many earlier sweep cycles the rule remembers: no-signal streaks are counted up to this many.
+CYCLES_REMEMBERED = 20
+
 
 @dataclass(frozen=True)
 class FreshnessPolicy:
@@ -122,55 +126,87 @@ class FreshnessPolicy:
 
 
 @dataclass(frozen=True)
+class SourceFreshness:
+    """One expected source (a loop, per symbol or not) as the rule reads it."""
+
+    name: str
+    last_observed_at: datetime  # its freshest observation
+    last_received_at: datetime  # when its latest heartbeat arrived
+
+
+@dataclass(frozen=True)
 class FreshnessInputs:
     now: datetime
     in_session: bool
-    newest_observed_at: datetime | None  # the freshest heartbeat of any source; None: no source ever reported
-    signal_since_last_cycle: bool  # a heartbeat arrived since the previous cycle
-    no_signal_streak: int  # as it stood after the previous cycle
+    # The expected sources judged. Lag grows as last_observed_at ages and the no-signal streak as
+    # last_received_at does, so the sources oldest by either are enough: if none of them breaches, none does.
+    sources: list[SourceFreshness]
+    # Earlier sweep cycles, oldest first: those of the current in-session run and the one before it
+    # (at most CYCLES_REMEMBERED). A source's no-signal streak is how many of them came after its latest
+    # heartbeat: each began a cycle in which it sent nothing.
+    previous_cycles: list[datetime]
     clean_streak: int
     tripped: bool  # trading is REDUCING because this rule put it there
-    sources: dict = field(default_factory=dict)  # evidence: how many sources, the laggiest and their lag (s)
 
 
 @dataclass(frozen=True)
 class FreshnessVerdict:
     armed: bool
-    lag_seconds: float | None
-    no_signal_streak: int
+    lag_seconds: float | None  # the largest lag among the sources judged
+    no_signal_streak: int  # the longest no-signal streak among them
     clean_streak: int
     stale: bool
     reasons: list[str]
     action: str | None  # REDUCE, RECOVER or None
+    breaching: list[dict] = field(default_factory=list)  # each source in breach: source, lag, streak, reasons
+    cycles: list[datetime] = field(default_factory=list)  # previous_cycles for the next cycle
+
+
+def source_no_signal_streak(last_received_at: datetime, previous_cycles: list[datetime]) -> int:
+    """Cycles in a row, ending with this one, in which the source sent nothing."""
+    return sum(1 for at in previous_cycles if at >= last_received_at)
 
 
 def freshness_evaluate(inputs: FreshnessInputs, policy: FreshnessPolicy) -> FreshnessVerdict:
-    """One sweep cycle of the stale-signal rule.
+    """One sweep cycle of the stale-signal rule, per source: trading is stale when ANY expected source lags
+    ``lag_seconds`` or more, or sent nothing for ``no_signal_cycles`` cycles, during the market session (a
+    fresh source never hides a stale one).
 
-    Unarmed until some source has reported once (a plane without autonomous loops is not stale).
-    Outside the session nothing is stale and the cycle counts as clean.
+    Unarmed while no source is expected (a plane without autonomous loops is not stale). Outside the
+    session nothing is stale, the cycle counts as clean, and the streaks start again at the next session.
     """
-    if inputs.newest_observed_at is None:
-        return FreshnessVerdict(False, None, 0, inputs.clean_streak, False, ["no heartbeat source has reported yet"],
-                                None)
-    lag = max(0.0, (inputs.now - inputs.newest_observed_at).total_seconds())
-    reasons: list[str] = []
-    if not inputs.in_session:
-        no_signal = 0
-    else:
-        no_signal = 0 if inputs.signal_since_last_cycle else inputs.no_signal_streak + 1
+    cycles = ([*inputs.previous_cycles, inputs.now][-CYCLES_REMEMBERED:] if inputs.in_session else [inputs.now])
+    if not inputs.sources:
+        return FreshnessVerdict(False, None, 0, inputs.clean_streak, False, ["no heartbeat source is expected"],
+                                None, [], cycles)
+    breaching: list[dict] = []
+    worst_lag, worst_streak = 0.0, 0
+    for source in inputs.sources:
+        lag = max(0.0, (inputs.now - source.last_observed_at).total_seconds())
+        streak = source_no_signal_streak(source.last_received_at, inputs.previous_cycles) if inputs.in_session else 0
+        worst_lag, worst_streak = max(worst_lag, lag), max(worst_streak, streak)
+        if not inputs.in_session:
+            continue
+        why = []
         if lag >= policy.lag_seconds:
-            reasons.append(f"heartbeat lag {lag:.0f} s >= {policy.lag_seconds:.0f} s during the market session")
-        if no_signal >= policy.no_signal_cycles:
-            reasons.append(f"no signal for {no_signal} cycles (>= {policy.no_signal_cycles})")
-    stale = bool(reasons)
+            why.append(f"heartbeat lag {lag:.0f} s >= {policy.lag_seconds:.0f} s during the market session")
+        if streak >= policy.no_signal_cycles:
+            why.append(f"no signal for {streak} cycles (>= {policy.no_signal_cycles})")
+        if why:
+            breaching.append({"source": source.name, "lag_seconds": round(lag, 3), "no_signal_streak": streak,
+                              "reasons": why})
+    reasons = [f"{b['source']}: {'; '.join(b['reasons'])}" for b in breaching[:5]]
+    if len(breaching) > 5:
+        reasons.append(f"and {len(breaching) - 5} more of the sources judged")
+    stale = bool(breaching)
     clean = 0 if stale else inputs.clean_streak + 1
     action = None
     if stale and not inputs.tripped:
         action = REDUCE
     elif inputs.tripped and not stale and clean >= policy.recovery_cycles:
         action = RECOVER
-    return FreshnessVerdict(True, round(lag, 3), no_signal, clean, stale, reasons, action)
+    return FreshnessVerdict(True, round(worst_lag, 3), worst_streak, clean, stale, reasons, action, breaching,
+                            cycles)
 
 
 # --- Autonomy failure streak ----------------------------------------------------------------
@@ -259,7 +295,7 @@ def backoff_delay(attempts: int, *, base_seconds: float, max_seconds: float) -> 
 
 # --- Position drift (reconciliation against the broker) -------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: reconciliation makes one per symbol, thousands per run
 class DriftFacts:
     symbol: str
     ours: Decimal  # the sum of the strategies' positions, kept from stored fills
@@ -270,7 +306,7 @@ class DriftFacts:
         return {k: decimal_str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DriftVerdict:
     symbol: str
     difference: Decimal  # broker - ours

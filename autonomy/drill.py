@@ -1,10 +1,10 @@
 """The kill-switch drill's rehearsal of the autonomy conditions: each condition is evaluated, with the
-live policies, on figures of a plain breach of torghut's emergency-stop rules (a 900 s heartbeat lag
-and 3 cycles without a signal in session, 3 failed cycles, a 30 % fallback ratio, a budget one unit
-past its limit), by the same pure functions the sweeps and the order path run; a sample order (an
-opening buy) is judged by the admission function under the state the condition would set. A policy
-loosened so far that such a breach no longer trips fails the drill. Nothing is stored or changed
-here; ``promotions.services.drill_run`` records the result.
+live policies, on figures of a plain breach of torghut's emergency-stop rules (one loop among fresh
+ones with a 900 s heartbeat lag and 3 cycles without a signal in session, 3 failed cycles, a 30 %
+fallback ratio, a budget one unit past its limit), by the same pure functions the sweeps and the
+order path run; a sample order (an opening buy) is judged by the admission function under the state
+the condition would set. A policy loosened so far that such a breach no longer trips fails the drill.
+Nothing is stored or changed here; ``promotions.services.drill_run`` records the result.
 """
 from __future__ import annotations
 
@@ -39,10 +39,13 @@ def rehearse(*, sample: AdmissionFacts, freshness: conditions.FreshnessPolicy, s
     (an opening buy) have been refused under the state it sets? ``budgets`` are (name, limit, on_breach)."""
     checks = []
     now = SESSION_MOMENT if not session.always else datetime.now(UTC)
-    stale = conditions.FreshnessInputs(now=now, in_session=True,
-                                       newest_observed_at=now - timedelta(seconds=DRILL_LAG_SECONDS),
-                                       signal_since_last_cycle=False, no_signal_streak=DRILL_NO_SIGNAL_CYCLES - 1,
-                                       clean_streak=0, tripped=False)
+    silent_since = now - timedelta(seconds=DRILL_LAG_SECONDS)  # one loop silent among fresh ones
+    stale = conditions.FreshnessInputs(
+        now=now, in_session=True,
+        sources=[conditions.SourceFreshness("drill-fresh", now - timedelta(seconds=5), now - timedelta(seconds=5)),
+                 conditions.SourceFreshness("drill-silent", silent_since, silent_since)],
+        previous_cycles=[now - timedelta(minutes=m) for m in range(DRILL_NO_SIGNAL_CYCLES, 0, -1)],
+        clean_streak=0, tripped=False)
     verdict = conditions.freshness_evaluate(stale, freshness)
     judged = _judge(sample, state=TradingStateChoice.REDUCING, reason="stale signals (drill)")
     checks.append({"condition": "stale_signals", "inputs": conditions.as_data(stale),

@@ -73,10 +73,11 @@ class AutonomyCollector:
             lag.add_metric([s.source, s.symbol], max(0.0, (now - s.last_observed_at).total_seconds()))
             streak.add_metric([s.source, s.symbol], s.failure_streak)
         newest = GaugeMetricFamily("torghut_autonomy_signal_lag_seconds",
-                                   "Seconds since the freshest signal of any source (what the stale-signal rule "
-                                   "reads); absent until a source reports.")
-        if sources:
-            newest.add_metric([], max(0.0, (now - max(s.last_observed_at for s in sources)).total_seconds()))
+                                   "Seconds since the latest signal of the stalest expected source (the stale-signal "
+                                   "rule judges each source); absent while no source is expected.")
+        expected = [s.last_observed_at for s in sources if s.expected]
+        if expected:
+            newest.add_metric([], max(0.0, (now - min(expected)).total_seconds()))
         yield lag
         yield streak
         yield newest

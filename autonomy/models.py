@@ -253,17 +253,14 @@ class ConditionEvaluation(models.Model):
 
 class Position(models.Model):
     """A strategy's position in one symbol, kept from its fills in the transaction that stores each fill.
-    ``qty`` is signed (negative: short). ``broker_qty`` and ``drift`` are written by reconciliation."""
+    ``qty`` is signed (negative: short). The broker's figure and the drift are per symbol
+    (:class:`SymbolDrift`, written by reconciliation); the selectors join them to each position."""
 
     strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="positions")
     symbol = models.CharField(max_length=32)
     qty = models.DecimalField(**QTY, default=0)
     avg_entry_price = models.DecimalField(**QTY, null=True, blank=True)
     realized_pnl = models.DecimalField(**QTY, default=0, help_text="Realized P&L since the position was opened.")
-    broker_qty = models.DecimalField(**QTY, null=True, blank=True,
-                                     help_text="The broker's figure for the symbol at the last reconciliation.")
-    drift = models.DecimalField(**QTY, default=0, help_text="Difference nobody has explained yet.")
-    reconciled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -278,6 +275,53 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.strategy_id} {self.symbol}: {self.qty}"
+
+
+class SymbolDrift(models.Model):
+    """The last reconciliation's figures for one symbol: the strategies' summed position, the broker's figure
+    (Alpaca's position plus the LEAN-routed fills), the quantity of orders still in flight and the drift
+    nobody has explained yet. One row per symbol compared; a reconciliation writes only the rows whose
+    figures changed (one statement) and removes those of symbols no longer held anywhere. Positions read
+    their symbol's row; when the figures were last compared is :class:`PositionReconciliation`'s ``at``."""
+
+    symbol = models.CharField(max_length=32, unique=True)
+    ours_qty = models.DecimalField(**QTY, help_text="The sum of the strategies' positions.")
+    broker_qty = models.DecimalField(**QTY, help_text="The broker's figure for the symbol.")
+    in_flight_qty = models.DecimalField(**QTY, default=0, help_text="Remaining qty of orders not settled yet.")
+    drift = models.DecimalField(**QTY, default=0, help_text="Difference nobody has explained yet.")
+    changed_at = models.DateTimeField(help_text="When a reconciliation last found these figures different.")
+
+    class Meta:
+        db_table = "autonomy_symbol_drift"
+        ordering = ["symbol"]
+        indexes = [models.Index(fields=["symbol"], condition=~Q(drift=0), name="symbol_drift_unexplained")]
+        constraints = [
+            models.CheckConstraint(condition=Q(symbol=models.functions.Upper("symbol")),
+                                   name="symbol_drift_symbol_upper"),
+            models.CheckConstraint(condition=Q(in_flight_qty__gte=0), name="symbol_drift_in_flight_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol}: broker {self.broker_qty}, drift {self.drift}"
+
+
+class PositionReconciliation(models.Model):
+    """The last comparison of positions with the broker (one row, id = 1): when, over how many symbols, how
+    many had unexplained drift, and how many symbols' figures it rewrote."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    at = models.DateTimeField()
+    symbols = models.PositiveIntegerField(default=0)
+    unexplained = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0, help_text="Symbols whose figures changed (rows written).")
+    actor = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        db_table = "autonomy_position_reconciliation"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="position_reconciliation_singleton")]
+
+    def __str__(self) -> str:
+        return f"positions reconciled at {self.at:%Y-%m-%d %H:%M:%S}: {self.symbols} symbols"
 
 
 # --- readiness (Phase D) -----------------------------------------------------------------------
@@ -476,6 +520,9 @@ class SignalSource(models.Model):
     last_status = models.CharField(max_length=16, choices=HeartbeatStatus.choices, default=HeartbeatStatus.OK)
     failure_streak = models.PositiveIntegerField(default=0, help_text="Failed cycles in a row.")
     beats = models.PositiveBigIntegerField(default=0)
+    expected = models.BooleanField(default=True, db_default=True,
+                                   help_text="The stale-signal rule judges this source. An operator retires a "
+                                             "source that stopped for good; its next heartbeat brings it back.")
 
     class Meta:
         db_table = "autonomy_signal_sources"
@@ -488,8 +535,14 @@ class SignalSource(models.Model):
         return f"{self.source}/{self.symbol}" if self.symbol else self.source
 
 
+# A heartbeat is never changed, and is deleted only by retention once it is older than this floor.
+HEARTBEAT_KEEP_AT_LEAST = "1 day"
+
+
 class Heartbeat(models.Model):
-    """Every heartbeat as received (append-only): the signal-quality rule of the playbook reads them."""
+    """Every heartbeat as received: the signal-quality rule of the playbook reads them. Never changed; pruned
+    after ``HEARTBEAT_RETENTION_DAYS`` (:func:`autonomy.services.heartbeats_prune`), and the trigger refuses
+    to delete one received within the last day."""
 
     source = models.CharField(max_length=100)
     symbol = models.CharField(max_length=32, blank=True, default="")
@@ -505,19 +558,27 @@ class Heartbeat(models.Model):
         indexes = [models.Index(fields=["received_at"], name="heartbeat_received_at")]
         constraints = [models.CheckConstraint(condition=Q(status__in=HeartbeatStatus.values),
                                               name="heartbeat_status_valid")]
-        triggers = [append_only()]
+        triggers = [
+            pgtrigger.Protect(name="heartbeat_no_update", operation=pgtrigger.Update),
+            pgtrigger.Protect(name="heartbeat_keep_recent", operation=pgtrigger.Delete,
+                              condition=pgtrigger.Condition(
+                                  f"OLD.received_at > now() - interval '{HEARTBEAT_KEEP_AT_LEAST}'")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}/{self.symbol or '-'} {self.status} at {self.observed_at:%Y-%m-%d %H:%M:%S}"
 
 
 class FreshnessState(models.Model):
-    """The staleness sweep's memory between cycles (one row, id = 1)."""
+    """The staleness sweep's memory between cycles (one row, id = 1): the earlier cycles each source's
+    no-signal streak is counted against, the longest streak at the last cycle, the clean cycles in a row."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_cycle_at = models.DateTimeField(null=True, blank=True)
-    no_signal_streak = models.PositiveIntegerField(default=0)
+    no_signal_streak = models.PositiveIntegerField(default=0, help_text="The longest of any source, last cycle.")
     clean_streak = models.PositiveIntegerField(default=0)
+    recent_cycles = ArrayField(models.DateTimeField(), default=list, blank=True,
+                               help_text="Earlier cycles of this in-session run (and the one before), oldest first.")
 
     class Meta:
         db_table = "autonomy_freshness_state"

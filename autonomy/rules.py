@@ -74,3 +74,10 @@ def budget_change_refusal(*, kind: str, current_limit: Decimal, new_limit: Decim
     if STATE_RANK[new_on_breach] < STATE_RANK[current_on_breach]:
         return f"Only an operator may soften a budget's breach state ({current_on_breach} -> {new_on_breach})."
     return None
+
+
+def source_retire_refusal(*, kind: str) -> str | None:
+    """Retiring a signal source loosens the stale-signal rule: only a person does it."""
+    if kind != PERSON:
+        return "Only an operator may retire a signal source: the stale-signal rule stops judging it."
+    return None

@@ -8,6 +8,7 @@ DELIVER_ALERTS = "autonomy.deliver_alerts"
 SWEEP_STALENESS = "autonomy.sweep_staleness"
 ROLL_BUDGETS = "autonomy.roll_budgets"
 READINESS = "autonomy.readiness_sweep"
+PRUNE_HEARTBEATS = "autonomy.prune_heartbeats"
 
 
 def desired_schedules() -> list[dict]:
@@ -22,4 +23,7 @@ def desired_schedules() -> list[dict]:
         # replays the promotions activations rest on, then stores a readiness snapshot (Phase D)
         {"name": READINESS, "func": "autonomy.tasks.readiness_sweep", "schedule_type": Schedule.MINUTES,
          "minutes": settings.READINESS_SWEEP_MINUTES, "repeats": -1},
+        # deletes heartbeats older than HEARTBEAT_RETENTION_DAYS, in batches
+        {"name": PRUNE_HEARTBEATS, "func": "autonomy.tasks.prune_heartbeats", "schedule_type": Schedule.MINUTES,
+         "minutes": 60, "repeats": -1},
     ]

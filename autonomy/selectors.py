@@ -11,15 +11,19 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
-    BooleanField,
     Case,
     CharField,
     Count,
+    DateTimeField,
+    DecimalField,
+    Exists,
     F,
     IntegerField,
     Max,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     TextField,
     Value,
     When,
@@ -63,9 +67,11 @@ from autonomy.models import (
     PlaybookActivation,
     PlaybookVersion,
     Position,
+    PositionReconciliation,
     SignalSource,
     StrategyTradingState,
     SymbolControl,
+    SymbolDrift,
     TradingState,
 )
 from core.canonical import content_sha256, decimal_str
@@ -257,8 +263,23 @@ def control_event_list() -> QuerySet[ControlEvent]:
     return ControlEvent.objects.order_by("-id")
 
 
+def positions_reconciled(qs: QuerySet[Position]) -> QuerySet[Position]:
+    """Positions with their symbol's figures at the last reconciliation (:class:`SymbolDrift`): ``broker_qty``
+    (None before any), ``drift`` (0 when none or explained), ``drifting`` and ``reconciled_at`` (when the last
+    reconciliation compared the symbol; None when it was never compared)."""
+    row = SymbolDrift.objects.filter(symbol=OuterRef("symbol"))
+    qty = DecimalField(max_digits=24, decimal_places=8)
+    last_run = PositionReconciliation.objects.filter(id=1).values("at")[:1]
+    return qs.annotate(
+        broker_qty=Subquery(row.values("broker_qty")[:1], output_field=qty),
+        drift=Coalesce(Subquery(row.values("drift")[:1], output_field=qty), Value(Decimal(0)), output_field=qty),
+        drifting=Exists(row.exclude(drift=0)),
+        reconciled_at=Case(When(Exists(row), then=Subquery(last_run)), default=None,
+                           output_field=DateTimeField()))
+
+
 def position_list(*, strategy: str | None = None, symbol: str | None = None) -> QuerySet[Position]:
-    qs = Position.objects.select_related("strategy").order_by("-id")
+    qs = positions_reconciled(Position.objects.select_related("strategy")).order_by("-id")
     if strategy:
         qs = qs.filter(strategy__name=strategy)
     if symbol:
@@ -458,10 +479,11 @@ def incidents_open() -> list[Incident]:
 
 
 def position_qty_by_symbol() -> dict[str, Decimal]:
-    """The strategies' summed position per symbol (reconciliation compares it with the broker's)."""
-    from django.db.models import Sum
-
-    return dict(Position.objects.values_list("symbol").annotate(total=Sum("qty")).values_list("symbol", "total"))
+    """The strategies' summed position per symbol (reconciliation compares it with the broker's; one plain
+    statement: thousands of rows through the ORM's converters would cost more than the sum)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT symbol, sum(qty) FROM autonomy_positions GROUP BY symbol")
+        return dict(cursor.fetchall())
 
 
 def heartbeat_quality(*, since) -> tuple[int, int]:
@@ -484,20 +506,31 @@ def playbook_active() -> PlaybookVersion | None:
     return activation.playbook if activation else None
 
 
-_FRESHNESS = """
-SELECT max(last_observed_at), count(*), coalesce(bool_or(last_received_at > %s), false) FROM autonomy_signal_sources
+_FRESHNESS_COUNTS = """
+SELECT count(*), count(*) FILTER (WHERE %(in_session)s AND (last_observed_at <= %(lag_cutoff)s
+                                                            OR last_received_at <= %(streak_cutoff)s))
+FROM autonomy_signal_sources WHERE expected
 """
 
 
-def signal_freshness(*, since, laggiest: int = 10) -> tuple:
-    """(the freshest observation of any source, how many sources, whether any heartbeat arrived after
-    ``since``, the ``laggiest`` sources as (name, last observed)), in two statements whatever the count."""
+def signal_freshness(*, now: datetime, in_session: bool, lag_seconds: float, previous_cycles: list[datetime],
+                     no_signal_cycles: int, laggiest: int = 10) -> tuple[list[conditions.SourceFreshness], int, int]:
+    """What the stale-signal rule judges, in three statements whatever the number of sources: the expected
+    sources oldest by observation and oldest by arrival (``laggiest`` of each: if none of them breaches,
+    none does), how many sources are expected, and how many of them breach (counted in SQL)."""
+    expected = SignalSource.objects.filter(expected=True).only("source", "symbol", "last_observed_at",
+                                                               "last_received_at")
+    rows = {r.pk: r for r in expected.order_by("last_observed_at", "id")[:laggiest]}
+    rows.update({r.pk: r for r in expected.order_by("last_received_at", "id")[:laggiest]})
+    sources = [conditions.SourceFreshness(str(r), r.last_observed_at, r.last_received_at)
+               for r in sorted(rows.values(), key=lambda r: (r.last_observed_at, r.pk))]
+    streak_cutoff = (previous_cycles[-no_signal_cycles] if no_signal_cycles > 0 and len(previous_cycles)
+                     >= no_signal_cycles else datetime.min.replace(tzinfo=now.tzinfo))
     with connection.cursor() as cursor:
-        cursor.execute(_FRESHNESS, [since or timezone.now()])
-        newest, count, arrived = cursor.fetchone()
-    rows = SignalSource.objects.order_by("last_observed_at").values_list("source", "symbol",
-                                                                         "last_observed_at")[:laggiest]
-    return newest, count, arrived, [(f"{src}/{sym}" if sym else src, at) for src, sym, at in rows]
+        cursor.execute(_FRESHNESS_COUNTS, {"in_session": in_session, "lag_cutoff": now - timedelta(seconds=lag_seconds),
+                                           "streak_cutoff": streak_cutoff})
+        count, breaching = cursor.fetchone()
+    return sources, count, breaching
 
 
 # --- LLM governance ----------------------------------------------------------------------------
@@ -734,15 +767,14 @@ def strategy_control_list() -> QuerySet[Strategy]:
 
 
 def position_drift_list() -> QuerySet[Position]:
-    """Every position, those with unexplained drift first, then by strategy and symbol."""
-    return (Position.objects.select_related("strategy")
-            .annotate(drifting=Case(When(drift=0, then=Value(False)), default=Value(True),
-                                    output_field=BooleanField()))
-            .order_by("-drifting", "strategy__name", "symbol"))
+    """Every position, those whose symbol has unexplained drift first, then by strategy and symbol."""
+    return positions_reconciled(Position.objects.select_related("strategy")).order_by("-drifting", "strategy__name",
+                                                                                     "symbol")
 
 
 def position_drift_count() -> int:
-    return Position.objects.exclude(drift=0).count()
+    """Positions whose symbol has unexplained drift at the last reconciliation."""
+    return Position.objects.filter(symbol__in=SymbolDrift.objects.exclude(drift=0).values("symbol")).count()
 
 
 def budget_gauges() -> list[dict]:
@@ -789,25 +821,34 @@ def alerts_unresolved() -> QuerySet[Alert]:
 
 
 def heartbeat_freshness(*, now: datetime | None = None, stalest: int = 10) -> dict:
-    """How fresh the autonomy loops' heartbeats are against the stale-signal rule: the lag threshold, whether
-    the market is in session, counts of sources (stale, failing), the newest heartbeat's lag, the sweep's
-    streaks, and the ``stalest`` sources with their lag."""
+    """How fresh the autonomy loops' heartbeats are against the stale-signal rule, which judges each expected
+    source: the lag threshold, whether the market is in session, counts of expected sources (stale by lag or
+    by cycles without a signal, failing) and of retired ones, the newest heartbeat's lag, the sweep's streaks,
+    and the ``stalest`` expected sources with their lag and their cycles without a signal."""
     now = now or timezone.now()
     threshold = float(settings.AUTONOMY_STALE_LAG_SECONDS)
     cutoff = now - timedelta(seconds=threshold)
-    streak = settings.AUTONOMY_FAILURE_STREAK
+    streak, quiet_cycles = settings.AUTONOMY_FAILURE_STREAK, settings.AUTONOMY_NO_SIGNAL_CYCLES
+    session = conditions.in_session(now, conditions.MarketSession.parse(settings.AUTONOMY_MARKET_SESSION))
+    sweep = FreshnessState.objects.filter(id=1).first()
+    # the cycles before the last one: each source's streak as the last sweep counted it
+    cycles = sorted(sweep.recent_cycles)[:-1] if sweep and session else []
+    silent = Q(last_received_at__lte=cycles[-quiet_cycles]) if 0 < quiet_cycles <= len(cycles) else Q(pk__in=[])
+    expected = Q(expected=True)
     counts = SignalSource.objects.aggregate(
-        total=Count("id"), stale=Count("id", filter=Q(last_observed_at__lte=cutoff)),
-        failing=Count("id", filter=Q(failure_streak__gte=streak)), newest=Max("last_observed_at"))
-    rows = list(SignalSource.objects.order_by("last_observed_at", "source", "symbol")[:stalest])
+        total=Count("id", filter=expected), retired=Count("id", filter=~expected),
+        stale=Count("id", filter=expected & (Q(last_observed_at__lte=cutoff) | silent)),
+        failing=Count("id", filter=expected & Q(failure_streak__gte=streak)),
+        newest=Max("last_observed_at", filter=expected))
+    rows = list(SignalSource.objects.filter(expected=True).order_by("last_observed_at", "source", "symbol")[:stalest])
     for row in rows:
         row.lag_seconds = max(0.0, (now - row.last_observed_at).total_seconds())
-        row.stale = row.lag_seconds >= threshold
+        row.no_signal_streak = conditions.source_no_signal_streak(row.last_received_at, cycles)
+        row.stale = row.lag_seconds >= threshold or (session and row.no_signal_streak >= quiet_cycles)
         row.failing = row.failure_streak >= streak
     newest = counts.pop("newest")
-    sweep = FreshnessState.objects.filter(id=1).first()
-    return {**counts, "threshold_seconds": threshold, "failure_streak_limit": streak,
-            "in_session": conditions.in_session(now, conditions.MarketSession.parse(settings.AUTONOMY_MARKET_SESSION)),
+    return {**counts, "threshold_seconds": threshold, "failure_streak_limit": streak, "in_session": session,
+            "no_signal_limit": quiet_cycles,
             "newest_lag_seconds": max(0.0, (now - newest).total_seconds()) if newest else None,
             "no_signal_streak": sweep.no_signal_streak if sweep else 0,
             "clean_streak": sweep.clean_streak if sweep else 0,

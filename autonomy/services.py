@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -548,9 +549,8 @@ def position_lock_sql(*, only_if: str = "") -> str:
     condition (e.g. that a fill was inserted). Usable as a CTE of the statement that stores a fill
     (execution's order path), followed by :func:`position_fill_apply`."""
     return f"""
-INSERT INTO autonomy_positions AS p (strategy_id, symbol, qty, avg_entry_price, realized_pnl, broker_qty, drift,
-                                     reconciled_at, updated_at)
-SELECT %(pos_strategy_id)s, %(pos_symbol)s, 0, NULL, 0, NULL, 0, NULL, now() {f"WHERE {only_if}" if only_if else ""}
+INSERT INTO autonomy_positions AS p (strategy_id, symbol, qty, avg_entry_price, realized_pnl, updated_at)
+SELECT %(pos_strategy_id)s, %(pos_symbol)s, 0, NULL, 0, now() {f"WHERE {only_if}" if only_if else ""}
 ON CONFLICT (strategy_id, symbol) DO UPDATE SET updated_at = p.updated_at
 RETURNING id, qty, avg_entry_price, realized_pnl
 """
@@ -956,9 +956,32 @@ def heartbeat_record(*, source: str, observed_at: datetime, symbol: str = "", st
         row.last_observed_at = max(row.last_observed_at, observed_at)
         row.last_received_at, row.last_status, row.beats = now, status, row.beats + 1
         row.failure_streak = row.failure_streak + 1 if status == HeartbeatStatus.FAILED else 0
+        row.expected = True  # a retired source that reports again is judged again
         row.save()
         if status == HeartbeatStatus.FAILED or before_streak:
             _failure_streak_apply(row, detail=detail, actor=actor)
+    return row
+
+
+def signal_source_retire(*, source_id: int, reason: str, actor: str, roles=frozenset(),
+                         via: str = Via.ADMIN) -> SignalSource:
+    """Stop expecting a source that stopped for good: the stale-signal rule no longer judges it (its next
+    heartbeat makes it expected again). An operator's act, recorded as a control event."""
+    reason = _reason(reason)
+    _refuse(rules.source_retire_refusal(kind=rules.actor_kind(actor, roles)))
+    with transaction.atomic():
+        row = SignalSource.objects.select_for_update().filter(pk=source_id).first()
+        if row is None:
+            raise NotFound(f"No signal source {source_id}.")
+        if row.expected:
+            row.expected = False
+            row.save(update_fields=["expected"])
+            control_event_record(kind=ControlKind.SIGNAL_SOURCE, scope=f"source:{row}", actor=actor, via=via,
+                                 reason=reason, before={"expected": True}, after={"expected": False},
+                                 evidence={"last_observed_at": row.last_observed_at.isoformat(),
+                                           "last_received_at": row.last_received_at.isoformat()})
+            audit_record(actor=actor, via=via, action="signal_source_retire", object_ref=f"source:{row}",
+                         actor_roles=roles, details={"before": {"expected": True}, "after": {"expected": False}})
     return row
 
 
@@ -977,6 +1000,34 @@ def _failure_streak_apply(row: SignalSource, *, detail: str, actor: str) -> None
     condition_evaluation_record(condition=ConditionKind.FAILURE_STREAK, scope=scope,
                                 inputs={**evidence, "reported_by": actor}, outcome=conditions.as_data(verdict),
                                 breached=verdict.tripped, action=action or "", actor=FAILURE_STREAK_ACTOR)
+
+
+# --- Heartbeat retention -----------------------------------------------------------------------
+
+_HEARTBEATS_PRUNE = """
+DELETE FROM autonomy_heartbeats WHERE id IN (
+  SELECT id FROM autonomy_heartbeats WHERE received_at < %s ORDER BY received_at LIMIT %s FOR UPDATE SKIP LOCKED)
+"""
+
+
+def heartbeats_prune(*, now: datetime | None = None, batch_size: int = 5000,
+                     time_budget_seconds: float = 50.0) -> dict:
+    """Delete the heartbeats received more than ``HEARTBEAT_RETENTION_DAYS`` ago, ``batch_size`` rows per
+    transaction (short locks; a second pruner skips the rows the first holds), until none is left or the
+    time budget is spent (the next run goes on). The sources' latest state (:class:`SignalSource`, which
+    the stale-signal rule and the pages read) is not touched; the playbook reads only its recent window."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.HEARTBEAT_RETENTION_DAYS)
+    started, deleted, batches = time.monotonic(), 0, 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_HEARTBEATS_PRUNE, [cutoff, batch_size])
+            count = cursor.rowcount
+        deleted, batches = deleted + count, batches + 1
+        if count < batch_size or time.monotonic() - started > time_budget_seconds:
+            break
+    return {"deleted": deleted, "batches": batches, "before": cutoff.isoformat(),
+            "retention_days": settings.HEARTBEAT_RETENTION_DAYS}
 
 
 # --- Stale signals ---------------------------------------------------------------------------
@@ -998,7 +1049,8 @@ def sweep_cycle(now: datetime, minutes: int | None = None) -> int:
 
 
 def staleness_sweep(*, now: datetime | None = None) -> ConditionEvaluation | None:
-    """One cycle of the stale-signal rule: evaluate, store the evaluation, act.
+    """One cycle of the stale-signal rule, per expected source: evaluate, store the evaluation with its
+    inputs (the sources judged, the earlier cycles, how many sources are expected and breaching), act.
 
     Idempotent per cycle and safe to run concurrently: the state row is claimed with
     ``FOR UPDATE SKIP LOCKED`` (another sweep holding it -> None), and a cycle already evaluated is
@@ -1006,37 +1058,42 @@ def staleness_sweep(*, now: datetime | None = None) -> ConditionEvaluation | Non
     """
     now = now or timezone.now()
     cycle = sweep_cycle(now)
+    policy = freshness_policy()
     with transaction.atomic():
         FreshnessState.objects.get_or_create(id=1)
         state = FreshnessState.objects.select_for_update(skip_locked=True).filter(id=1).first()
         if state is None or not sweep_claim(sweep=ConditionKind.STALE_SIGNALS, cycle=cycle):
             return None
-        since = state.last_cycle_at
-        newest, count, arrived, laggiest = signal_freshness(since=since)
-        inputs = conditions.FreshnessInputs(
-            now=now, in_session=conditions.in_session(now, market_session()), newest_observed_at=newest,
-            signal_since_last_cycle=since is None or arrived,
-            no_signal_streak=state.no_signal_streak, clean_streak=state.clean_streak,
-            tripped=_reducing_for(StateCause.FRESHNESS),
-            sources={"count": count, "laggiest": {name: round((now - at).total_seconds(), 3) for name, at in laggiest}})
-        verdict = conditions.freshness_evaluate(inputs, freshness_policy())
-        action = _freshness_apply(verdict, inputs)
-        state.last_cycle_at = now
+        session = conditions.in_session(now, market_session())
+        previous = sorted(state.recent_cycles)
+        sources, expected, breaching = signal_freshness(now=now, in_session=session, lag_seconds=policy.lag_seconds,
+                                                        previous_cycles=previous,
+                                                        no_signal_cycles=policy.no_signal_cycles)
+        inputs = conditions.FreshnessInputs(now=now, in_session=session, sources=sources, previous_cycles=previous,
+                                            clean_streak=state.clean_streak,
+                                            tripped=_reducing_for(StateCause.FRESHNESS))
+        verdict = conditions.freshness_evaluate(inputs, policy)
+        counts = {"expected_sources": expected, "breaching_sources": breaching}
+        action = _freshness_apply(verdict, counts, tripped=inputs.tripped)
+        state.last_cycle_at, state.recent_cycles = now, verdict.cycles
         state.no_signal_streak, state.clean_streak = verdict.no_signal_streak, verdict.clean_streak
         state.save()
+        outcome = conditions.as_data(verdict)
+        outcome.pop("cycles")  # the next cycle's memory, already in the inputs' previous_cycles plus now
         return condition_evaluation_record(
             condition=ConditionKind.STALE_SIGNALS, scope="global",
-            inputs={**conditions.as_data(inputs), "cycle": cycle}, outcome=conditions.as_data(verdict),
+            inputs={**conditions.as_data(inputs), **counts, "cycle": cycle}, outcome=outcome,
             breached=verdict.stale, action=action or "", actor=STALENESS_ACTOR)
 
 
-def _freshness_apply(verdict: conditions.FreshnessVerdict, inputs: conditions.FreshnessInputs) -> str | None:
+def _freshness_apply(verdict: conditions.FreshnessVerdict, counts: dict, *, tripped: bool) -> str | None:
     evidence = {"lag_seconds": verdict.lag_seconds, "no_signal_streak": verdict.no_signal_streak,
-                "reasons": verdict.reasons, "sources": inputs.sources}
+                "reasons": verdict.reasons, "breaching": verdict.breaching[:20], **counts}
     if verdict.stale:
         alert_raise(dedup_key="stale_signals", severity=AlertSeverity.WARNING,
-                    title="Autonomy signals are stale: " + "; ".join(verdict.reasons), evidence=evidence,
-                    actor=STALENESS_ACTOR)
+                    title=(f"Autonomy signals are stale ({counts['breaching_sources']} of "
+                           f"{counts['expected_sources']} sources): " + "; ".join(verdict.reasons))[:300],
+                    evidence=evidence, actor=STALENESS_ACTOR)
     if verdict.action == conditions.REDUCE:
         moved = _trading_reduce(reason="stale_signals: " + "; ".join(verdict.reasons), actor=STALENESS_ACTOR,
                                 cause=StateCause.FRESHNESS, evidence=evidence)
@@ -1050,7 +1107,7 @@ def _freshness_apply(verdict: conditions.FreshnessVerdict, inputs: conditions.Fr
         alert_clear(dedup_key="stale_signals", actor=STALENESS_ACTOR,
                     reason=f"signals fresh again for {verdict.clean_streak} cycles; trading is ACTIVE")
         return conditions.RECOVER
-    if not verdict.stale and not inputs.tripped:
+    if not verdict.stale and not tripped:
         alert_clear(dedup_key="stale_signals", actor=STALENESS_ACTOR, reason="signals are fresh again")
     return None
 
@@ -1174,33 +1231,71 @@ def lean_recovery_probe(*, probe_ok: bool, outage_open: bool, detail: str = "",
 # --- Position drift -----------------------------------------------------------------------------
 
 RECONCILE_ACTOR = "system:reconcile"
-# Rows whose figures did not change are rewritten only when their reconciled_at is older than
-# RECONCILED_REFRESH (a run over 10,000 unchanged positions would otherwise rewrite them all every minute).
-RECONCILED_REFRESH = timedelta(minutes=10)
-_DRIFT_UPDATE = """
-UPDATE autonomy_positions p SET broker_qty = v.broker, drift = v.drift, reconciled_at = %s
-FROM (SELECT unnest(%s::varchar[]) AS symbol, unnest(%s::numeric[]) AS broker, unnest(%s::numeric[]) AS drift) v
-WHERE p.symbol = v.symbol
-  AND (p.broker_qty IS DISTINCT FROM v.broker OR p.drift <> v.drift OR p.reconciled_at IS NULL
-       OR p.reconciled_at < %s)
+# Every symbol's figures go to the server as five texts (the symbols a JSON array, the quantities comma-
+# separated: binding thousands of array elements costs more than the write). One statement writes only what
+# changed: symbols whose figures differ are updated, new ones inserted (no ON CONFLICT: reconciliations are
+# serialised on the run row, taken first), and symbols no longer compared removed.
+_DRIFT_STORE = """
+WITH v AS (
+  SELECT * FROM unnest(
+    ARRAY(SELECT e FROM json_array_elements_text(%(symbols)s::json) WITH ORDINALITY AS t(e, n) ORDER BY n),
+    string_to_array(%(ours)s, ',')::numeric[], string_to_array(%(broker)s, ',')::numeric[],
+    string_to_array(%(in_flight)s, ',')::numeric[], string_to_array(%(drift)s, ',')::numeric[]
+  ) AS v(symbol, ours_qty, broker_qty, in_flight_qty, drift)
+), gone AS (
+  DELETE FROM autonomy_symbol_drift d WHERE NOT EXISTS (SELECT 1 FROM v WHERE v.symbol = d.symbol) RETURNING 1
+), changed AS (
+  UPDATE autonomy_symbol_drift d SET ours_qty = v.ours_qty, broker_qty = v.broker_qty,
+    in_flight_qty = v.in_flight_qty, drift = v.drift, changed_at = %(now)s
+  FROM v WHERE d.symbol = v.symbol
+    AND (d.ours_qty, d.broker_qty, d.in_flight_qty, d.drift) IS DISTINCT FROM
+        (v.ours_qty, v.broker_qty, v.in_flight_qty, v.drift)
+  RETURNING 1
+), added AS (
+  INSERT INTO autonomy_symbol_drift (symbol, ours_qty, broker_qty, in_flight_qty, drift, changed_at)
+  SELECT v.symbol, v.ours_qty, v.broker_qty, v.in_flight_qty, v.drift, %(now)s FROM v
+  WHERE NOT EXISTS (SELECT 1 FROM autonomy_symbol_drift d WHERE d.symbol = v.symbol)
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM changed) + (SELECT count(*) FROM added), (SELECT count(*) FROM gone)
+"""
+# Claims the run (concurrent reconciliations queue here) and records when it compared.
+_DRIFT_RUN = """
+INSERT INTO autonomy_position_reconciliation AS r (id, at, symbols, unexplained, changed, actor)
+VALUES (1, %(now)s, %(symbols)s, %(unexplained)s, 0, %(actor)s)
+ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at, symbols = EXCLUDED.symbols, unexplained = EXCLUDED.unexplained,
+  changed = 0, actor = EXCLUDED.actor
 """
 
 
-def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECONCILE_ACTOR) -> list:
-    """Record the broker's figure and the unexplained drift on every position of each symbol (one
-    statement; ``reconciled_at`` is the last run that changed or re-confirmed them, at most
-    ``RECONCILED_REFRESH`` old while a reconciliation runs), store each evaluation that found a
-    difference, open a critical alert per symbol with an unexplained drift and resolve those whose drift
-    is gone."""
+def positions_reconcile(*, facts: list[conditions.DriftFacts], actor: str = RECONCILE_ACTOR,
+                        now: datetime | None = None) -> list:
+    """Record, per symbol, the strategies' summed position, the broker's figure and the unexplained drift
+    (:class:`SymbolDrift`: one statement, writing only the symbols whose figures changed; ``facts`` covers
+    every symbol compared, and a symbol missing from them is no longer held anywhere: its row goes), note the
+    run (:class:`PositionReconciliation`), store each evaluation that found a difference, open a critical
+    alert per symbol with an unexplained drift and resolve those whose drift is gone."""
     verdicts = [conditions.position_drift(f) for f in facts]
-    now = timezone.now()
+    now = now or timezone.now()
+    unexplained = sum(1 for v in verdicts if not v.explained)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_DRIFT_UPDATE, [now, [f.symbol for f in facts], [f.broker for f in facts],
-                                           [v.drift for v in verdicts], now - RECONCILED_REFRESH])
+            cursor.execute(_DRIFT_RUN, {"now": now, "symbols": len(facts), "unexplained": unexplained,
+                                        "actor": actor})
+            cursor.execute(_DRIFT_STORE, {
+                "symbols": json.dumps([f.symbol for f in facts]), "ours": ",".join(str(f.ours) for f in facts),
+                "broker": ",".join(str(f.broker) for f in facts),
+                "in_flight": ",".join(str(f.in_flight) for f in facts),
+                "drift": ",".join(str(v.drift) for v in verdicts), "now": now})
+            changed, gone = cursor.fetchone()
+            if changed or gone:
+                cursor.execute("UPDATE autonomy_position_reconciliation SET changed = %s WHERE id = 1",
+                               [changed + gone])
         open_keys = set(Alert.objects.exclude(status=AlertStatus.RESOLVED)
                         .filter(dedup_key__startswith="position_drift:").values_list("dedup_key", flat=True))
         for f, v in zip(facts, verdicts, strict=True):
+            if not v.difference and not open_keys:  # in line, nothing to resolve: the usual case, kept cheap
+                continue
             key = f"position_drift:{f.symbol}"
             if v.difference:
                 condition_evaluation_record(condition=ConditionKind.POSITION_DRIFT, scope=f"symbol:{f.symbol}",

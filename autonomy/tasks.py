@@ -61,3 +61,10 @@ def readiness_sweep() -> dict:
                 "failing": [c["id"] for c in snapshot.criteria if c["status"] != "pass"]}
 
     return run_audited(worker="readiness", task="readiness_sweep", run=run, did_work=lambda s: True)
+
+
+def prune_heartbeats() -> dict:
+    """Delete the heartbeats older than ``HEARTBEAT_RETENTION_DAYS`` (in batches; each source's latest state
+    stays in its signal-source row)."""
+    return run_audited(worker="heartbeat-retention", task="prune_heartbeats", run=services.heartbeats_prune,
+                       did_work=lambda s: s["deleted"] > 0)

@@ -370,6 +370,10 @@ AUTONOMY_NO_SIGNAL_CYCLES = int(os.environ.get("AUTONOMY_NO_SIGNAL_CYCLES", "3")
 AUTONOMY_RECOVERY_CYCLES = int(os.environ.get("AUTONOMY_RECOVERY_CYCLES", "3"))
 AUTONOMY_FAILURE_STREAK = int(os.environ.get("AUTONOMY_FAILURE_STREAK", "3"))
 AUTONOMY_SWEEP_MINUTES = int(os.environ.get("AUTONOMY_SWEEP_MINUTES", "1"))
+# Every heartbeat is stored (the playbook's signal quality reads them over its window); those received
+# more than HEARTBEAT_RETENTION_DAYS ago are pruned hourly (each source's latest state stays). The table's
+# trigger refuses to delete a heartbeat younger than a day, whatever this says.
+HEARTBEAT_RETENTION_DAYS = int(os.environ.get("HEARTBEAT_RETENTION_DAYS", "7"))
 # The live pages (home, control room, executions, dashboards) refresh their figures this often (seconds).
 CONSOLE_REFRESH_SECONDS = max(1, int(os.environ.get("CONSOLE_REFRESH_SECONDS", "5")))
 # The recovery playbook (its rules are a stored document: manage.py playbook) runs this often.

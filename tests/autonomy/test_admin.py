@@ -107,3 +107,22 @@ def test_control_events_are_read_only_in_the_admin(admin_client):
     assert ControlEvent.objects.count() == 1
     page = admin_client.get(f"{url}{event.pk}/change/").content.decode()
     assert 'type="submit"' not in page or "Save" not in page
+
+
+def test_an_operator_retires_a_signal_source_behind_a_confirmation_page_with_a_reason(admin_client):
+    from django.utils import timezone
+
+    from autonomy.models import SignalSource
+
+    source = services.heartbeat_record(source="breakout", observed_at=timezone.now(), actor="lane")
+    url = "/admin/autonomy/signalsource/"
+    confirm = admin_client.post(url, {"action": "retire_selected", "_selected_action": [source.pk]})
+    assert confirm.status_code == 200 and b"Yes, retire" in confirm.content
+    admin_client.post(url, {"action": "retire_selected", "_selected_action": [source.pk], "confirm": "yes",
+                            "comment": ""})
+    assert SignalSource.objects.get(pk=source.pk).expected is True  # no reason: refused
+    admin_client.post(url, {"action": "retire_selected", "_selected_action": [source.pk], "confirm": "yes",
+                            "comment": "loop decommissioned"})
+    assert SignalSource.objects.get(pk=source.pk).expected is False
+    event = ControlEvent.objects.get(kind="signal_source")
+    assert (event.actor, event.via, event.reason) == ("root", "admin", "loop decommissioned")

@@ -18,7 +18,7 @@ def _seed() -> None:
     from django.utils import timezone
 
     from autonomy import services
-    from autonomy.models import Position
+    from autonomy.models import Position, PositionReconciliation, SymbolDrift
     from tests.access.factories import StrategyFactory
 
     strategies = [StrategyFactory(name=name) for name in ("macd_rsi", "mean_reversion_intraday_v2")]
@@ -37,10 +37,12 @@ def _seed() -> None:
                               actor="lane")
     services.alert_raise(dedup_key="route_concentration", severity="warning",
                          title="NVDA takes 62% of today's notional", evidence={"share": "0.62"})
-    Position.objects.create(strategy=strategies[0], symbol="NVDA", qty=D("10"), avg_entry_price=D("101.25"),
-                            broker_qty=D("12"), drift=D("2"))
-    Position.objects.create(strategy=strategies[1], symbol="AAPL", qty=D("-3.5"), avg_entry_price=D("189.1"),
-                            broker_qty=D("-3.5"), drift=D("0"))
+    Position.objects.create(strategy=strategies[0], symbol="NVDA", qty=D("10"), avg_entry_price=D("101.25"))
+    Position.objects.create(strategy=strategies[1], symbol="AAPL", qty=D("-3.5"), avg_entry_price=D("189.1"))
+    PositionReconciliation.objects.create(at=now, symbols=2, unexplained=1, changed=2, actor="system:reconcile")
+    for symbol, ours, broker, drift in (("NVDA", "10", "12", "2"), ("AAPL", "-3.5", "-3.5", "0")):
+        SymbolDrift.objects.create(symbol=symbol, ours_qty=D(ours), broker_qty=D(broker), drift=D(drift),
+                                   changed_at=now)
 
 
 def _confirm(page, opener: str, reason: str) -> None:

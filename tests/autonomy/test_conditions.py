@@ -14,11 +14,21 @@ SATURDAY = datetime(2026, 3, 14, 15, 0, tzinfo=UTC)
 POLICY = c.FreshnessPolicy()
 
 
-def inputs(now=IN_SESSION, *, lag=10.0, signal=True, no_signal=0, clean=0, tripped=False, session=None):
+def source(name="loop", *, now=IN_SESSION, lag=10.0, heard=None):
+    """A source last observed ``lag`` seconds before ``now`` whose latest heartbeat arrived ``heard`` seconds
+    before it (default: the lag)."""
+    heard = lag if heard is None else heard
+    return c.SourceFreshness(name, now - timedelta(seconds=lag), now - timedelta(seconds=heard))
+
+
+def inputs(now=IN_SESSION, *, lag=10.0, cycles=(), clean=0, tripped=False, session=None, sources=None):
+    """One expected source lagging ``lag`` seconds (none when None); ``cycles``: earlier sweeps, minutes ago."""
+    if sources is None:
+        sources = [] if lag is None else [source(now=now, lag=lag)]
     return c.FreshnessInputs(now=now, in_session=c.in_session(now, c.MarketSession()) if session is None else session,
-                             newest_observed_at=None if lag is None else now - timedelta(seconds=lag),
-                             signal_since_last_cycle=signal, no_signal_streak=no_signal, clean_streak=clean,
-                             tripped=tripped)
+                             sources=sources,
+                             previous_cycles=[now - timedelta(minutes=m) for m in sorted(cycles, reverse=True)],
+                             clean_streak=clean, tripped=tripped)
 
 
 def test_market_session_is_new_york_regular_hours_on_weekdays():
@@ -43,18 +53,53 @@ def test_a_lag_of_600_seconds_or_more_in_session_is_stale_and_reduces(lag, stale
 
 
 def test_lag_outside_the_session_is_not_stale_and_counts_as_clean():
-    verdict = c.freshness_evaluate(inputs(OVERNIGHT, lag=7200, signal=False, no_signal=5, clean=1), POLICY)
+    verdict = c.freshness_evaluate(inputs(OVERNIGHT, lag=7200, cycles=(5, 4, 3, 2, 1), clean=1), POLICY)
     assert not verdict.stale and verdict.action is None
     assert verdict.no_signal_streak == 0 and verdict.clean_streak == 2
+    assert verdict.cycles == [OVERNIGHT]  # the streaks start again with the next session
 
 
 def test_three_cycles_without_a_signal_are_stale_even_with_a_small_lag():
-    first = c.freshness_evaluate(inputs(lag=30, signal=False, no_signal=0), POLICY)
-    second = c.freshness_evaluate(inputs(lag=30, signal=False, no_signal=first.no_signal_streak), POLICY)
-    third = c.freshness_evaluate(inputs(lag=30, signal=False, no_signal=second.no_signal_streak), POLICY)
-    assert (first.stale, second.stale, third.stale) == (False, False, True)
-    assert third.no_signal_streak == 3 and third.action == c.REDUCE
-    assert "no signal for 3 cycles" in third.reasons[0]
+    loop = source(lag=30)
+    previous, verdicts = [], []
+    for minute in range(4):
+        verdict = c.freshness_evaluate(c.FreshnessInputs(now=IN_SESSION + timedelta(minutes=minute), in_session=True,
+                                                         sources=[loop], previous_cycles=previous, clean_streak=0,
+                                                         tripped=False), POLICY)
+        previous = verdict.cycles
+        verdicts.append(verdict)
+    assert [v.no_signal_streak for v in verdicts] == [0, 1, 2, 3]
+    assert [v.stale for v in verdicts] == [False, False, False, True]
+    assert verdicts[-1].lag_seconds == 210 and verdicts[-1].action == c.REDUCE
+    assert "loop: no signal for 3 cycles" in verdicts[-1].reasons[0]
+
+
+def test_a_stale_source_among_fresh_ones_trips_the_rule():
+    fresh = [source(f"lane-{n}", lag=n) for n in range(1, 6)]
+    stale = source("pairs/NVDA", lag=700, heard=5)  # it still beats, but its newest observation is 700 s old
+    verdict = c.freshness_evaluate(inputs(sources=[*fresh, stale], cycles=(3, 2, 1)), POLICY)
+    assert verdict.stale and verdict.action == c.REDUCE and verdict.lag_seconds == 700
+    assert [b["source"] for b in verdict.breaching] == ["pairs/NVDA"]
+    assert verdict.breaching[0]["reasons"] == ["heartbeat lag 700 s >= 600 s during the market session"]
+    assert verdict.reasons == ["pairs/NVDA: heartbeat lag 700 s >= 600 s during the market session"]
+    # without it, the same fresh sources are clean
+    assert not c.freshness_evaluate(inputs(sources=fresh, cycles=(3, 2, 1)), POLICY).stale
+
+
+def test_a_silent_source_among_chatty_ones_trips_on_its_own_no_signal_streak():
+    chatty = [source(f"lane-{n}", lag=20, heard=20) for n in range(3)]
+    silent = source("momentum", lag=200, heard=200)  # heard before the last three cycles, lag under 600 s
+    verdict = c.freshness_evaluate(inputs(sources=[*chatty, silent], cycles=(3, 2, 1)), POLICY)
+    assert verdict.stale and verdict.no_signal_streak == 3
+    assert verdict.breaching == [{"source": "momentum", "lag_seconds": 200.0, "no_signal_streak": 3,
+                                  "reasons": ["no signal for 3 cycles (>= 3)"]}]
+    two_cycles = c.freshness_evaluate(inputs(sources=[*chatty, silent], cycles=(2, 1)), POLICY)
+    assert not two_cycles.stale and two_cycles.no_signal_streak == 2
+
+
+def test_the_cycles_remembered_are_this_session_runs_and_capped():
+    verdict = c.freshness_evaluate(inputs(cycles=range(1, 40)), POLICY)
+    assert len(verdict.cycles) == c.CYCLES_REMEMBERED and verdict.cycles[-1] == IN_SESSION
 
 
 def test_recovery_needs_three_clean_cycles_and_a_state_this_rule_set():
@@ -76,8 +121,8 @@ def test_a_stale_cycle_resets_the_clean_streak():
     assert verdict.clean_streak == 0 and verdict.action is None
 
 
-def test_unarmed_until_a_source_reports():
-    verdict = c.freshness_evaluate(inputs(lag=None, signal=False), POLICY)
+def test_unarmed_while_no_source_is_expected():
+    verdict = c.freshness_evaluate(inputs(lag=None, cycles=(3, 2, 1)), POLICY)
     assert not verdict.armed and not verdict.stale and verdict.action is None
 
 

@@ -13,7 +13,16 @@ from django.utils import timezone
 from access.models import AuditEvent
 from access.services import strategy_grant
 from autonomy import selectors, services
-from autonomy.models import Alert, BudgetUsage, ControlEvent, Position, StrategyTradingState, SymbolControl
+from autonomy.conditions import DriftFacts
+from autonomy.models import (
+    Alert,
+    BudgetUsage,
+    ControlEvent,
+    Position,
+    StrategyTradingState,
+    SymbolControl,
+    SymbolDrift,
+)
 from tests.access.factories import StrategyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,8 +61,8 @@ def test_the_control_room_shows_state_lane_budgets_strategies_symbols_positions_
     services.lean_lane_set(enabled=False, reason="runner upgrade", actor="ops")
     services.symbol_mode_set(symbol="NVDA", mode="canary", reason="earnings", actor="ops",
                              caps={"max_qty_per_order": "5", "max_notional_per_day": "25000"}, lean_allowed=False)
-    Position.objects.create(strategy=strategy, symbol="NVDA", qty=D("10"), avg_entry_price=D("101.25"),
-                            broker_qty=D("12"), drift=D("2"))
+    Position.objects.create(strategy=strategy, symbol="NVDA", qty=D("10"), avg_entry_price=D("101.25"))
+    services.positions_reconcile(facts=[DriftFacts("NVDA", ours=D("10"), broker=D("12"), in_flight=D("0"))])
 
     page = html(login().get(URL))
 
@@ -356,7 +365,9 @@ def test_the_page_reads_a_fixed_number_of_queries_however_many_rows():
         services.symbol_mode_set(symbol=f"A{n}", mode="disabled", reason="r", actor="ops")
         services.heartbeat_record(source="lane", symbol=f"A{n}", observed_at=timezone.now(), actor="lane")
         services.alert_raise(dedup_key=f"k{n}", severity="warning", title=f"alert {n}")
-        Position.objects.create(strategy=strategy, symbol=f"A{n}", qty=D("1"), avg_entry_price=D("1"), drift=D("1"))
+        Position.objects.create(strategy=strategy, symbol=f"A{n}", qty=D("1"), avg_entry_price=D("1"))
+        SymbolDrift.objects.create(symbol=f"A{n}", ours_qty=D("1"), broker_qty=D("2"), drift=D("1"),
+                                   changed_at=timezone.now())
     assert queries() == few
 
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from autonomy import selectors, services
-from autonomy.models import Alert, ConditionEvaluation, Heartbeat, SignalSource
+from autonomy.models import Alert, ConditionEvaluation, ControlEvent, Heartbeat, SignalSource
+from core.errors import PermissionRefused
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +84,9 @@ def test_stale_signals_move_trading_to_reducing_and_recover_after_three_clean_cy
     assert sweep(T0 + timedelta(minutes=1)).breached is False
     evaluation = sweep(T0 + timedelta(minutes=10))  # lag 600 s in session
     assert evaluation.breached and evaluation.action == "reduce"
-    assert evaluation.inputs["newest_observed_at"] == T0.isoformat()
+    assert evaluation.inputs["sources"] == [{"name": "signals", "last_observed_at": T0.isoformat(),
+                                             "last_received_at": (T0 + timedelta(seconds=1)).isoformat()}]
+    assert (evaluation.inputs["expected_sources"], evaluation.inputs["breaching_sources"]) == (1, 1)
     assert evaluation.outcome["lag_seconds"] == 600.0
     assert state().trading_state == "REDUCING" and state().trading_reason.startswith("stale_signals")
     alert = Alert.objects.get(dedup_key="stale_signals")
@@ -145,6 +148,55 @@ def test_a_sweep_cycle_is_evaluated_once_and_unarmed_without_sources(settings):
     assert sweep(T0 + timedelta(minutes=1)) is None  # the same 5-minute cycle: already evaluated
     assert sweep(T0 + timedelta(minutes=5)) is not None
     assert ConditionEvaluation.objects.filter(condition="stale_signals").count() == 2
+
+
+def test_one_stale_source_among_fresh_ones_reduces_then_recovers_when_an_operator_retires_it(settings):
+    settings.AUTONOMY_SWEEP_MINUTES = 1
+    for name in ("momentum", "pairs", "breakout"):
+        beat(name, at=T0)
+    sweep(T0 + timedelta(seconds=30))
+    for minute in range(1, 4):  # momentum and pairs keep beating; breakout went silent after T0
+        for name in ("momentum", "pairs"):
+            beat(name, at=T0 + timedelta(minutes=minute))
+        evaluation = sweep(T0 + timedelta(minutes=minute, seconds=30))
+    assert evaluation.breached and evaluation.action == "reduce"
+    assert evaluation.outcome["breaching"] == [{"source": "breakout", "lag_seconds": 210.0, "no_signal_streak": 3,
+                                                "reasons": ["no signal for 3 cycles (>= 3)"]}]
+    assert (evaluation.inputs["expected_sources"], evaluation.inputs["breaching_sources"]) == (3, 1)
+    assert state().trading_state == "REDUCING" and "breakout" in state().trading_reason
+    alert = Alert.objects.get(dedup_key="stale_signals")
+    assert "1 of 3 sources" in alert.title and alert.evidence["breaching"][0]["source"] == "breakout"
+    freshness = selectors.heartbeat_freshness(now=T0 + timedelta(minutes=3, seconds=31))
+    assert (freshness["total"], freshness["stale"]) == (3, 1)
+    assert [(s.source, s.no_signal_streak, s.stale) for s in freshness["stalest"]][0] == ("breakout", 3, True)
+
+    breakout = SignalSource.objects.get(source="breakout")
+    with pytest.raises(PermissionRefused):
+        services.signal_source_retire(source_id=breakout.pk, reason="gone", actor="lane-7", roles={"agent"})
+    services.signal_source_retire(source_id=breakout.pk, reason="breakout loop decommissioned", actor="olga",
+                                  roles={"operator"})
+    event = ControlEvent.objects.get(kind="signal_source")
+    assert (event.scope, event.before, event.after) == ("source:breakout", {"expected": True}, {"expected": False})
+    actions = []
+    for minute in range(4, 7):
+        for name in ("momentum", "pairs"):
+            beat(name, at=T0 + timedelta(minutes=minute))
+        actions.append(sweep(T0 + timedelta(minutes=minute, seconds=30)).action)
+    assert actions == ["", "", "recover"] and state().trading_state == "ACTIVE"
+    assert selectors.heartbeat_freshness(now=T0 + timedelta(minutes=6, seconds=31))["retired"] == 1
+    beat("breakout", at=T0 + timedelta(minutes=7))  # it reports again: judged again
+    assert SignalSource.objects.get(source="breakout").expected is True
+
+
+def test_a_source_whose_observations_are_old_is_stale_though_it_still_beats(settings):
+    settings.AUTONOMY_SWEEP_MINUTES = 1
+    now = T0 + timedelta(minutes=20)
+    beat("momentum", at=now - timedelta(seconds=5))
+    services.heartbeat_record(source="pairs", observed_at=now - timedelta(seconds=900), actor="lane-7",
+                              now=now - timedelta(seconds=2))  # alive, but its data are 15 minutes old
+    evaluation = sweep(now)
+    assert evaluation.breached and [b["source"] for b in evaluation.outcome["breaching"]] == ["pairs"]
+    assert state().trading_state == "REDUCING"
 
 
 def test_three_failed_cycles_in_a_row_reduce_at_once_and_need_an_operator():

@@ -2,15 +2,27 @@
 in its transaction, who may move which way, budgets as kill switches, positions from fills."""
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from access.models import AuditEvent
 from access.services import strategy_grant
 from autonomy import selectors, services
-from autonomy.models import BudgetUsage, ConditionEvaluation, ControlEvent, Position, TradingState
+from autonomy.conditions import DriftFacts
+from autonomy.models import (
+    Alert,
+    BudgetUsage,
+    ConditionEvaluation,
+    ControlEvent,
+    Position,
+    PositionReconciliation,
+    SymbolDrift,
+    TradingState,
+)
 from core.errors import InvalidInput, PermissionRefused
 from tests.access.factories import StrategyFactory, UserFactory
 
@@ -207,3 +219,62 @@ def test_position_rows_hold_their_invariants():
         Position.objects.create(strategy=strategy, symbol="AAPL", qty=D(1), avg_entry_price=None)
     with pytest.raises(IntegrityError), transaction.atomic():
         Position.objects.create(strategy=strategy, symbol="aapl", qty=D(0))
+
+
+# --- Position drift, kept per symbol -----------------------------------------------------------------
+
+def _drift_view(symbol: str) -> list[tuple]:
+    return [(p.strategy.name, p.broker_qty, p.drift, p.reconciled_at)
+            for p in selectors.position_list(symbol=symbol).order_by("strategy__name")]
+
+
+def test_reconciliation_keeps_one_row_per_symbol_and_every_position_of_it_reads_it():
+    a, b = StrategyFactory(name="alpha"), StrategyFactory(name="beta")
+    for strategy, qty in ((a, D(10)), (b, D(5))):
+        services.position_apply_fill(strategy_id=strategy.pk, symbol="AAPL", side="buy", qty=qty, price=D(100))
+    first = timezone.now()
+    services.positions_reconcile(facts=[DriftFacts("AAPL", ours=D(15), broker=D(18), in_flight=D(0))], now=first)
+    assert _drift_view("AAPL") == [("alpha", D(18), D(3), first), ("beta", D(18), D(3), first)]
+    row = SymbolDrift.objects.get()
+    assert (row.symbol, row.ours_qty, row.broker_qty, row.in_flight_qty, row.drift) == ("AAPL", D(15), D(18), D(0),
+                                                                                          D(3))
+    assert selectors.position_drift_count() == 2
+    run = PositionReconciliation.objects.get()
+    assert (run.at, run.symbols, run.unexplained, run.changed) == (first, 1, 1, 1)
+
+
+def test_a_reconciliation_that_finds_nothing_new_writes_no_symbol_row_but_notes_when_it_compared():
+    services.positions_reconcile(facts=[DriftFacts("AAPL", ours=D(15), broker=D(15), in_flight=D(0)),
+                                        DriftFacts("MSFT", ours=D(2), broker=D(1), in_flight=D(1))])
+    written = dict(SymbolDrift.objects.values_list("symbol", "changed_at"))
+    later = timezone.now() + timedelta(minutes=1)
+    services.positions_reconcile(facts=[DriftFacts("AAPL", ours=D(15), broker=D(15), in_flight=D(0)),
+                                        DriftFacts("MSFT", ours=D(2), broker=D(1), in_flight=D(1))], now=later)
+    assert dict(SymbolDrift.objects.values_list("symbol", "changed_at")) == written
+    run = PositionReconciliation.objects.get()
+    assert (run.at, run.symbols, run.changed) == (later, 2, 0)
+    services.positions_reconcile(facts=[DriftFacts("AAPL", ours=D(15), broker=D(14), in_flight=D(0)),
+                                        DriftFacts("MSFT", ours=D(2), broker=D(1), in_flight=D(1))], now=later)
+    assert SymbolDrift.objects.get(symbol="AAPL").drift == D(-1)
+    assert SymbolDrift.objects.get(symbol="MSFT").changed_at == written["MSFT"]
+    assert PositionReconciliation.objects.get().changed == 1
+
+
+def test_a_symbol_nobody_holds_any_more_leaves_the_drift_table_and_its_alert_resolves():
+    services.positions_reconcile(facts=[DriftFacts("AAPL", ours=D(0), broker=D(4), in_flight=D(0)),
+                                        DriftFacts("MSFT", ours=D(1), broker=D(1), in_flight=D(0))])
+    assert Alert.objects.get(dedup_key="position_drift:AAPL").status == "open"
+    services.positions_reconcile(facts=[DriftFacts("AAPL", ours=D(0), broker=D(0), in_flight=D(0))])
+    services.positions_reconcile(facts=[DriftFacts("AAPL", ours=D(0), broker=D(0), in_flight=D(0))])
+    assert list(SymbolDrift.objects.values_list("symbol", "drift")) == [("AAPL", D(0))]
+    assert Alert.objects.get(dedup_key="position_drift:AAPL").status == "resolved"
+    services.positions_reconcile(facts=[])
+    assert not SymbolDrift.objects.exists() and PositionReconciliation.objects.get().changed == 1
+
+
+def test_a_position_never_compared_has_no_broker_figure():
+    strategy = StrategyFactory(name="alpha")
+    services.position_apply_fill(strategy_id=strategy.pk, symbol="NVDA", side="buy", qty=D(1), price=D(10))
+    services.positions_reconcile(facts=[DriftFacts("AAPL", ours=D(0), broker=D(2), in_flight=D(0))])
+    assert _drift_view("NVDA") == [("alpha", None, D(0), None)]
+    assert selectors.position_drift_count() == 0

@@ -18,7 +18,8 @@ EXPECTED = {schedules.RECONCILE: "execution.tasks.reconcile_executions",
             schedules.SWEEP_PLAYBOOK: "execution.tasks.sweep_playbook",
             autonomy_schedules.DELIVER_ALERTS: "autonomy.tasks.deliver_alerts",
             autonomy_schedules.SWEEP_STALENESS: "autonomy.tasks.sweep_staleness",
-            autonomy_schedules.ROLL_BUDGETS: "autonomy.tasks.roll_budgets"}
+            autonomy_schedules.ROLL_BUDGETS: "autonomy.tasks.roll_budgets",
+            autonomy_schedules.PRUNE_HEARTBEATS: "autonomy.tasks.prune_heartbeats"}
 
 
 @pytest.mark.django_db

@@ -8,6 +8,7 @@ import pytest
 
 from autonomy.conditions import DriftFacts, position_drift
 from autonomy.models import Alert, ConditionEvaluation, Position
+from autonomy.selectors import positions_reconciled
 from execution.adapters import AlpacaAdapter
 from execution.adapters.base import OrderRequest
 from execution.reconciliation import position_drift_check, reconcile_run
@@ -34,7 +35,7 @@ def stranger_order(fakes, *, side="buy", qty="7", symbol="AAPL"):
 
 
 def drift_rows(symbol="AAPL"):
-    return list(Position.objects.filter(symbol=symbol).order_by("strategy__name")
+    return list(positions_reconciled(Position.objects.filter(symbol=symbol)).order_by("strategy__name")
                 .values_list("strategy__name", "qty", "broker_qty", "drift"))
 
 
@@ -48,7 +49,7 @@ def test_positions_in_line_with_lean_and_alpaca_fills_have_no_drift(routed, sett
     assert drift_rows() == [("macd_rsi", Decimal(10), Decimal(12), Decimal(0)),
                             ("tsmom", Decimal(2), Decimal(12), Decimal(0))]
     assert not Alert.objects.filter(dedup_key__startswith="position_drift").exists()
-    assert Position.objects.filter(reconciled_at__isnull=True).count() == 0
+    assert all(p.reconciled_at is not None for p in positions_reconciled(Position.objects.all()))
 
 
 def test_an_order_placed_behind_the_planes_back_is_unexplained_drift_then_resolves(routed, settings):
