@@ -201,7 +201,7 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "iso-8601",
 }
 if DEBUG:
-    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("core.renderers.BrowsableAPIRenderer")
 # Largest API request body accepted (413 payload_too_large above it). A 10,000-candidate run
 # artifact as the walk-forward runner writes it (4 folds, 4 stress cases) is ~24 MiB in compact JSON.
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024 * 1024)))
