@@ -9,6 +9,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -156,10 +157,13 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
     traders = [s for s, *_ in LANES] * 8 + WALK_FORWARD  # the walk-forward strategies stay at shadow: refused
     # READINESS_PHASE_D off while the history is simulated: its operator re-enables LEAN after each incident
     # of the past weeks, before any readiness snapshot could exist; the running demo enforces the rule.
-    with FakeBrokers(delay_seconds=0.4) as fakes, override_settings(
+    # The brokers keep their books where serve_demo's will read them, emptied first: they hold exactly
+    # the orders of this database (a book left by an earlier database would show as position drift).
+    with FakeBrokers(delay_seconds=0.4, book_dir=settings.FAKE_BROKER_BOOK_DIR) as fakes, override_settings(
         TRADING_LEAN_CIRCUIT_PROBE_SECONDS=600, READINESS_PHASE_D=False,
     ), closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as nothing_listens:
         nothing_listens.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        fakes.reset()
         lean = LeanAdapter(fakes.lean.url, timeout_seconds=0.2)
         lean_stopped = LeanAdapter(f"http://127.0.0.1:{nothing_listens.getsockname()[1]}", timeout_seconds=0.2)
         alpaca = AlpacaAdapter("demo-key", "demo-secret", url_override=fakes.alpaca.url, timeout_seconds=2)

@@ -305,6 +305,8 @@ ALPACA_PAPER = env_bool("ALPACA_PAPER", True)
 ALPACA_API_KEY_ID = os.environ.get("ALPACA_API_KEY_ID", "")
 ALPACA_API_SECRET_KEY = os.environ.get("ALPACA_API_SECRET_KEY", "")
 ALPACA_TIMEOUT_SECONDS = float(os.environ.get("ALPACA_TIMEOUT_SECONDS", "5"))
+# Where the sandbox brokers keep their books of orders when asked to (the demo; `fake_brokers --book-dir`).
+FAKE_BROKER_BOOK_DIR = Path(os.environ.get("FAKE_BROKER_BOOK_DIR", VAR_DIR / "fake_brokers"))
 # Circuit breaker of the LEAN lane: opens after N consecutive failures, or when the failure
 # ratio over the window exceeds the threshold (with at least MIN_REQUESTS LEAN requests).
 TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES = int(os.environ.get("TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES", "5"))

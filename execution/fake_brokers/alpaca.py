@@ -108,10 +108,10 @@ class FakeAlpaca(FakeBrokerServer):
     error_payload: ClassVar[Any] = {"code": 50010000, "message": "internal server error (injected fault)"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self._orders: list[dict[str, Any]] = []  # every accepted order, oldest first
         self._by_id: dict[str, dict[str, Any]] = {}
         self._by_client: dict[str, dict[str, Any]] = {}
+        super().__init__(*args, **kwargs)  # reads a kept book into the empty one
 
     # ------------------------------------------------------------ public helpers
     def orders(self) -> list[dict[str, Any]]:
@@ -129,6 +129,15 @@ class FakeAlpaca(FakeBrokerServer):
             self._orders.clear()
             self._by_id.clear()
             self._by_client.clear()
+        self.book_changed()
+
+    def book_orders(self) -> list[dict[str, Any]]:
+        return self._orders
+
+    def book_restore(self, orders: list[dict[str, Any]]) -> None:
+        self._orders = [dict(o) for o in orders]
+        self._by_id = {o["id"]: o for o in self._orders}
+        self._by_client = {o["client_order_id"]: o for o in self._orders}
 
     def is_submit(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v2/orders"

@@ -32,6 +32,7 @@ def test_the_demo_walks_strategies_through_the_gates_and_trades_only_what_was_pr
     from strategies.models import Strategy
 
     settings.SIGNING_KEY_DIR = tmp_path / "keys"
+    settings.FAKE_BROKER_BOOK_DIR = tmp_path / "books"
     demo_principals()
     counts = demo_executions(days=21, orders_per_hour=4, legacy_rows=10, progress=lambda m: None)
     stages = dict(Strategy.objects.values_list("name", "stage"))
@@ -57,3 +58,16 @@ def test_the_demo_walks_strategies_through_the_gates_and_trades_only_what_was_pr
     assert Incident.objects.filter(kind="lean_circuit").count() == lean_alerts.count()
     assert not Incident.objects.filter(status="open").exists()
     assert trading_state_get().lean_enabled
+
+    # serve_demo's brokers start from the books load_demo's orders went to: reconciliation finds every
+    # filled order there (none flagged not_found_at_broker), and no position drifts
+    from execution.adapters import AlpacaAdapter, LeanAdapter
+    from execution.fake_brokers import FakeBrokers
+    from execution.reconciliation import reconcile_run
+
+    with FakeBrokers(book_dir=settings.FAKE_BROKER_BOOK_DIR) as fakes:
+        run = reconcile_run(trigger="test", lookback_hours=24 * 22, brokers={
+            "lean": LeanAdapter(fakes.lean.url), "alpaca": AlpacaAdapter("k", "s", url_override=fakes.alpaca.url)})
+    assert run.checked > 100
+    assert not run.discrepancies.filter(kind="not_found_at_broker").exists()
+    assert not Alert.objects.filter(dedup_key__startswith="position_drift", status="open").exists()

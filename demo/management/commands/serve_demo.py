@@ -23,7 +23,10 @@ class Command(BaseCommand):
         from execution.fake_brokers.server import FakeBrokers
 
         try:
-            fakes = FakeBrokers(lean_port, alpaca_port).start()
+            # the books load_demo's orders went to: reconciliation finds at the brokers what is real
+            fakes = FakeBrokers(lean_port, alpaca_port, book_dir=settings.FAKE_BROKER_BOOK_DIR).start()
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"cannot start the fake brokers on ports {lean_port}/{alpaca_port}: {exc}. "
                                "Pick others with LEAN_PORT=… ALPACA_PORT=… make demo") from None
