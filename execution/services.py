@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -52,7 +52,7 @@ from autonomy.services import (
     position_lock_params,
     position_lock_sql,
 )
-from core import locks
+from core import latency, locks
 from core.db import is_database_unavailable
 from core.errors import Blocked, DatabaseUnavailable, PolicyRefused
 from execution.adapters.base import BrokerOrder, OrderRequest
@@ -165,7 +165,8 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
     try:
         if execution_id is not None:
             return SubmitResult(Execution.objects.get(pk=execution_id), created=False)
-        execution, created, expected, policy_reason = _admit(data=data, actor=actor)
+        with _timed_admission():
+            execution, created, expected, policy_reason = _admit(data=data, actor=actor)
         if not created:
             return SubmitResult(execution, created=False)
         if router is None:
@@ -180,6 +181,22 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
         return SubmitResult(execution, created=True, outcome=outcome)
     finally:
         order_release(data.client_order_id)
+
+
+@contextmanager
+def _timed_admission():
+    started = time.perf_counter()
+    outcome = "admitted"
+    try:
+        yield
+    except (Blocked, PolicyRefused):  # 423 and 422: the controls or the LLM review refused the order
+        outcome = "refused"
+        raise
+    except BaseException:
+        outcome = "error"
+        raise
+    finally:
+        latency.ORDER_ADMISSION_SECONDS.labels(outcome).observe(time.perf_counter() - started)
 
 
 def _admit(*, data: OrderInput, actor: str) -> tuple[Execution, bool, str, str]:

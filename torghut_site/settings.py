@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # API request durations by route (core/latency.py), 503s of the next one included
+    "core.latency.ApiLatencyMiddleware",
     # outermost: a request that failed because the database went away answers 503, never 500
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
