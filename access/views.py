@@ -7,7 +7,6 @@ import json
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -17,6 +16,7 @@ from access.filters import AuditEventFilter
 from access.forms import ThrottledAuthenticationForm
 from access.selectors import audit_event_list, can_view_audit, user_roles
 from access.services import audit_record
+from core.pagination import paginate
 
 CSV_COLUMNS = ["id", "at", "actor", "actor_roles", "via", "method", "path", "action", "object_ref",
                "request_id", "outcome", "status_code", "client_ip", "details"]
@@ -44,11 +44,11 @@ def audit_list(request):
     _require_auditor(request)
     filterset = AuditEventFilter(request.GET or None, queryset=audit_event_list())
     qs = filterset.qs if filterset.is_bound and filterset.is_valid() else audit_event_list()
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    rows, pager = paginate(request.GET, qs, per_page=50)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "access/audit_list.html",
-                  {"filter": filterset, "page": page, "query": query.urlencode()})
+                  {"filter": filterset, "page": rows, "pager": pager, "query": query.urlencode()})
 
 
 class _Echo:

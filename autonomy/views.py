@@ -25,6 +25,7 @@ from autonomy.llm_filters import LlmReviewFilter
 from autonomy.llm_guardrails import REASONS
 from core.canonical import decimal_str
 from core.errors import ApplicationError, PermissionRefused, invalid_fields
+from core.pagination import paginate
 
 # === console: the control room (issue 10, section 8) ==============================================
 # Every change is a form POST (CSRF) to a view below that calls the same service as the API, with the
@@ -222,11 +223,11 @@ def alert_list(request):
     """Alerts filtered exactly like ``GET /api/v1/alerts``; operators acknowledge and resolve here."""
     filterset = AlertFilter(request.GET or None, queryset=selectors.alert_list())
     qs = filterset.qs if filterset.is_bound and filterset.is_valid() else selectors.alert_list()
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    rows, pager = paginate(request.GET, qs, per_page=50)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "autonomy/alert_list.html", {
-        "filter": filterset, "page": page, "query": query.urlencode(),
+        "filter": filterset, "page": rows, "pager": pager, "query": query.urlencode(),
         "may_act": user_has_role(request.user, Role.OPERATOR), "sources": selectors.signal_sources(),
         "incidents": selectors.incidents_open()})
 

@@ -7,10 +7,12 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from core.pagination import keyset_paginate, paginate
 from execution import figures, selectors
 from execution.filters import ExecutionFilter
 
 PAGE_SIZE = 100
+COUNT_CAP = 10_000  # the executions list counts its rows up to here ("10,000+" past it)
 
 
 def _int(value, default: int, low: int, high: int) -> int:
@@ -26,19 +28,14 @@ def execution_list(request):
     before = _int(params.pop("before", [None])[0], 0, 0, 2**62)
     limit = _int(params.pop("limit", [None])[0], PAGE_SIZE, 1, 500)
     filterset = ExecutionFilter(params, queryset=selectors.execution_list())
-    qs = filterset.qs
-    if before:
-        qs = qs.filter(id__lt=before)
-    rows = list(qs[: limit + 1])
-    next_query = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        nxt = params.copy()
-        nxt["before"] = rows[-1].id
-        nxt["limit"] = limit
-        next_query = nxt.urlencode()
+    # keyset pages (?before=ID): as fast a million rows deep as on top; the total is counted up to a cap
+    links = request.GET.copy()
+    if limit != PAGE_SIZE:
+        links["limit"] = str(limit)
+    rows, pager = keyset_paginate(links, filterset.qs, per_page=limit, before=before or None,
+                                  count_cap=COUNT_CAP)
     return render(request, "execution/execution_list.html",
-                  {"filter": filterset, "rows": rows, "next_query": next_query, "limit": limit})
+                  {"filter": filterset, "rows": rows, "pager": pager, "limit": limit})
 
 
 @login_required
@@ -66,7 +63,15 @@ def dashboards(request):
 def outage_list(request):
     outages = list(selectors.lean_outage_list()[:200])
     runs = list(selectors.reconciliation_run_list()[:20])
-    return render(request, "execution/outages.html", {"outages": outages, "runs": runs})
+    return render(request, "execution/outages.html", {
+        "outages": outages, "runs": runs, "runs_total": selectors.reconciliation_run_list().count()})
+
+
+@login_required
+def reconciliation_run_list(request):
+    """Every reconciliation run, newest first, 50 to a page."""
+    runs, pager = paginate(request.GET, selectors.reconciliation_run_list(), per_page=50)
+    return render(request, "execution/reconciliation_runs.html", {"runs": runs, "pager": pager})
 
 
 def describe_discrepancy(details: dict) -> str:
@@ -89,7 +94,8 @@ def describe_discrepancy(details: dict) -> str:
 @login_required
 def reconciliation_run_detail(request, run_id: int):
     run = get_object_or_404(selectors.reconciliation_run_list(), pk=run_id)
-    discrepancies = list(selectors.reconciliation_discrepancies(run=run)[:1000])
+    discrepancies, pager = paginate(request.GET, selectors.reconciliation_discrepancies(run=run), per_page=100)
     for d in discrepancies:
         d.summary = describe_discrepancy(d.details or {})
-    return render(request, "execution/reconciliation_run.html", {"run": run, "discrepancies": discrepancies})
+    return render(request, "execution/reconciliation_run.html",
+                  {"run": run, "discrepancies": discrepancies, "pager": pager})
