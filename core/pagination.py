@@ -98,15 +98,16 @@ def paginate(params: QueryDict, object_list, *, per_page: int = 50, param: str =
 
 
 def keyset_paginate(params: QueryDict, queryset, *, per_page: int, count_cap: int = 10_000,
-                    key: str = "id", before: int | None = None) -> tuple[list, Pager]:
+                    key: str = "id", before: int | None = None, count_queryset=None) -> tuple[list, Pager]:
     """Rows of ``queryset`` (ordered by ``-key``) below ``before``, ``per_page`` of them, and a pager whose
-    total is counted up to ``count_cap`` (one ``COUNT`` over at most that many rows)."""
+    total is counted up to ``count_cap`` (one ``COUNT`` over at most that many rows of ``count_queryset``,
+    by default ``queryset``: pass the plain one when ``queryset`` carries costly annotations)."""
     number = _number(params.get("page")) if before else 1
     page_qs = queryset.filter(**{f"{key}__lt": before}) if before else queryset
     rows = list(page_qs[: per_page + 1])
     has_next = len(rows) > per_page
     rows = rows[:per_page]
-    counted = queryset.order_by()[: count_cap + 1].count()
+    counted = (queryset if count_queryset is None else count_queryset).order_by()[: count_cap + 1].count()
     capped = counted > count_cap
     total = min(counted, count_cap)
     first_row = (number - 1) * per_page + 1 if rows else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.http import QueryDict
 
 from ledger.models import CandidateLifecycleEvent, FoldMetric, ResearchCandidate, ResearchRun, StressMetric
 
@@ -43,22 +44,19 @@ def run_get_with_rows(*, run_id: str) -> ResearchRun:
             .prefetch_related(Prefetch("candidates", queryset=candidate_queryset())).get(run_id=run_id))
 
 
-def run_page(*, filters: dict, before: int | None, size: int = 50):
-    """One page of the runs list (keyset on id) with per-run summary columns."""
+def run_page(*, filters: QueryDict, before: int | None, size: int = 50):
+    """One page of the runs list (keyset on id) with per-run summary columns, and its pager (the total
+    counted up to 10,000)."""
     from django.db.models import Count
 
+    from core.pagination import keyset_paginate
     from ledger.filters import RunFilter
 
     filterset = RunFilter(filters, queryset=ResearchRun.objects.order_by("-id"))
     qs = filterset.qs if filterset.is_valid() else ResearchRun.objects.none()
-    if before:
-        qs = qs.filter(id__lt=before)
-    rows = list(
-        qs.select_related("dataset")
-        .annotate(candidate_count=Count("candidates"))[: size + 1]
-    )
-    has_more = len(rows) > size
-    return filterset, rows[:size], (rows[size - 1].id if has_more else None)
+    rows, pager = keyset_paginate(filters, qs.select_related("dataset").annotate(candidate_count=Count("candidates")),
+                                  per_page=size, before=before, count_queryset=qs)
+    return filterset, rows, pager
 
 
 def run_figure_points(run: ResearchRun):

@@ -13,13 +13,8 @@ def run_list(request):
         before = int(request.GET.get("before", "")) or None
     except ValueError:
         before = None
-    filterset, runs, next_before = selectors.run_page(filters=request.GET, before=before)
-    query = request.GET.copy()
-    query.pop("before", None)
-    return render(request, "ledger/run_list.html", {
-        "filter": filterset, "runs": runs, "next_before": next_before, "query": query.urlencode(),
-        "is_first_page": before is None,
-    })
+    filterset, runs, pager = selectors.run_page(filters=request.GET, before=before)
+    return render(request, "ledger/run_list.html", {"filter": filterset, "runs": runs, "pager": pager})
 
 
 @login_required

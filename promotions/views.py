@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 
+from core.pagination import paginate
 from ledger import figures
 from promotions import selectors
 from promotions.models import GatePolicy, Promotion
@@ -15,9 +16,10 @@ from strategies.choices import STAGES
 @login_required
 def pipeline(request):
     rows = selectors.pipeline_rows()
+    recent, pager = paginate(request.GET, selectors.promotion_list(), per_page=25)
     return render(request, "promotions/pipeline.html", {
         "rows": rows, "stages": STAGES, "pending_total": sum(r["pending"] for r in rows),
-        "recent": selectors.promotion_list()[:20]})
+        "recent": recent, "pager": pager})
 
 
 @login_required

@@ -22,11 +22,13 @@ def test_runs_page_paginates_by_keyset(browser):
     for i in range(55):
         RunFactory(body=ArtifactFactory(run_id=f"wf-page-{i:03d}", candidates=[]))
     first = browser.get("/research/").content.decode()
-    assert "wf-page-054" in first and "wf-page-000" not in first and "Older" in first
+    assert "wf-page-054" in first and "wf-page-000" not in first and 'rel="next"' in first
+    assert "rows 1–50 of 55 · page 1 of 2" in first
     import re
     before = re.search(r"before=(\d+)", first).group(1)
-    second = browser.get("/research/", {"before": before}).content.decode()
+    second = browser.get("/research/", {"before": before, "page": 2}).content.decode()
     assert "wf-page-000" in second and "wf-page-054" not in second
+    assert "rows 51–55 of 55 · page 2 of 2" in second
 
 
 def test_run_detail_shows_charts_stress_and_fingerprints(browser):
