@@ -152,10 +152,32 @@ class ControlEvent(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["scope", "-id"], name="control_event_scope"),
                    models.Index(fields=["kind", "-id"], name="control_event_kind")]
-        triggers = [append_only()]
+        triggers = [append_only(), pgtrigger.Trigger(
+            name="control_version_bump", when=pgtrigger.After, operation=pgtrigger.Insert,
+            func="INSERT INTO autonomy_control_version AS v (id, version) VALUES (1, 1) "
+                 "ON CONFLICT (id) DO UPDATE SET version = v.version + 1; RETURN NULL;")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.scope} by {self.actor}"
+
+
+class ControlVersion(models.Model):
+    """How many control events were ever written (one row; a trigger on the control events keeps it).
+
+    Order admission reads the controls without a lock, decides, and inserts the order in one statement that
+    holds this row ``FOR SHARE`` and admits only when the version it read is still current: a control change
+    committed in between (every change writes a control event in its own transaction) sends the order through
+    the locked admission instead. Never written by the application."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "autonomy_control_version"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="control_version_singleton")]
+
+    def __str__(self) -> str:
+        return f"control version {self.version}"
 
 
 class BudgetPolicy(models.Model):

@@ -129,6 +129,67 @@ def order_flags_from_row(row) -> OrderFlags:
                       caps, lean_allowed)
 
 
+def budgets_json(usage: str = "u", policy: str = "p") -> str:
+    """SQL: today's budget rows as one JSON array of ``[name, used, limit, on_breach, breached]`` (limit and
+    on_breach null without a stored policy), over the aliases of usage and policy; parsed by
+    :func:`budget_facts`."""
+    u, p = usage, policy
+    return (f"coalesce(json_agg(json_build_array({u}.name, {u}.used::text, {p}.\"limit\"::text, {p}.on_breach, "
+            f"{u}.breached_at IS NOT NULL) ORDER BY {u}.name), '[]')")
+
+
+def budget_facts(rows: list) -> list[conditions.BudgetFacts]:
+    """Budget facts (amount 0) from :data:`BUDGETS_JSON`; a budget without a stored policy has the default."""
+    facts = []
+    for name, used, limit, on_breach, *_ in rows:
+        default = budget_default(name) if limit is None else None
+        facts.append(conditions.BudgetFacts(name=name, used=Decimal(used),
+                                            limit=default.limit if default else Decimal(limit),
+                                            on_breach=default.on_breach if default else on_breach))
+    return facts
+
+
+#: What order admission reads WITHOUT a lock before it decides (``execution.controls``): the control version,
+#: today's budget rows and every control flag of the order. One row when the global row exists. Named
+#: parameters ``snap_day``, ``snap_symbol``, ``snap_strategy``; usable as a lateral subquery.
+ADMISSION_SNAPSHOT_SQL = f"""
+SELECT cv.version,
+  (SELECT {budgets_json()} FROM autonomy_budget_usage u LEFT JOIN autonomy_budget_policies p ON p.name = u.name
+   WHERE u.day = %(snap_day)s) AS budgets,
+  {FLAGS_COLUMNS}
+FROM autonomy_trading_state ts
+LEFT JOIN autonomy_control_version cv ON cv.id = 1
+LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %(snap_symbol)s
+LEFT JOIN strategies st ON st.name = %(snap_strategy)s
+LEFT JOIN autonomy_strategy_states ss ON ss.strategy_id = st.id
+WHERE ts.id = 1"""
+ADMISSION_SNAPSHOT_COLUMNS = 16
+
+
+@dataclass(frozen=True)
+class AdmissionSnapshot:
+    """The controls as read without a lock: decisions on it are checked again when the order is inserted."""
+    version: int
+    day: date
+    budgets: tuple[conditions.BudgetFacts, ...]
+    breached: frozenset[str]  # today's budgets already marked breached
+    flags: OrderFlags
+
+
+def admission_snapshot_params(*, symbol: str, strategy: str) -> dict:
+    return {"snap_day": budget_today(), "snap_symbol": symbol.upper(), "snap_strategy": strategy}
+
+
+def admission_snapshot_from_row(row, *, day: date) -> AdmissionSnapshot | None:
+    """The snapshot from the columns of :data:`ADMISSION_SNAPSHOT_SQL`; None when it cannot be used (no global
+    row or control version yet, or today's budget rows not all created): admission then locks."""
+    version, budgets, *flags = row
+    if version is None or budgets is None or len(budgets) < len(BudgetName.values):
+        return None
+    return AdmissionSnapshot(version=version, day=day, budgets=tuple(budget_facts(budgets)),
+                             breached=frozenset(b[0] for b in budgets if b[4]), flags=order_flags_from_row(flags))
+
+
 def position_qty(*, strategy_id: int, symbol: str) -> Decimal:
     """The strategy's position in the symbol from stored fills (0 when it never traded it)."""
     with connection.cursor() as cursor:
@@ -343,10 +404,24 @@ def alert_get(*, alert_id: int) -> Alert | None:
     return Alert.objects.filter(pk=alert_id).first()
 
 
-def critical_alerts_unresolved(limit: int = 5) -> list[Alert]:
-    """Unresolved critical alerts, open ones first (the banner on every page)."""
-    return list(Alert.objects.filter(severity=AlertSeverity.CRITICAL).exclude(status=AlertStatus.RESOLVED)
-                .order_by("-status", "-id")[:limit])  # "open" sorts after "acknowledged": descending puts it first
+def critical_alerts_open(limit: int = 5) -> list[Alert]:
+    """Open critical alerts, newest first: the banner on every page, until someone acknowledges them."""
+    return list(Alert.objects.filter(severity=AlertSeverity.CRITICAL, status=AlertStatus.OPEN).order_by("-id")[:limit])
+
+
+def alert_status_counts() -> dict[str, dict[str, int]]:
+    """Unresolved alerts counted by severity and status (``{"critical": {"open": 2, "acknowledged": 1}, ...}``),
+    every severity and both statuses present. One query."""
+    counts = {severity: {AlertStatus.OPEN: 0, AlertStatus.ACKNOWLEDGED: 0} for severity in AlertSeverity.values}
+    for severity, status, n in (Alert.objects.exclude(status=AlertStatus.RESOLVED).values_list("severity", "status")
+                                .annotate(n=Count("id")).values_list("severity", "status", "n")):
+        counts[severity][status] = n
+    return counts
+
+
+def strategies_not_active() -> list[StrategyTradingState]:
+    """The strategies whose own trading state is not ACTIVE, by name (with their reason and cause)."""
+    return list(strategy_state_list().exclude(state=TradingStateChoice.ACTIVE))
 
 
 def alerts_open_by_severity() -> dict[str, int]:
@@ -514,12 +589,19 @@ def llm_verdict_for(client_order_id: str) -> guardrails.LlmVerdictFacts | None:
     """The applied verdict admission must follow for ``client_order_id``: the order's review (an
     error retried by a real review gives way to it), or None when nobody reviewed it."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT review_id, applied_verdict, applied_qty, applied_order_type, applied_limit_price"
-            " FROM llm_decision_reviews WHERE client_order_id = %s"
-            " ORDER BY (verdict = 'error'), id DESC LIMIT 1", [client_order_id])
-        row = cursor.fetchone()
-    if row is None:
+        cursor.execute(LLM_VERDICT_SQL, {"llm_cid": client_order_id})
+        return llm_verdict_from_row(cursor.fetchone())
+
+
+#: The review an order's admission follows (see :func:`llm_verdict_for`); named parameter ``llm_cid``, at most
+#: one row of :data:`LLM_VERDICT_COLUMNS` columns; usable as a lateral subquery.
+LLM_VERDICT_SQL = """SELECT review_id, applied_verdict, applied_qty, applied_order_type, applied_limit_price
+  FROM llm_decision_reviews WHERE client_order_id = %(llm_cid)s ORDER BY (verdict = 'error'), id DESC LIMIT 1"""
+LLM_VERDICT_COLUMNS = 5
+
+
+def llm_verdict_from_row(row) -> guardrails.LlmVerdictFacts | None:
+    if row is None or row[0] is None:
         return None
     review_id, applied, qty, order_type, limit_price = row
     return guardrails.LlmVerdictFacts(str(review_id), applied, qty, order_type or None, limit_price)

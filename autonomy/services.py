@@ -88,10 +88,13 @@ from autonomy.models import (
 from autonomy.positions import PositionChange, position_after_fill
 from autonomy.selectors import (
     FLAGS_COLUMNS,
+    AdmissionSnapshot,
     BudgetLimit,
     OrderFlags,
     budget_default,
+    budget_facts,
     budget_today,
+    budgets_json,
     heartbeat_quality,
     lean_default,
     order_flags_from_row,
@@ -152,15 +155,19 @@ def _refuse(why: str | None, *, code: str = "agent_forbidden", details: dict | N
 
 # === core: the global row (trading state + LEAN lane; the control mutex) ==========================
 
+_GLOBAL_ROW_ENSURE = f"""
+INSERT INTO autonomy_trading_state (id, state, reason, cause, lean_enabled, lean_disabled_reason, updated_by,
+                                    updated_at)
+VALUES (1, '{TradingStateChoice.ACTIVE}', '', '{StateCause.MANUAL}', %(lean_enabled)s, %(lean_reason)s,
+        'system:defaults', now())
+ON CONFLICT (id) DO NOTHING"""
+
+
 def global_row_ensure() -> None:
     """Create the global row when missing (its LEAN switch starts from the setting). Idempotent."""
     enabled, reason = lean_default()
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO autonomy_trading_state (id, state, reason, cause, lean_enabled, lean_disabled_reason,"
-            " updated_by, updated_at) VALUES (1, %s, '', %s, %s, %s, 'system:defaults', now())"
-            " ON CONFLICT (id) DO NOTHING",
-            [TradingStateChoice.ACTIVE, StateCause.MANUAL, enabled, reason])
+        cursor.execute(_GLOBAL_ROW_ENSURE, {"lean_enabled": enabled, "lean_reason": reason})
 
 
 def _global_locked() -> TradingState:
@@ -367,20 +374,21 @@ def budget_policy_set(*, name: str, limit: Decimal, reason: str, actor: str, rol
 
 _ENSURE_TODAY = """
 INSERT INTO autonomy_budget_usage (name, day, used, breached_at, updated_at)
-SELECT n, %s, 0, NULL, now() FROM unnest(%s::varchar[]) AS n
+SELECT n, %(day)s, 0, NULL, now() FROM unnest(%(names)s::varchar[]) AS n
 ON CONFLICT (name, day) DO NOTHING
 """
+_ENSURE_ROWS = (f"WITH g AS ({_GLOBAL_ROW_ENSURE.strip()}),\n"
+                "v AS (INSERT INTO autonomy_control_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING)\n"
+                f"{_ENSURE_TODAY.strip()}")
 # Today's budget rows locked FOR UPDATE (by name), then the control flags read holding the global row FOR
 # SHARE, in one statement. The order of the locks is data-driven: the global row is locked by the top-level
 # FOR SHARE as the joined row comes out, and that row needs ``bs``, the aggregate of every locked budget row.
 _ADMISSION_LOCK = f"""
 WITH b AS MATERIALIZED (
-  SELECT u.name, u.used, p."limit", p.on_breach
+  SELECT u.name, u.used, u.breached_at, p."limit", p.on_breach
   FROM autonomy_budget_usage u LEFT JOIN autonomy_budget_policies p ON p.name = u.name
   WHERE u.day = %(day)s ORDER BY u.name FOR UPDATE OF u),
-bs AS MATERIALIZED (
-  SELECT coalesce(json_agg(json_build_array(name, used::text, "limit"::text, on_breach) ORDER BY name), '[]')
-    AS budgets FROM b)
+bs AS MATERIALIZED (SELECT {budgets_json("b", "b")} AS budgets FROM b)
 SELECT bs.budgets, {FLAGS_COLUMNS}
 FROM bs CROSS JOIN autonomy_trading_state ts
 LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %(symbol)s
@@ -397,20 +405,52 @@ def admission_controls_lock(*, symbol: str, strategy: str) -> tuple[list[BudgetF
     one statement. Returns the budgets as facts (amounts 0) and the flags."""
     day = budget_today()
     params = {"day": day, "symbol": symbol.upper(), "strategy": strategy}
+    enabled, reason = lean_default()
     with connection.cursor() as cursor:
+        # Today's rows, the global row and the control version exist before anything is locked: creating them
+        # after the global row is held FOR SHARE would wait for a budget row while holding it, the reverse of
+        # the lock order.
+        cursor.execute(_ENSURE_ROWS, {"day": day, "names": sorted(BudgetName.values), "lean_enabled": enabled,
+                                      "lean_reason": reason})
         cursor.execute(_ADMISSION_LOCK, params)
         row = cursor.fetchone()
-        if row is None or len(row[0]) < len(BudgetName.values):  # a new day, or a new database
-            cursor.execute(_ENSURE_TODAY, [day, sorted(BudgetName.values)])
-            global_row_ensure()
-            cursor.execute(_ADMISSION_LOCK, params)
-            row = cursor.fetchone()
-    budgets = []
-    for name, used, limit, on_breach in row[0]:
-        default = budget_default(name) if limit is None else None
-        budgets.append(BudgetFacts(name=name, used=Decimal(used), limit=default.limit if default else Decimal(limit),
-                                   on_breach=default.on_breach if default else on_breach))
-    return budgets, order_flags_from_row(row[1:])
+    return budget_facts(row[0]), order_flags_from_row(row[1:])
+
+
+#: The write guard of admission without a lock (``execution.controls.order_admission_unlocked``), as CTEs of
+#: the statement that inserts the admitted order. First the budgets the order consumes are added to, each only
+#: while unbreached and within the limit it was admitted under (their rows locked first, as the locked admission
+#: locks them); then ``ok`` holds the control version ``FOR SHARE`` and has its row only when the version is the
+#: one admission read, every budget was added to, and the strategy is still at the stage it was admitted at. The
+#: statement must end in ``autonomy_admission_guard(<the order was inserted>)``: when it raises (SQLSTATE
+#: :data:`ADMISSION_STALE`), nothing of the statement stays and the order goes through the locked admission.
+ADMISSION_GUARD_CTES = """
+gb AS (
+  UPDATE autonomy_budget_usage u SET used = u.used + v.amount, updated_at = now()
+  FROM (SELECT unnest(%(guard_names)s::varchar[]) AS name, unnest(%(guard_amounts)s::numeric[]) AS amount,
+               unnest(%(guard_limits)s::numeric[]) AS lim) v
+  WHERE u.day = %(guard_day)s AND u.name = v.name AND u.breached_at IS NULL AND u.used + v.amount <= v.lim
+  RETURNING u.name),
+ok AS (
+  SELECT 1 FROM autonomy_control_version cv
+  WHERE cv.id = 1 AND cv.version = %(guard_version)s AND (SELECT count(*) FROM gb) = %(guard_count)s
+    AND EXISTS (SELECT 1 FROM strategies WHERE id = %(guard_strategy_id)s AND stage = %(guard_stage)s)
+  FOR SHARE OF cv)"""
+ADMISSION_STALE = "TA001"
+
+
+def admission_guard_params(*, snapshot: AdmissionSnapshot, amounts: dict[str, Decimal], strategy_id: int,
+                           stage: str) -> dict:
+    limits = {b.name: b.limit for b in snapshot.budgets}
+    names = sorted(n for n, a in amounts.items() if a)
+    return {"guard_names": names, "guard_amounts": [amounts[n] for n in names],
+            "guard_limits": [limits[n] for n in names], "guard_day": snapshot.day, "guard_count": len(names),
+            "guard_version": snapshot.version, "guard_strategy_id": strategy_id, "guard_stage": stage}
+
+
+def admission_guard_failed(exc: BaseException) -> bool:
+    """True when ``exc`` is the guard of :data:`ADMISSION_GUARD_CTES` refusing a stale admission."""
+    return getattr(exc.__cause__, "sqlstate", None) == ADMISSION_STALE
 
 
 #: What an admitted order consumes, as a statement execution runs as part of its insert (one round trip on
@@ -1188,7 +1228,7 @@ def budgets_day_roll(*, day=None) -> dict:
         if not sweep_claim(sweep="budget_day_roll", cycle=day.toordinal()):
             return {"day": day.isoformat(), "resolved": 0, "rolled": False}
         with connection.cursor() as cursor:
-            cursor.execute(_ENSURE_TODAY, [day, sorted(BudgetName.values)])
+            cursor.execute(_ENSURE_TODAY, {"day": day, "names": sorted(BudgetName.values)})
         resolved = 0
         for alert in Alert.objects.exclude(status=AlertStatus.RESOLVED).filter(dedup_key__startswith="budget:"):
             if str(alert.evidence.get("day", "")) < day.isoformat():

@@ -25,6 +25,7 @@ from autonomy.llm_filters import LlmReviewFilter
 from autonomy.llm_guardrails import REASONS
 from core.canonical import decimal_str
 from core.errors import ApplicationError, PermissionRefused, invalid_fields
+from core.live import is_refresh, render_live
 from core.pagination import paginate
 
 # === console: the control room (issue 10, section 8) ==============================================
@@ -87,7 +88,8 @@ def _shown(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _control_room(request, params: QueryDict, *, status: int = 200, refusal: ApplicationError | None = None):
+def _control_room(request, params: QueryDict, *, status: int = 200, refusal: ApplicationError | None = None,
+                  live_refresh: bool = False):
     user = request.user
     roles = user_roles(user)
     kind = rules.actor_kind(user.get_username(), roles)
@@ -104,6 +106,16 @@ def _control_room(request, params: QueryDict, *, status: int = 200, refusal: App
     for s in strategies["page"]:
         s.effective_state = strictest(glob.state, s.own_state)
         s.moves = _moves(kind, s.own_state, s.own_cause) if operable is None or s.pk in operable else []
+    live = {
+        "glob": glob, "global_moves": _moves(kind, glob.state, glob.cause) if may_state else [],
+        "may_lean": user_has_role(user, *LEAN_ROLES), "may_alerts": user_has_role(user, *ALERT_ROLES),
+        "alerts": _pager(params, selectors.alerts_unresolved(), "al_page"),
+        "heartbeats": selectors.heartbeat_freshness(), "budgets": selectors.budget_gauges(),
+        "strategies": strategies, "scoped_operator": operable is not None and may_state,
+        "live_url": reverse("autonomy:index") + (f"?{_kept(params).urlencode()}" if _kept(params) else ""),
+    }
+    if live_refresh:  # the live region only (its figures): the symbol grid, positions and events stay as loaded
+        return render_live(request, "autonomy/index.html", live)
 
     symbol_filter = forms.SymbolFilterForm(params)
     text, mode = ("", "")
@@ -115,27 +127,20 @@ def _control_room(request, params: QueryDict, *, status: int = 200, refusal: App
         e.changes = [{"key": c.key, "before": _shown(c.before), "after": _shown(c.after)}
                      for c in selectors.event_changes(e.before, e.after)]
 
-    return render(request, "autonomy/index.html", {
-        "glob": glob, "global_moves": _moves(kind, glob.state, glob.cause) if may_state else [],
-        "may_lean": user_has_role(user, *LEAN_ROLES), "may_symbols": user_has_role(user, *SYMBOL_ROLES),
-        "may_alerts": user_has_role(user, *ALERT_ROLES),
-        "alerts": _pager(params, selectors.alerts_unresolved(), "al_page"),
-        "heartbeats": selectors.heartbeat_freshness(),
-        "strategies": strategies, "symbol_filter": symbol_filter, "symbols": symbols,
-        "symbol_filtered": bool(text or mode),
+    return render_live(request, "autonomy/index.html", {
+        **live, "may_symbols": user_has_role(user, *SYMBOL_ROLES),
+        "symbol_filter": symbol_filter, "symbols": symbols, "symbol_filtered": bool(text or mode),
         "symbol_rows": [_symbol_row(r) for r in symbols["page"]], "symbol_form": forms.SymbolForm(),
-        "budgets": selectors.budget_gauges(),
         "positions": _pager(params, selectors.position_drift_list(), "pos_page"),
         "drifting": selectors.position_drift_count(), "events": events,
         "back": _kept(params).urlencode(), "refusal": refusal,
         "refusal_fields": (refusal.details.get("fields") or {}) if refusal else {},
-        "scoped_operator": operable is not None and may_state,
     }, status=status)
 
 
 @login_required
 def index(request):
-    return _control_room(request, request.GET)
+    return _control_room(request, request.GET, live_refresh=is_refresh(request))
 
 
 def _change(request, *, roles, form_class, action: str, apply):

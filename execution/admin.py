@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdmin
 from execution.models import (
@@ -16,13 +18,21 @@ from execution.models import (
 )
 
 
+def _page_link(url: str, text: str = "page"):
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
 @admin.register(Execution)
 class ExecutionAdmin(ReadOnlyAdmin):
-    list_display = ["id", "client_order_id", "symbol", "side", "status", "execution_expected_adapter",
+    list_display = ["id", "page", "client_order_id", "symbol", "side", "status", "execution_expected_adapter",
                     "execution_actual_adapter", "execution_fallback_reason", "execution_fallback_count", "created_at"]
     list_filter = ["status", "execution_actual_adapter", "legacy"]
     search_fields = ["client_order_id", "broker_order_id", "symbol"]
     show_full_result_count = False
+
+    @admin.display(description="order page")
+    def page(self, obj):
+        return _page_link(obj.get_absolute_url())
 
 
 @admin.register(TradeDecision)
@@ -46,7 +56,11 @@ class AdapterHealthEventAdmin(ReadOnlyAdmin):
 
 @admin.register(LeanOutage)
 class LeanOutageAdmin(ReadOnlyAdmin):
-    list_display = ["id", "started_at", "ended_at", "reason", "failures", "closed_reason"]
+    list_display = ["id", "page", "started_at", "ended_at", "reason", "failures", "closed_reason"]
+
+    @admin.display(description="orders affected")
+    def page(self, obj):
+        return _page_link(obj.get_absolute_url(), "outage page")
 
 
 @admin.register(LeanCircuit)
@@ -58,8 +72,14 @@ class DiscrepancyInline(admin.TabularInline):
     model = ReconciliationDiscrepancy
     extra = 0
     can_delete = False
-    readonly_fields = ["kind", "adapter", "client_order_id", "broker_order_id", "details", "at"]
+    readonly_fields = ["kind", "adapter", "order", "broker_order_id", "details", "at"]
     fields = readonly_fields
+
+    @admin.display(description="client order id")
+    def order(self, obj):
+        if obj.execution_id is None:
+            return obj.client_order_id
+        return _page_link(reverse("execution-detail", args=[obj.execution_id]), obj.client_order_id)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -67,13 +87,19 @@ class DiscrepancyInline(admin.TabularInline):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "started_at", "finished_at", "trigger", "checked", "updated", "discrepancy_count"]
+    list_display = ["id", "page", "started_at", "finished_at", "trigger", "checked", "updated", "discrepancy_count"]
     inlines = [DiscrepancyInline]
+
+    @admin.display(description="run page")
+    def page(self, obj):
+        return _page_link(reverse("execution-reconciliation-run", args=[obj.pk]))
 
 
 @admin.register(OrderRefusal)
 class OrderRefusalAdmin(ReadOnlyAdmin):
     list_display = ["id", "client_order_id", "symbol", "code", "actor", "at"]
+    list_filter = ["code"]
+    search_fields = ["client_order_id", "strategy_name", "symbol"]
 
 
 @admin.register(BackfillCheckpoint)

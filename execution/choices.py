@@ -76,3 +76,22 @@ class DiscrepancyKind(models.TextChoices):
     ROUTE_CHANGED = "route_changed", "Order found at another adapter than recorded"
     UNKNOWN_BROKER_ORDER = "unknown_broker_order", "Broker order unknown to the database"
     BROKER_UNREACHABLE = "broker_unreachable", "Broker could not be asked"
+
+
+class RefusalCode(models.TextChoices):
+    """Why admission refused an order (execution_order_refusals.code): 423 control flags, 422 the LLM's
+    adjustment not carried by the order."""
+
+    TRADING_HALTED = "trading_halted", "Trading halted"
+    TRADING_REDUCING = "trading_reducing", "Trading reducing: the order would not reduce"
+    SYMBOL_DISABLED = "symbol_disabled", "Symbol disabled"
+    STRATEGY_NOT_LIVE = "strategy_not_live", "Strategy unknown or at shadow"
+    CANARY_CAP_EXCEEDED = "canary_cap_exceeded", "Canary cap exceeded"
+    BUDGET_EXCEEDED = "budget_exceeded", "Daily budget exceeded"
+    LLM_VETO = "llm_veto", "LLM review vetoed the order"
+    LLM_ADJUSTMENT_MISMATCH = "llm_adjustment_mismatch", "Order does not carry the LLM's adjustment"
+
+
+def refusal_status(code: str) -> int:
+    """The HTTP status the order's submitter got for a refusal with ``code``."""
+    return 422 if code == RefusalCode.LLM_ADJUSTMENT_MISMATCH else 423

@@ -157,19 +157,28 @@ def lean_success_record() -> None:
     LeanCircuit.objects.filter(id=1, consecutive_failures__gt=0).update(consecutive_failures=0)
 
 
-class PersistedLeanGate:
-    """:class:`execution.routing.LeanGate` backed by the tables above."""
+#: The breaker's state: consecutive LEAN failures, and whether an outage is open (two columns).
+CIRCUIT_STATE_COLUMNS = ("(SELECT consecutive_failures FROM execution_lean_circuit WHERE id = 1),"
+                         " EXISTS (SELECT 1 FROM execution_lean_outages WHERE ended_at IS NULL)")
 
-    def __init__(self, lean: BrokerAdapter) -> None:
+
+class PersistedLeanGate:
+    """:class:`execution.routing.LeanGate` backed by the tables above. ``state``: the breaker's state as the
+    caller already read it (:data:`CIRCUIT_STATE_COLUMNS`, e.g. with the order's look-up), used by the first
+    ``allow_lean`` instead of reading it again."""
+
+    def __init__(self, lean: BrokerAdapter, state: tuple[int | None, bool] | None = None) -> None:
         self.lean = lean
         self._consecutive = 0
+        self._state = state
 
     def allow_lean(self) -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT (SELECT consecutive_failures FROM execution_lean_circuit WHERE id = 1),"
-                " EXISTS (SELECT 1 FROM execution_lean_outages WHERE ended_at IS NULL)")
-            consecutive, is_open = cursor.fetchone()
+        if self._state is not None:
+            (consecutive, is_open), self._state = self._state, None
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT {CIRCUIT_STATE_COLUMNS}")
+                consecutive, is_open = cursor.fetchone()
         self._consecutive = consecutive or 0
         if not is_open:
             return True

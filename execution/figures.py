@@ -51,34 +51,77 @@ def fallback_rate_figure(buckets: list[dict[str, Any]], *, title: str,
     return go.Figure(data=traces, layout=layout)
 
 
-def outage_timeline_figure(outages: list[dict[str, Any]], *, now: datetime | None = None) -> go.Figure:
-    """One horizontal bar per LEAN outage from start to end (open outages run to now)."""
+def outage_lanes(outages: list[dict[str, Any]], *, now: datetime, gap: timedelta) -> list[int]:
+    """A lane (0, 1, ...) per outage, in the order given: an outage goes to the first lane whose last bar ended
+    at least ``gap`` before it starts, so bars that overlap, or that would touch at the chart's scale, never
+    share a lane. Pure."""
+    order = sorted(range(len(outages)), key=lambda i: outages[i]["started_at"])
+    lane_ends: list[datetime] = []
+    lanes = [0] * len(outages)
+    for i in order:
+        start, end = outages[i]["started_at"], outages[i]["ended_at"] or now
+        lane = next((k for k, last in enumerate(lane_ends) if last + gap <= start), len(lane_ends))
+        if lane == len(lane_ends):
+            lane_ends.append(end)
+        lane_ends[lane] = end
+        lanes[i] = lane
+    return lanes
+
+
+#: Opens the outage a clicked bar or marker stands for (customdata[3] holds its page's URL).
+OPEN_ON_CLICK = ("var gd = document.getElementById('{plot_id}');"
+                 "gd.on('plotly_click', function (ev) { var p = ev.points && ev.points[0];"
+                 " var url = p && p.customdata && p.customdata[3]; if (url) { window.location.assign(url); } });")
+
+
+def outage_timeline_figure(outages: list[dict[str, Any]], *, now: datetime | None = None,
+                           link=None) -> go.Figure:
+    """One horizontal bar per LEAN outage from its start to its end (open outages run to now), its real
+    length on the time axis; outages that overlap, or lie too close to tell apart at the chart's scale, are
+    drawn in separate lanes. Colour says the reason; a marker at each start keeps an outage of minutes
+    visible on a 90-day axis. ``link(id)`` gives the URL a click opens (see :data:`OPEN_ON_CLICK`)."""
     now = now or timezone.now()
     fig = go.Figure()
-    by_reason: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for o in outages:
-        by_reason[o["reason"]].append(o)
-    for reason, items in sorted(by_reason.items()):
+    lanes: list[int] = []
+    if outages:
+        first = min(o["started_at"] for o in outages)
+        last = max(o["ended_at"] or now for o in outages)
+        lanes = outage_lanes(outages, now=now, gap=max(last - first, timedelta(hours=1)) * 0.02)
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for i, o in enumerate(outages):
+        by_reason[o["reason"]].append(i)
+    palette = ["#f59e0b", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#ea580c"]
+    for n, (reason, idx) in enumerate(sorted(by_reason.items())):
+        items = [outages[i] for i in idx]
+        ys = [lanes[i] + 1 for i in idx]
         starts = [o["started_at"] for o in items]
         ends = [o["ended_at"] or now for o in items]
         hover = [[o["failures"], "open" if o["ended_at"] is None else "closed",
-                  _duration((e - s).total_seconds())] for o, s, e in zip(items, starts, ends, strict=True)]
-        fig.add_bar(y=[reason] * len(items), base=starts,
-                    x=[(e - s).total_seconds() * 1000 for s, e in zip(starts, ends, strict=True)],
-                    orientation="h", name=reason, customdata=hover,
-                    hovertemplate="from %{base}<br>%{customdata[2]}, failures %{customdata[0]} (%{customdata[1]})"
-                                  "<extra></extra>")
-        # a marker at each start: an outage of minutes is a hairline on a 90-day axis
-        fig.add_scatter(y=[reason] * len(items), x=starts, mode="markers", name=reason, customdata=hover,
+                  duration_text((e - s).total_seconds()), link(o["id"]) if link else "", o["id"],
+                  o.get("affected", "")]
+                 for o, s, e in zip(items, starts, ends, strict=True)]
+        text = ("outage %{customdata[4]}: " + reason + "<br>from %{base|%Y-%m-%d %H:%M:%S} UTC, %{customdata[2]}"
+                "<br>failures %{customdata[0]} (%{customdata[1]}), orders affected %{customdata[5]}<extra></extra>")
+        color = palette[n % len(palette)]
+        fig.add_bar(y=ys, base=starts, x=[(e - s).total_seconds() * 1000 for s, e in zip(starts, ends, strict=True)],
+                    orientation="h", name=reason, customdata=hover, hovertemplate=text, legendgroup=reason,
+                    marker={"color": color}, width=0.6)
+        fig.add_scatter(y=ys, x=starts, mode="markers", name=reason, customdata=hover, legendgroup=reason,
+                        showlegend=False,
                         marker={"symbol": "diamond", "size": 9,
-                                "color": ["#dc2626" if o["ended_at"] is None else "#f59e0b" for o in items]},
-                        hovertemplate="started %{x}<br>%{customdata[2]}, failures %{customdata[0]} "
-                                      "(%{customdata[1]})<extra></extra>")
-    fig.update_layout(title="LEAN outages", xaxis={"type": "date"}, showlegend=False, **LAYOUT)
+                                "color": ["#dc2626" if o["ended_at"] is None else "#f59e0b" for o in items],
+                                "line": {"color": color, "width": 1}},
+                        hovertemplate=text.replace("%{base|", "%{x|"))
+    n_lanes = max(lanes, default=0) + 1
+    layout = {**LAYOUT, "height": min(600, max(LAYOUT["height"], 200 + 34 * n_lanes))}
+    fig.update_layout(title="LEAN outages (click one to open it)", xaxis={"type": "date"},
+                      yaxis={"title": {"text": "lane"}, "autorange": False, "range": [n_lanes + 0.5, 0.5],
+                             "tickvals": list(range(1, n_lanes + 1)), "fixedrange": True, "zeroline": False},
+                      showlegend=bool(outages), barmode="overlay", **layout)
     return fig
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     minutes = int(seconds // 60)
     if minutes < 60:
         return f"{minutes} min" if minutes else f"{int(seconds)} s"
@@ -108,5 +151,6 @@ def slippage_figure(rows: list[dict[str, Any]]) -> go.Figure:
     return fig
 
 
-def to_html(fig: go.Figure) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+def to_html(fig: go.Figure, *, post_script: str | None = None) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False},
+                       post_script=post_script)

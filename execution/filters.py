@@ -3,8 +3,8 @@ import django_filters
 from django.db.models import Q
 
 from core.filters import BooleanFilter, IsoDateTimeFilter
-from execution.choices import Adapter, ExecutionStatus
-from execution.models import Execution, LeanOutage
+from execution.choices import Adapter, ExecutionStatus, RefusalCode
+from execution.models import Execution, LeanOutage, OrderRefusal
 
 
 class ExecutionFilter(django_filters.FilterSet):
@@ -42,3 +42,35 @@ class LeanOutageFilter(django_filters.FilterSet):
     class Meta:
         model = LeanOutage
         fields = ["open", "since"]
+
+
+class ExecutionPageFilter(ExecutionFilter):
+    """The executions page: the API's filters, plus what the dashboards' figures count (``routed``: the
+    non-legacy orders a broker was asked for, i.e. past ``pending_submit``, as the fallback rates count them)."""
+
+    routed = BooleanFilter(method="filter_routed", label="Routed")
+
+    class Meta(ExecutionFilter.Meta):
+        fields = [*ExecutionFilter.Meta.fields, "routed"]
+
+    def filter_routed(self, queryset, name, value):
+        if value is None:
+            return queryset
+        routed = Q(legacy=False) & ~Q(status=ExecutionStatus.PENDING_SUBMIT)
+        return queryset.filter(routed if value else ~routed)
+
+
+class OrderRefusalFilter(django_filters.FilterSet):
+    code = django_filters.ChoiceFilter(choices=RefusalCode.choices, label="Code")
+    strategy = django_filters.CharFilter(field_name="strategy_name", label="Strategy")
+    symbol = django_filters.CharFilter(method="filter_symbol", label="Symbol")
+    since = IsoDateTimeFilter(field_name="at", lookup_expr="gte", label="Since")
+    until = IsoDateTimeFilter(field_name="at", lookup_expr="lt", label="Until")
+    client_order_id = django_filters.CharFilter(field_name="client_order_id", label="Client order id")
+
+    class Meta:
+        model = OrderRefusal
+        fields = ["code", "strategy", "symbol", "since", "until", "client_order_id"]
+
+    def filter_symbol(self, queryset, name, value):
+        return queryset.filter(symbol=value.strip().upper())

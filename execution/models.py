@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from core.db import append_only
@@ -143,6 +144,9 @@ class Execution(models.Model):
     def __str__(self) -> str:
         return self.client_order_id
 
+    def get_absolute_url(self) -> str:
+        return reverse("execution-detail", args=[self.pk])
+
 
 class Fill(models.Model):
     """One fill as a broker reported it; unique per (adapter, broker fill id), never changed."""
@@ -227,6 +231,9 @@ class LeanOutage(models.Model):
 
     def __str__(self) -> str:
         return f"LEAN outage {self.started_at:%Y-%m-%d %H:%M} ({self.reason})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("execution-outage", args=[self.pk])
 
 
 class ReconciliationRun(models.Model):

@@ -7,10 +7,23 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, DateTimeField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from execution.models import Execution, LeanOutage, ReconciliationDiscrepancy, ReconciliationRun
+from autonomy.models import LlmDecisionReview
+from autonomy.selectors import llm_review_list
+from execution.choices import Adapter, refusal_status
+from execution.models import (
+    Execution,
+    Fill,
+    LeanOutage,
+    OrderRefusal,
+    ReconciliationDiscrepancy,
+    ReconciliationRun,
+    TradeDecision,
+)
 
 BUCKETS = {"hour", "day"}
 
@@ -27,8 +40,169 @@ def reconciliation_run_list() -> QuerySet[ReconciliationRun]:
     return ReconciliationRun.objects.order_by("-id")
 
 
+def reconciliation_latest() -> ReconciliationRun | None:
+    """The newest reconciliation run (finished or not)."""
+    return reconciliation_run_list().first()
+
+
+def lean_circuit_status() -> dict[str, Any]:
+    """The LEAN circuit breaker now: the open outage (None when closed), the failures in a row and the last
+    failure. Two single-row reads."""
+    from execution.models import LeanCircuit
+
+    outage = LeanOutage.objects.filter(ended_at__isnull=True).first()
+    row = LeanCircuit.objects.filter(id=1).first()
+    return {"open": outage is not None, "outage": outage,
+            "consecutive_failures": row.consecutive_failures if row else 0,
+            "last_failure_reason": row.last_failure_reason if row else "",
+            "last_failure_at": row.last_failure_at if row else None}
+
+
 def reconciliation_discrepancies(*, run: ReconciliationRun) -> QuerySet[ReconciliationDiscrepancy]:
     return run.discrepancies.order_by("id")
+
+
+def order_refusal_list() -> QuerySet[OrderRefusal]:
+    return OrderRefusal.objects.order_by("-id")
+
+
+def refusal_code_counts(queryset: QuerySet[OrderRefusal]) -> list[dict[str, Any]]:
+    """Refusals per code in ``queryset`` (one GROUP BY), most frequent first, with the status answered."""
+    rows = queryset.order_by().values("code").annotate(n=Count("id")).order_by("-n", "code")
+    return [{"code": r["code"], "count": r["n"], "status": refusal_status(r["code"])} for r in rows]
+
+
+# --- Drill-down: one order, one outage -------------------------------------------------------------
+
+#: How long before an outage opened an order it affected may have been created: the order whose LEAN
+#: failure opened the outage was created before it and routed (``submitted_at``) after.
+OUTAGE_LEAD = timedelta(minutes=5)
+
+
+def _affected(queryset: QuerySet[Execution], start, end) -> QuerySet[Execution]:
+    """``queryset`` narrowed to the orders an outage from ``start`` to ``end`` affected (values, or
+    ``OuterRef`` expressions for a count per outage)."""
+    return (queryset.filter(created_at__gte=start - OUTAGE_LEAD, created_at__lte=end, legacy=False)
+            .alias(routed_at=Coalesce("submitted_at", "created_at"))
+            .filter(routed_at__gte=start, routed_at__lte=end)
+            .alias(policy=KT("raw_order___execution_route_policy"))
+            .filter(Q(execution_fallback_count__gt=0)
+                    | (Q(execution_expected_adapter=Adapter.LEAN) & ~Q(last_error=""))
+                    | Q(policy="lean_lane_disabled")))
+
+
+def outage_affected(outage: LeanOutage, *, now: datetime | None = None) -> QuerySet[Execution]:
+    """The orders a LEAN outage affected: routed (or, unrouted, created) inside its window, and sent away from
+    LEAN by it — fell back to Alpaca, lost to a LEAN failure (held ``pending`` or rejected), or routed to
+    Alpaca because the LEAN lane was disabled. Oldest first. The one definition the outage page, the outages
+    list and the execution page share."""
+    end = outage.ended_at or now or timezone.now()
+    return _affected(Execution.objects.all(), outage.started_at, end).select_related("strategy").order_by(
+        "created_at", "id")
+
+
+def how_affected(execution: Execution) -> str:
+    """One line: what the outage did to this order (for the outage page's list)."""
+    if execution.execution_fallback_count:
+        return f"fell back to {execution.execution_actual_adapter}: {execution.execution_fallback_reason}"
+    raw = execution.raw_order if isinstance(execution.raw_order, dict) else {}
+    if raw.get("_execution_route_policy") == "lean_lane_disabled":
+        return "sent to Alpaca: the LEAN lane was disabled"
+    lean = next((a for a in _attempts(raw.get("_execution_route_attempts")) if a.adapter == Adapter.LEAN), None)
+    why = lean.reason if lean is not None and lean.reason else execution.last_error
+    later = f" (now: {execution.last_error})" if execution.last_error and execution.last_error != why else ""
+    return f"{execution.status} at LEAN: {why}{later}"
+
+
+def outage_of_execution(execution: Execution) -> LeanOutage | None:
+    """The LEAN outage this order fell in (it is among :func:`outage_affected`), if any."""
+    at = execution.submitted_at or execution.created_at
+    for outage in LeanOutage.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=at),
+                                            started_at__lte=at).order_by("-started_at")[:3]:
+        if outage_affected(outage).filter(pk=execution.pk).exists():
+            return outage
+    return None
+
+
+@dataclass(frozen=True)
+class RouteAttempt:
+    adapter: str
+    ok: bool
+    reason: str
+    detail: str
+    ambiguous: bool
+    recovered_by_lookup: bool
+    refused: bool
+    broker_code: str
+    elapsed_ms: float | None
+    started_ms: float | None  # after the route began (the attempts run one after the other)
+
+
+@dataclass(frozen=True)
+class ExecutionDetail:
+    """Everything stored about one order, for its page."""
+
+    execution: Execution
+    decision: TradeDecision | None
+    admission: dict[str, Any] | None  # the checks it passed, as stored at admission (None: not recorded)
+    policy_reason: str
+    attempts: list[RouteAttempt]
+    broker_answer: dict[str, Any]  # the broker's order as it answered (raw_order without the route keys)
+    fills: list[Fill]
+    discrepancies: list[ReconciliationDiscrepancy]
+    llm_reviews: list[LlmDecisionReview]
+    refusals: list[OrderRefusal]
+    outage: LeanOutage | None
+
+
+def execution_by_client_order_id(client_order_id: str) -> Execution | None:
+    return Execution.objects.filter(client_order_id=client_order_id).first()
+
+
+def _attempts(raw: list[Any]) -> list[RouteAttempt]:
+    out, clock = [], 0.0
+    for a in raw if isinstance(raw, list) else []:
+        if not isinstance(a, dict):
+            continue
+        elapsed = a.get("elapsed_ms")
+        elapsed = float(elapsed) if isinstance(elapsed, int | float) else None
+        out.append(RouteAttempt(
+            adapter=str(a.get("adapter", "")), ok=bool(a.get("ok")), reason=str(a.get("reason") or ""),
+            detail=str(a.get("detail") or ""), ambiguous=bool(a.get("ambiguous")),
+            recovered_by_lookup=bool(a.get("recovered_by_lookup")), refused=bool(a.get("refused")),
+            broker_code=str(a.get("broker_code") or ""), elapsed_ms=elapsed,
+            started_ms=None if clock is None else round(clock, 2)))
+        clock = None if clock is None or elapsed is None else clock + elapsed
+    return out
+
+
+def execution_detail(execution: Execution) -> ExecutionDetail:
+    """The order's decision, admission checks, route attempts, broker answer, fills, reconciliation history,
+    LLM reviews, refusals of the same client_order_id and the outage it fell in. A fixed number of queries."""
+    raw = execution.raw_order if isinstance(execution.raw_order, dict) else {}
+    decision = execution.trade_decision
+    admission = (decision.decision_json or {}).get("admission") if decision is not None else None
+    cid = execution.client_order_id
+    return ExecutionDetail(
+        execution=execution, decision=decision, admission=admission if isinstance(admission, dict) else None,
+        policy_reason=str(raw.get("_execution_route_policy") or ""),
+        attempts=_attempts(raw.get("_execution_route_attempts")),
+        broker_answer={k: v for k, v in raw.items() if not k.startswith("_execution_")},
+        fills=list(execution.fills.order_by("filled_at", "id")),
+        discrepancies=list(ReconciliationDiscrepancy.objects.filter(Q(execution=execution) | Q(client_order_id=cid))
+                           .select_related("run").order_by("id")),
+        llm_reviews=list(llm_review_list().filter(client_order_id=cid).order_by("id")),
+        refusals=list(OrderRefusal.objects.filter(client_order_id=cid).order_by("id")),
+        outage=outage_of_execution(execution),
+    )
+
+
+def lean_outage_list_counted(*, now: datetime | None = None) -> QuerySet[LeanOutage]:
+    """Outages, newest first, each annotated with ``affected``: how many orders it affected (one subquery)."""
+    end = Coalesce(OuterRef("ended_at"), Value(now or timezone.now()), output_field=DateTimeField())
+    count = (_affected(Execution.objects.all(), OuterRef("started_at"), end).order_by().values("legacy")
+             .annotate(n=Count("id")).values("n"))
+    return lean_outage_list().annotate(affected=Coalesce(Subquery(count), 0))
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple]:
@@ -91,6 +265,16 @@ def route_stats(*, bucket: str, since: datetime) -> list[dict[str, Any]]:
     return fallback_buckets(bucket=bucket, since=since)
 
 
+def fallback_day_pair(*, today: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(today, yesterday) as route-stats day buckets (``requests``, ``fallbacks``, ``fallback_rate``,
+    ``by_reason``), ``today`` being the start of the UTC day; a day without routed orders is all zeros."""
+    yesterday = today - timedelta(days=1)
+    days = {b["bucket"]: b for b in fallback_buckets(bucket="day", since=yesterday)}
+    empty = {"requests": 0, "fallbacks": 0, "fallback_rate": 0.0, "by_reason": {}}
+    return ({"bucket": today, **empty, **days.get(today, {})},
+            {"bucket": yesterday, **empty, **days.get(yesterday, {})})
+
+
 @dataclass(frozen=True)
 class FallbackDashboard:
     hourly: list[dict[str, Any]]
@@ -111,8 +295,9 @@ def fallback_dashboard(*, since: datetime) -> FallbackDashboard:
 
 
 def outage_timeline(*, since: datetime) -> list[dict[str, Any]]:
-    return list(LeanOutage.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=since))
-                .order_by("started_at").values("id", "started_at", "ended_at", "reason", "failures"))
+    """Outages open at or after ``since``, oldest first, each with how many orders it affected."""
+    return list(lean_outage_list_counted().filter(Q(ended_at__isnull=True) | Q(ended_at__gte=since))
+                .order_by("started_at").values("id", "started_at", "ended_at", "reason", "failures", "affected"))
 
 
 _CONCENTRATION = """

@@ -32,7 +32,7 @@ import json
 import logging
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -41,10 +41,21 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from access.choices import Via
-from autonomy.selectors import llm_verdict_for
+from autonomy.selectors import (
+    ADMISSION_SNAPSHOT_SQL,
+    LLM_VERDICT_COLUMNS,
+    LLM_VERDICT_SQL,
+    AdmissionSnapshot,
+    admission_snapshot_from_row,
+    admission_snapshot_params,
+    llm_verdict_from_row,
+)
 from autonomy.services import (
+    ADMISSION_GUARD_CTES,
     BUDGETS_CONSUME_SQL,
     POSITION_LOCK_SQL,
+    admission_guard_failed,
+    admission_guard_params,
     budget_breach_record,
     budget_use,
     budgets_consume_params,
@@ -57,8 +68,8 @@ from core.db import is_database_unavailable
 from core.errors import Blocked, DatabaseUnavailable, PolicyRefused
 from execution.adapters.base import BrokerOrder, OrderRequest
 from execution.choices import Adapter, ExecutionStatus
-from execution.circuit import PersistedLeanGate
-from execution.controls import order_admission
+from execution.circuit import CIRCUIT_STATE_COLUMNS, PersistedLeanGate
+from execution.controls import order_admission, order_admission_unlocked
 from execution.models import Execution, OrderRefusal, TradeDecision
 from execution.routing import OrderRouter, RouteOutcome, expected_adapter
 from execution.wiring import adapters, route_policy
@@ -120,27 +131,48 @@ def order_refusal_record(*, data: OrderInput, code: str, message: str, actor: st
                                 symbol=data.symbol, code=code, message=message, actor=actor)
 
 
-_LOOK_UP = "(SELECT id FROM executions WHERE client_order_id = %s)"
-_LOCK_AND_LOOK_UP = f"SELECT pg_try_advisory_lock({locks.KEY_SQL}), {_LOOK_UP}"
+_LOOK_UP = "(SELECT id FROM executions WHERE client_order_id = %(cid)s)"
+# One round trip for a new order: its advisory lock, the look-up of a stored row, the LEAN breaker's state, its
+# LLM review and the controls as they are now (read without a lock: see execution.controls).
+_LOCK_LOOK_UP_AND_READ = f"""
+SELECT pg_try_advisory_lock({locks.KEY_SQL.replace("%s", "%(lock_key)s")}), {_LOOK_UP}, {CIRCUIT_STATE_COLUMNS},
+  llm.*, snap.*
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL ({LLM_VERDICT_SQL}) AS llm ON true
+LEFT JOIN LATERAL ({ADMISSION_SNAPSHOT_SQL}) AS snap ON true"""
 
 
-def _lock_and_look_up(data: OrderInput) -> int | None:
-    """Take the order's advisory lock; return the stored execution id, in one round trip when nobody
-    else holds the lock. If it is held, wait for it and look again with a fresh snapshot."""
+@dataclass(frozen=True)
+class _Looked:
+    execution_id: int | None
+    circuit: tuple[int | None, bool] | None = None
+    llm_verdict: Any = None
+    snapshot: AdmissionSnapshot | None = None
+
+
+def _lock_and_look_up(data: OrderInput) -> _Looked:
+    """Take the order's advisory lock and look up the stored execution id, reading the order's LLM review and
+    the controls in the same round trip when nobody else holds the lock. If it is held, wait for it and look
+    again with a fresh snapshot."""
     key = order_lock_key(data.client_order_id)
+    params = {"lock_key": key, "cid": data.client_order_id, "llm_cid": data.client_order_id,
+              **admission_snapshot_params(symbol=data.symbol, strategy=data.strategy)}
     try:
         with connection.cursor() as cursor:
-            cursor.execute(_LOCK_AND_LOOK_UP, [key, data.client_order_id])
-            locked, execution_id = cursor.fetchone()
+            cursor.execute(_LOCK_LOOK_UP_AND_READ, params)
+            locked, execution_id, consecutive, lean_open, *rest = cursor.fetchone()
+        n = LLM_VERDICT_COLUMNS
+        looked = _Looked(execution_id, (consecutive, lean_open), llm_verdict_from_row(rest[:n]),
+                         admission_snapshot_from_row(rest[n:], day=params["snap_day"]))
         if not locked:
             locks.session_lock(key)
             with connection.cursor() as cursor:
-                cursor.execute(f"SELECT {_LOOK_UP}", [data.client_order_id])
-                execution_id = cursor.fetchone()[0]
+                cursor.execute(f"SELECT {_LOOK_UP}", {"cid": data.client_order_id})
+                looked = replace(looked, execution_id=cursor.fetchone()[0], circuit=None)
     except BaseException:
         order_release(data.client_order_id)  # the lock may have been taken before the failure
         raise
-    return execution_id
+    return looked
 
 
 def _notional(data: OrderInput) -> Decimal | None:
@@ -160,18 +192,18 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
     instead. A replay that arrives while the first submission is in flight waits for it and returns the
     final row.
     """
-    execution_id = _lock_and_look_up(data)
+    looked = _lock_and_look_up(data)
     locked_on = connection.connection  # the session holding the lock
     try:
-        if execution_id is not None:
-            return SubmitResult(Execution.objects.get(pk=execution_id), created=False)
+        if looked.execution_id is not None:
+            return SubmitResult(Execution.objects.get(pk=looked.execution_id), created=False)
         with _timed_admission():
-            execution, created, expected, policy_reason = _admit(data=data, actor=actor)
+            execution, created, expected, policy_reason = _admit(data=data, actor=actor, looked=looked)
         if not created:
             return SubmitResult(execution, created=False)
         if router is None:
             lean, alpaca = adapters()
-            router = OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean))
+            router = OrderRouter(lean=lean, alpaca=alpaca, gate=PersistedLeanGate(lean, state=looked.circuit))
         request = OrderRequest(client_order_id=data.client_order_id, symbol=data.symbol, side=data.side,
                                qty=data.qty, order_type=data.order_type, time_in_force=data.time_in_force,
                                limit_price=data.limit_price)
@@ -199,24 +231,43 @@ def _timed_admission():
         latency.ORDER_ADMISSION_SECONDS.labels(outcome).observe(time.perf_counter() - started)
 
 
-def _admit(*, data: OrderInput, actor: str) -> tuple[Execution, bool, str, str]:
-    """The admission transaction: controls (``FOR SHARE``) and budgets (``FOR UPDATE``) read, the decision
-    taken, the budgets consumed and the execution row inserted, committed together. A refusal commits its
-    record (and any breach it found) and raises ``Blocked`` after the commit."""
+def _admit(*, data: OrderInput, actor: str, looked: _Looked) -> tuple[Execution, bool, str, str]:
+    """Admit the order and store it ``pending_submit``; raises ``Blocked``/``PolicyRefused`` when refused.
+
+    First on the controls read without a lock (:func:`execution.controls.order_admission_unlocked`): an order
+    admitted there is inserted by one statement that checks nothing changed meanwhile. Otherwise (a refusal,
+    REDUCING, canary, or the check found a change) in the admission transaction: controls (``FOR SHARE``) and
+    budgets (``FOR UPDATE``) read, the decision taken, the budgets consumed and the execution row inserted,
+    committed together. A refusal commits its record (and any breach it found) and raises after the commit."""
     notional = _notional(data)
-    # the review an agent filed before submitting: read before the budget rows are locked
-    verdict = llm_verdict_for(data.client_order_id) if data.client_order_id else None
+    unlocked = order_admission_unlocked(snapshot=looked.snapshot, strategy=data.strategy, symbol=data.symbol,
+                                        side=data.side, qty=data.qty, notional=notional,
+                                        order_type=data.order_type, limit_price=data.limit_price,
+                                        llm_verdict=looked.llm_verdict)
+    if unlocked is not None:
+        expected, policy_reason = expected_adapter(route_policy(), data.symbol, lean_enabled=unlocked.lean_enabled,
+                                                   lean_allowed=unlocked.lean_allowed)
+        guard = admission_guard_params(snapshot=looked.snapshot, amounts=unlocked.amounts,
+                                       strategy_id=unlocked.strategy_id, stage=unlocked.stage)
+        inserted = _execution_insert(data=data, strategy_id=unlocked.strategy_id, stage=unlocked.stage,
+                                     expected=expected, actor=actor, guard=guard,
+                                     checks=unlocked.record(expected=expected, policy_reason=policy_reason))
+        if inserted is not None:
+            return *inserted, expected, policy_reason
     with transaction.atomic():
         admission = order_admission(strategy=data.strategy, symbol=data.symbol, side=data.side, qty=data.qty,
                                     notional=notional, client_order_id=data.client_order_id,
-                                    order_type=data.order_type, limit_price=data.limit_price, llm_verdict=verdict)
+                                    order_type=data.order_type, limit_price=data.limit_price,
+                                    llm_verdict=looked.llm_verdict)
         if admission.block is None:
             expected, policy_reason = expected_adapter(route_policy(), data.symbol,
                                                        lean_enabled=admission.lean_enabled,
                                                        lean_allowed=admission.lean_allowed)
             execution, created = _execution_insert(data=data, strategy_id=admission.strategy_id,
                                                    stage=admission.stage or "", expected=expected, actor=actor,
-                                                   consume=admission.amounts)
+                                                   consume=admission.amounts,
+                                                   checks=admission.record(expected=expected,
+                                                                           policy_reason=policy_reason))
             return execution, created, expected, policy_reason
         code, message = admission.block
         order_refusal_record(data=data, code=code, message=message, actor=actor)
@@ -276,11 +327,11 @@ def _outcome_unrecorded(execution: Execution, outcome: RouteOutcome) -> Database
 # milliseconds per order): the decision upsert and the execution insert are one INSERT ... ON
 # CONFLICT (committed on its own), the outcome is one UPDATE with its fill.
 _DECISION_AND_EXECUTION = """
-WITH d AS (
+WITH {w}d AS (
   INSERT INTO trade_decisions (decision_hash, strategy_id, account_label, symbol, side, qty, decision_price,
                                decision_json, rationale, status, created_at)
-  VALUES (%(cid)s, %(strategy_id)s, '', %(symbol)s, %(side)s, %(qty)s, %(decision_price)s, %(decision_json)s::jsonb,
-          '', 'submitted', %(now)s)
+  SELECT %(cid)s, %(strategy_id)s, '', %(symbol)s, %(side)s, %(qty)s, %(decision_price)s, %(decision_json)s::jsonb,
+         '', 'submitted', %(now)s{src}
   ON CONFLICT (decision_hash) DO UPDATE SET decision_hash = EXCLUDED.decision_hash
   RETURNING id){e}
 INSERT INTO executions (trade_decision_id, strategy_id, client_order_id, broker_order_id, symbol, side, order_type,
@@ -295,21 +346,35 @@ FROM d
 ON CONFLICT (client_order_id) DO NOTHING
 RETURNING id, trade_decision_id{f}
 """
-_INSERT_ORDER = _DECISION_AND_EXECUTION.format(e="", f="")
+_INSERT_ORDER = _DECISION_AND_EXECUTION.format(w="", src="", e="", f="")
 # The same insert, consuming the admitted order's budgets in the same statement (only when it inserted).
-_INSERT_ORDER_CONSUMING = (_DECISION_AND_EXECUTION.format(e=", e AS (", f=")")
+_INSERT_ORDER_CONSUMING = (_DECISION_AND_EXECUTION.format(w="", src="", e=", e AS (", f=")")
                            + f", b AS ({BUDGETS_CONSUME_SQL.strip()} AND EXISTS (SELECT 1 FROM e))\n"
                            "SELECT id, trade_decision_id FROM e")
+# An order admitted on controls read without a lock: the same insert, only when the guard's ``ok`` holds (the
+# budgets consumed and the controls unchanged), and undone whole by the guard when it was not inserted.
+_INSERT_ORDER_GUARDED = (_DECISION_AND_EXECUTION.format(w=f"{ADMISSION_GUARD_CTES.strip()},\n", src=" FROM ok",
+                                                        e=", e AS (", f=")")
+                         + "SELECT autonomy_admission_guard(e.id IS NOT NULL), e.id, e.trade_decision_id\n"
+                         "FROM (SELECT 1) AS one LEFT JOIN e ON true")
 
 
 def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: str, actor: str,
-                      stage: str = "", consume: dict[str, Decimal] | None = None) -> tuple[Execution, bool]:
+                      stage: str = "", consume: dict[str, Decimal] | None = None,
+                      guard: dict | None = None, checks: dict | None = None) -> tuple[Execution, bool] | None:
     """Insert decision + execution (``pending_submit``) in one statement; (stored, False) on conflict. With
-    ``consume``, the same statement adds the order's use to today's budgets (only when it inserted)."""
+    ``consume``, the same statement adds the order's use to today's budgets (only when it inserted). With
+    ``guard`` (:func:`autonomy.services.admission_guard_params`), it consumes and inserts only while the
+    controls the order was admitted on hold, and returns None, having stored nothing, when they do not (or
+    the client_order_id was stored meanwhile). ``checks``: the admission checks the order passed, stored in
+    the decision's JSON by the same statement."""
     now = timezone.now()
+    decision_json = {"order_type": data.order_type, "time_in_force": data.time_in_force}
+    if checks:
+        decision_json["admission"] = checks
     params = {"cid": data.client_order_id, "strategy_id": strategy_id, "symbol": data.symbol, "side": data.side,
               "qty": data.qty, "decision_price": data.decision_price or data.limit_price,
-              "decision_json": json.dumps({"order_type": data.order_type, "time_in_force": data.time_in_force}),
+              "decision_json": json.dumps(decision_json),
               "order_type": data.order_type, "tif": data.time_in_force, "limit_price": data.limit_price,
               "status": ExecutionStatus.PENDING_SUBMIT.value, "expected": expected,
               "correlation_id": data.correlation_id, "actor": actor, "now": now, "stage": stage}
@@ -317,9 +382,21 @@ def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: st
     if consume:
         params.update(budgets_consume_params(consume))
         sql = _INSERT_ORDER_CONSUMING
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    if guard is not None:
+        params.update(guard)
+        try:  # a savepoint only inside an outer transaction: on its own the statement is atomic
+            with transaction.atomic() if connection.in_atomic_block else nullcontext(), \
+                    connection.cursor() as cursor:
+                cursor.execute(_INSERT_ORDER_GUARDED, params)
+                row = cursor.fetchone()[1:]
+        except DatabaseError as exc:
+            if admission_guard_failed(exc):
+                return None
+            raise
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
     if row is None:  # another writer stored this client_order_id first
         return Execution.objects.get(client_order_id=data.client_order_id), False
     execution = Execution(

@@ -1,15 +1,22 @@
-"""Pages of the execution app: executions list (filters shared with the API), dashboards, outages."""
+"""Pages of the execution app: executions list (filters shared with the API), one execution, dashboards,
+outages (each with the orders it affected), refused orders, reconciliation runs."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
+from django.core.serializers.json import DjangoJSONEncoder
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
+from core.live import is_refresh, render_live
 from core.pagination import keyset_paginate, paginate
 from execution import figures, selectors
-from execution.filters import ExecutionFilter
+from execution.choices import refusal_status
+from execution.filters import ExecutionPageFilter, OrderRefusalFilter
 
 PAGE_SIZE = 100
 COUNT_CAP = 10_000  # the executions list counts its rows up to here ("10,000+" past it)
@@ -22,46 +29,124 @@ def _int(value, default: int, low: int, high: int) -> int:
         return default
 
 
-@login_required
-def execution_list(request):
+def _filtered_page(request, filter_class, queryset) -> tuple[dict, int]:
+    """A filtered list, newest first, one keyset page of it: ``filter``, ``rows``, ``pager``, ``limit``
+    and ``params`` (the filters as given). A filter value the form cannot read is an error shown next to its
+    field, and the page lists nothing (400): the rows are never those of the other filters alone."""
     params = request.GET.copy()
     before = _int(params.pop("before", [None])[0], 0, 0, 2**62)
     limit = _int(params.pop("limit", [None])[0], PAGE_SIZE, 1, 500)
-    filterset = ExecutionFilter(params, queryset=selectors.execution_list())
+    filterset = filter_class(params, queryset=queryset)
+    context = {"filter": filterset, "rows": [], "pager": None, "limit": limit, "params": params}
+    if not filterset.is_valid():
+        return context, 400
     # keyset pages (?before=ID): as fast a million rows deep as on top; the total is counted up to a cap
     links = request.GET.copy()
     if limit != PAGE_SIZE:
         links["limit"] = str(limit)
-    rows, pager = keyset_paginate(links, filterset.qs, per_page=limit, before=before or None,
-                                  count_cap=COUNT_CAP)
-    return render(request, "execution/execution_list.html",
-                  {"filter": filterset, "rows": rows, "pager": pager, "limit": limit})
+    context["rows"], context["pager"] = keyset_paginate(links, filterset.qs, per_page=limit, before=before or None,
+                                                        count_cap=COUNT_CAP)
+    return context, 200
+
+
+@login_required
+def execution_list(request):
+    context, status = _filtered_page(request, ExecutionPageFilter, selectors.execution_list())
+    return render_live(request, "execution/execution_list.html", context, status=status)
+
+
+@login_required
+def execution_detail(request, execution_id: int):
+    execution = get_object_or_404(selectors.execution_list().select_related("strategy", "trade_decision"),
+                                  pk=execution_id)
+    detail = selectors.execution_detail(execution)
+    for x in detail.discrepancies:
+        x.summary = describe_discrepancy(x.details or {})
+    return render(request, "execution/execution_detail.html", {
+        "d": detail, "e": execution,
+        "broker_answer": json.dumps(detail.broker_answer, indent=2, sort_keys=True, cls=DjangoJSONEncoder),
+        "admission_budgets": (detail.admission or {}).get("budgets") or [],
+    })
+
+
+@login_required
+def execution_by_client_order_id(request, client_order_id: str):
+    """An order by its client_order_id: its page; for an order admission refused (no row), its refusals; else
+    the executions list filtered by that id, which says none matches (an LLM review may name an order that
+    was never submitted)."""
+    execution = selectors.execution_by_client_order_id(client_order_id)
+    if execution is not None:
+        return redirect("execution-detail", execution_id=execution.pk)
+    query = "?" + urlencode({"client_order_id": client_order_id})
+    if selectors.order_refusal_list().filter(client_order_id=client_order_id).exists():
+        return redirect(reverse("execution-refusals") + query)
+    return redirect(reverse("execution-list") + query)
+
+
+@login_required
+def refusal_list(request):
+    context, status = _filtered_page(request, OrderRefusalFilter, selectors.order_refusal_list())
+    for row in context["rows"]:
+        row.http_status = refusal_status(row.code)
+    counts = []
+    if status == 200:  # a card per code under the other filters, each opening that code's rows
+        base = context["params"].copy()
+        current = base.pop("code", [""])[0]
+        others = OrderRefusalFilter(base, queryset=selectors.order_refusal_list()).qs
+        for item in selectors.refusal_code_counts(others):
+            query = base.copy()
+            query["code"] = item["code"]
+            counts.append({**item, "query": query.urlencode(), "current": item["code"] == current})
+    context["counts"] = counts
+    return render(request, "execution/refusal_list.html", context, status=status)
+
+
+def _totals(daily: list[dict], *, since) -> dict:
+    totals = {"requests": sum(b["requests"] for b in daily), "fallbacks": sum(b["fallbacks"] for b in daily)}
+    totals["rate"] = totals["fallbacks"] / totals["requests"] if totals["requests"] else 0.0
+    totals["refused"] = selectors.order_refusal_list().filter(at__gte=since).count()
+    return totals
 
 
 @login_required
 def dashboards(request):
     days = _int(request.GET.get("days"), 90, 1, 366)
     since = timezone.now() - timedelta(days=days)
+    if is_refresh(request):  # the live cards only: drawing the charts again every few seconds costs too much
+        return render_live(request, "execution/dashboards.html", {
+            "days": days, "totals": _totals(selectors.fallback_buckets(bucket="day", since=since), since=since),
+            "circuit": selectors.lean_circuit_status(), "links": kpi_links(since=since)})
     fallback = selectors.fallback_dashboard(since=since)
     charts = {
         "fallback_hourly": figures.to_html(figures.fallback_rate_figure(
             fallback.hourly, title="Fallback rate by hour, split by reason", show_last=timedelta(days=7))),
         "fallback_daily": figures.to_html(figures.fallback_rate_figure(
             fallback.daily, title="Fallback rate by day, split by reason", step=timedelta(days=1))),
-        "outages": figures.to_html(figures.outage_timeline_figure(selectors.outage_timeline(since=since))),
+        "outages": figures.to_html(figures.outage_timeline_figure(
+            selectors.outage_timeline(since=since), link=lambda pk: reverse("execution-outage", args=[pk])),
+            post_script=figures.OPEN_ON_CLICK),
         "concentration": figures.to_html(figures.route_concentration_figure(
             selectors.route_concentration(since=since))),
         "slippage": figures.to_html(figures.slippage_figure(selectors.fill_slippage(since=since))),
     }
-    totals = {"requests": sum(b["requests"] for b in fallback.daily),
-              "fallbacks": sum(b["fallbacks"] for b in fallback.daily)}
-    totals["rate"] = totals["fallbacks"] / totals["requests"] if totals["requests"] else 0.0
-    return render(request, "execution/dashboards.html", {"charts": charts, "days": days, "totals": totals})
+    return render_live(request, "execution/dashboards.html", {
+        "charts": charts, "days": days, "totals": _totals(fallback.daily, since=since),
+        "circuit": selectors.lean_circuit_status(), "links": kpi_links(since=since)})
+
+
+def kpi_links(*, since) -> dict[str, str]:
+    """The executions list filtered to what each dashboard card counts: routed orders from the hour that
+    holds ``since`` (the fallback rates read whole hours), and those of them that fell back."""
+    start = since.replace(minute=0, second=0, microsecond=0).isoformat().replace("+00:00", "Z")
+    base = reverse("execution-list")
+    return {"requests": f"{base}?{urlencode({'since': start, 'routed': 'true'})}",
+            "fallbacks": f"{base}?{urlencode({'since': start, 'routed': 'true', 'fallback': 'true'})}",
+            "refusals": f"{reverse('execution-refusals')}?{urlencode({'since': since.isoformat()})}"}
 
 
 @login_required
 def outage_list(request):
-    outages = list(selectors.lean_outage_list()[:200])
+    outages = list(selectors.lean_outage_list_counted()[:200])
     runs = list(selectors.reconciliation_run_list()[:20])
     return render(request, "execution/outages.html", {
         "outages": outages, "runs": runs, "runs_total": selectors.reconciliation_run_list().count()})
@@ -72,6 +157,23 @@ def reconciliation_run_list(request):
     """Every reconciliation run, newest first, 50 to a page."""
     runs, pager = paginate(request.GET, selectors.reconciliation_run_list(), per_page=50)
     return render(request, "execution/reconciliation_runs.html", {"runs": runs, "pager": pager})
+
+
+OUTAGE_ORDERS = 500
+
+
+@login_required
+def outage_detail(request, outage_id: int):
+    outage = get_object_or_404(selectors.lean_outage_list(), pk=outage_id)
+    now = timezone.now()
+    affected = selectors.outage_affected(outage, now=now)
+    rows = list(affected[:OUTAGE_ORDERS])
+    for row in rows:
+        row.how = selectors.how_affected(row)
+    total = len(rows) if len(rows) < OUTAGE_ORDERS else affected.count()
+    return render(request, "execution/outage_detail.html", {
+        "outage": outage, "rows": rows, "total": total, "lead": selectors.OUTAGE_LEAD,
+        "lasted": figures.duration_text(((outage.ended_at or now) - outage.started_at).total_seconds())})
 
 
 def describe_discrepancy(details: dict) -> str:

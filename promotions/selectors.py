@@ -167,6 +167,20 @@ def pipeline_rows() -> list[dict]:
             for s in strategies]
 
 
+def pipeline_summary() -> dict:
+    """Strategies per stage (every stage present) and promotions waiting for an approval. Two queries."""
+    from django.db.models import Count
+
+    from promotions.choices import OPEN_PROMOTION_STATUSES
+    from promotions.models import Promotion
+    from strategies.choices import STAGES
+    from strategies.models import Strategy
+
+    counts = dict(Strategy.objects.values_list("stage").annotate(n=Count("id")).values_list("stage", "n"))
+    return {"stages": [(stage, counts.get(stage, 0)) for stage in STAGES],
+            "pending": Promotion.objects.filter(status__in=OPEN_PROMOTION_STATUSES).count()}
+
+
 def fold_points(*, candidate) -> list:
     from ledger.figures import FoldPoint
 

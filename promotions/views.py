@@ -15,11 +15,26 @@ from strategies.choices import STAGES
 
 @login_required
 def pipeline(request):
+    """The board; ``?stage=`` keeps the strategies at that stage, ``?pending=true`` those with a promotion
+    waiting for approval (what the first screen's figures count). A value it cannot read is an error."""
     rows = selectors.pipeline_rows()
+    stage, pending = request.GET.get("stage", ""), request.GET.get("pending", "")
+    errors = {}
+    if stage and stage not in STAGES:
+        errors["stage"] = f"Choose one of {', '.join(STAGES)}."
+    if pending not in ("", "true", "false"):
+        errors["pending"] = "Enter true or false."
+    if stage and "stage" not in errors:
+        shown = [r for r in rows if r["stage"] == stage]
+    else:
+        shown = rows
+    if pending and "pending" not in errors:
+        shown = [r for r in shown if bool(r["pending"]) == (pending == "true")]
     recent, pager = paginate(request.GET, selectors.promotion_list(), per_page=25)
     return render(request, "promotions/pipeline.html", {
-        "rows": rows, "stages": STAGES, "pending_total": sum(r["pending"] for r in rows),
-        "recent": recent, "pager": pager})
+        "rows": shown, "all_count": len(rows), "stages": STAGES, "pending_total": sum(r["pending"] for r in rows),
+        "stage": stage, "pending": pending, "errors": errors, "filtered": bool(stage or pending),
+        "recent": recent, "pager": pager}, status=400 if errors else 200)
 
 
 @login_required

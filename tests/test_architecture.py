@@ -8,16 +8,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("core", "strategies", "access", "ledger", "promotions", "execution", "autonomy")
+APPS = ("core", "strategies", "access", "ledger", "promotions", "execution", "autonomy", "console")
 # app -> apps it must never import (ledger <- promotions <- execution; autonomy never imports execution;
 # the base packages import no app above them).
 FORBIDDEN = {
     "core": set(APPS) - {"core"},
     "strategies": set(APPS) - {"core", "strategies"},
-    "access": {"ledger", "promotions", "execution", "autonomy"},
-    "ledger": {"promotions", "execution", "autonomy"},
-    "promotions": {"execution"},
-    "autonomy": {"execution"},
+    "access": {"ledger", "promotions", "execution", "autonomy", "console"},
+    "ledger": {"promotions", "execution", "autonomy", "console"},
+    "promotions": {"execution", "console"},
+    "autonomy": {"execution", "console"},
+    "execution": {"console"},  # the console (the first screen) reads every app; no app reads it
 }
 
 

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "promotions",
     "execution",
     "autonomy",
+    "console",
     "demo",
 ]
 
@@ -83,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "access.middleware.AuditMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: the live pages answer their refreshes with a partial
 ]
 
 ROOT_URLCONF = "torghut_site.urls"
@@ -99,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "autonomy.context_processors.critical_alerts",
+                "core.live.context",
             ],
         },
     },
@@ -370,6 +373,8 @@ AUTONOMY_NO_SIGNAL_CYCLES = int(os.environ.get("AUTONOMY_NO_SIGNAL_CYCLES", "3")
 AUTONOMY_RECOVERY_CYCLES = int(os.environ.get("AUTONOMY_RECOVERY_CYCLES", "3"))
 AUTONOMY_FAILURE_STREAK = int(os.environ.get("AUTONOMY_FAILURE_STREAK", "3"))
 AUTONOMY_SWEEP_MINUTES = int(os.environ.get("AUTONOMY_SWEEP_MINUTES", "1"))
+# The live pages (home, control room, executions, dashboards) refresh their figures this often (seconds).
+CONSOLE_REFRESH_SECONDS = max(1, int(os.environ.get("CONSOLE_REFRESH_SECONDS", "5")))
 # The recovery playbook (its rules are a stored document: manage.py playbook) runs this often.
 AUTONOMY_PLAYBOOK_MINUTES = int(os.environ.get("AUTONOMY_PLAYBOOK_MINUTES", "5"))
 # LEAN circuit: fallbacks / LEAN requests over TRADING_LEAN_CIRCUIT_WINDOW_SECONDS at or over the

@@ -5,7 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from access import views as access_views
-from core import views
+from console import views
 from core.api import api_not_found, slashless
 from core.api_views import ApiDocs, ApiRoot
 from execution.metrics import metrics_view

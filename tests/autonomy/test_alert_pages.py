@@ -15,6 +15,13 @@ pytestmark = pytest.mark.django_db
 PAGES = ["/", "/research/", "/promotions/", "/executions/", "/autonomy/", "/autonomy/alerts/"]
 
 
+def banner(html: str) -> str:
+    """The banner's place on a page (always there, empty when no critical alert is open)."""
+    import re
+
+    return re.search(r'<div id="critical-banner">(.*?)</div>\s*<main>', html, re.S).group(1)
+
+
 def critical(key="lean_circuit", title="LEAN lane disabled by its circuit"):
     return services.alert_raise(dedup_key=key, severity="critical", title=title, evidence={})
 
@@ -28,9 +35,13 @@ def test_every_page_shows_the_banner_while_a_critical_alert_is_open(browser, pat
     html = browser.get(path).content.decode()
     assert 'class="alert-banner open"' in html and "LEAN lane disabled by its circuit" in html
     services.alert_acknowledge(alert_id=alert.pk, actor="olga")
-    html = browser.get(path).content.decode()  # acknowledged: still shown, no longer red
-    assert 'class="alert-banner"' in html and "acknowledged by olga" in html
-    services.alert_resolve(alert_id=alert.pk, actor="olga")
+    html = browser.get(path).content.decode()  # acknowledged: the banner is gone (the alert stays unresolved)
+    assert 'class="alert-banner' not in html and banner(html).strip() == ""
+    other = critical(key="budget:order_count", title="budget order_count breached")
+    html = browser.get(path).content.decode()  # another one opens: only it is shown
+    assert 'class="alert-banner open"' in html and "budget order_count breached" in banner(html)
+    assert "LEAN lane disabled by its circuit" not in banner(html)
+    services.alert_resolve(alert_id=other.pk, actor="olga")  # resolved without acknowledgement: gone too
     assert 'class="alert-banner' not in browser.get(path).content.decode()
 
 
@@ -55,8 +66,8 @@ def test_the_banner_costs_one_query(browser):
     for n in range(3):
         critical(key=f"k{n}", title=f"critical {n}")
     with CaptureQueriesContext(connection) as queries:
-        html = browser.get("/").content.decode()
-    assert html.count('<li><a href="/autonomy/alerts/?severity=critical">') == 3
+        html = browser.get("/research/").content.decode()  # a page that reads no alert of its own
+    assert html.count('<li><a href="/autonomy/alerts/?status=open&amp;severity=critical">') == 3
     assert sum("autonomy_alerts" in q["sql"] for q in queries.captured_queries) == 1
 
 

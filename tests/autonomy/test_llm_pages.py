@@ -57,7 +57,7 @@ def test_reviews_on_the_page_filter_like_the_api(browser, paper):
     record(2, verdict="veto")
     record(1)
     html = browser.get(PAGE, {"applied_verdict": "approve"}).content.decode()
-    assert html.count("page-veto-") == 0 and html.count("page-x-") == 1
+    assert html.count(">page-veto-") == 0 and html.count(">page-x-") == 1  # each review links its order
     assert "Select a valid choice" in browser.get(PAGE, {"verdict": "sideways"}).content.decode()
 
 

@@ -33,7 +33,10 @@ def test_list_page_uses_shared_filters(browser):
     assert "lean_submit_timeout" in page and ">AAPL<" not in page
     assert browser.get("/executions/").status_code == 200
     assert ">AAPL<" in browser.get("/executions/?fallback=").content.decode()  # the form's empty choice
-    assert browser.get("/executions/?fallback=maybe").status_code == 200  # a form error, not a crash
+    bad = browser.get("/executions/?fallback=maybe&symbol=AAPL")
+    assert bad.status_code == 400  # a form error next to the field, not a crash, and no rows
+    html = bad.content.decode()
+    assert 'id="error-fallback"' in html and "Enter true or false." in html and ">AAPL<" not in html
 
 
 def test_list_page_requires_login(client):
@@ -74,8 +77,8 @@ def test_reconciliation_run_page_lists_its_discrepancies_linked_to_executions(br
     page = browser.get(f"/executions/reconciliation/{run.id}/").content.decode()
     assert "not_found_at_broker" in page and "unknown_broker_order" in page and "b-9" in page
     assert "pending → rejected · asked lean, alpaca" in page
-    assert 'href="/executions/?client_order_id=c-42"' in page
-    assert "/executions/?client_order_id=stranger-1" not in page  # nothing stored to link to
+    assert f'href="/executions/{row.id}/"' in page
+    assert ">stranger-1</a>" not in page and ">stranger-1<" in page  # nothing stored to link to
     listed = browser.get("/executions/?client_order_id=c-42").content.decode()
     assert "c-42" in listed and "c-43" not in listed
     assert "status filled · symbol MSFT" in page

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ConsoleConfig(AppConfig):
+    """The operator console's first screen: reads every app's selectors, owns no table."""
+
+    name = "console"
