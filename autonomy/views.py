@@ -291,6 +291,7 @@ def llm_governance(request):
     params = request.GET.copy()
     params.pop("days", None)
     reviews = LlmReviewFilter(params, queryset=selectors.llm_review_list().order_by("-created_at", "-id"))
+    review_rows, review_pager = paginate(request.GET, reviews.qs, per_page=50, anchor="llm-reviews")
     decisions = [(d, selectors.llm_stage_decision_verify(d)) for d in selectors.llm_stage_decision_list()[:20]]
     return render(request, "autonomy/llm.html", {
         "days": days, "state": state, "stage_label": LlmStage(state.stage).label,
@@ -302,7 +303,7 @@ def llm_governance(request):
         "charts": {"mix": llm_figures.to_html(llm_figures.verdict_mix_figure(dashboard["mix"])),
                    "rejections": llm_figures.to_html(llm_figures.rejections_figure(dashboard["days"],
                                                                                     dashboard["rejections"]))},
-        "filter": reviews, "reviews": list(reviews.qs[:50]), "decisions": decisions,
+        "filter": reviews, "reviews": review_rows, "pager": review_pager, "decisions": decisions,
         "may_change": _may_change_llm(request.user), "stage_choices": _stage_choices(state.stage),
         "reason_words": REASONS,
     })

@@ -79,13 +79,15 @@ def _window(number: int, num_pages: int) -> list[int | None]:
     return out
 
 
-def paginate(params: QueryDict, object_list, *, per_page: int = 50, param: str = "page") -> tuple[Sequence, Pager]:
-    """The requested page of ``object_list`` (a page number out of range shows the last page) and its pager."""
+def paginate(params: QueryDict, object_list, *, per_page: int = 50, param: str = "page",
+             anchor: str = "") -> tuple[Sequence, Pager]:
+    """The requested page of ``object_list`` (a page number out of range shows the last page) and its pager;
+    its links go to ``#anchor`` when the list is not at the top of its page."""
     page = Paginator(object_list, per_page).get_page(_number(params.get(param)))
     num_pages = page.paginator.num_pages
 
     def url(n: int) -> str:
-        return query_with(params, **{param: n if n > 1 else None})
+        return query_with(params, **{param: n if n > 1 else None}) + (f"#{anchor}" if anchor else "")
 
     links = [{"gap": True} if n is None else {"number": n, "url": url(n), "current": n == page.number}
              for n in _window(page.number, num_pages)] if num_pages > 1 else []

@@ -30,7 +30,7 @@ def pipeline(request):
         shown = rows
     if pending and "pending" not in errors:
         shown = [r for r in shown if bool(r["pending"]) == (pending == "true")]
-    recent, pager = paginate(request.GET, selectors.promotion_list(), per_page=25)
+    recent, pager = paginate(request.GET, selectors.promotion_list(), per_page=25, anchor="promotions")
     return render(request, "promotions/pipeline.html", {
         "rows": shown, "all_count": len(rows), "stages": STAGES, "pending_total": sum(r["pending"] for r in rows),
         "stage": stage, "pending": pending, "errors": errors, "filtered": bool(stage or pending),
