@@ -76,3 +76,27 @@ def test_stopping_the_demo_stops_everything_quietly(signum, tmp_path):
     for fake_port in (lean, alpaca):  # the fake brokers' ports are free again
         with socket.socket() as s:
             s.bind(("127.0.0.1", fake_port))
+
+
+def test_ctrl_c_while_the_demo_starts_is_quiet_too(tmp_path):
+    """Whenever the Ctrl-C comes (here: while Django still loads), no traceback and nothing left behind."""
+    env = {**os.environ, "DATABASE_URL": _database_url(), "TORGHUT_VAR_DIR": str(tmp_path),
+           "FAKE_BROKER_BOOK_DIR": str(tmp_path / "books")}
+    env.pop("EMBEDDED_DATABASE_USER", None)
+    proc = subprocess.Popen(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "serve_demo", "--port", str(_free_port()),
+         "--lean-port", str(_free_port()), "--alpaca-port", str(_free_port())],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        time.sleep(0.3)  # an early moment: the outcome must be the same at any moment
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=STOP_BOUND_SECONDS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "Traceback" not in output, output
+    assert proc.returncode in (0, 130), output
+    _, alive = psutil.wait_procs(descendants, timeout=1)
+    assert not alive
