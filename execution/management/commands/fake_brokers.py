@@ -1,4 +1,5 @@
 """Serve the fake LEAN runner and fake Alpaca on 127.0.0.1 in the foreground."""
+import signal
 from argparse import RawDescriptionHelpFormatter
 
 from django.conf import settings
@@ -43,8 +44,12 @@ class Command(BaseCommand):
             self.stdout.write(line)
             self.stdout.flush()
 
+        def stop(signum, frame):  # SIGTERM stops as Ctrl-C does: the brokers write their books first
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
         try:
-                serve_forever_both(lean_port=lean_port, alpaca_port=alpaca_port, delay_seconds=delay_seconds,
+            serve_forever_both(lean_port=lean_port, alpaca_port=alpaca_port, delay_seconds=delay_seconds,
                                log_requests=not quiet, write=write, book_dir=book_dir)
         except (OSError, ValueError) as exc:  # a port in use, an unreadable book
             raise CommandError(str(exc)) from None
