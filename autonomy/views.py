@@ -7,7 +7,6 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpResponseForbidden, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -51,17 +50,11 @@ def _kept(params: QueryDict) -> QueryDict:
 
 
 def _pager(params: QueryDict, qs, param: str) -> dict:
-    page = Paginator(qs, PAGE_SIZES[param]).get_page(params.get(param))
-    base = reverse("autonomy:index")
-
-    def link(number: int) -> str:
-        query = _kept(params)
-        query[param] = str(number)
-        return f"{base}?{query.urlencode()}#{param}"
-
-    return {"page": page, "param": param,
-            "newer": link(page.previous_page_number()) if page.has_previous() else None,
-            "older": link(page.next_page_number()) if page.has_next() else None}
+    """One of the control room's lists: ``page`` (its rows) and ``pager`` (the shared pager, whose links keep
+    the room's filters and the other lists' pages, and come back to this list's anchor)."""
+    rows, pager = paginate(_kept(params), qs, per_page=PAGE_SIZES[param], param=param, anchor=param,
+                           base=reverse("autonomy:index"))
+    return {"page": rows, "pager": pager, "param": param}
 
 
 def _moves(kind: str, current: str, cause: str) -> list[str]:

@@ -48,7 +48,13 @@ class Pager:
 
     @property
     def needed(self) -> bool:
-        return bool(self.previous_url or self.next_url or self.total > 0)
+        """Something to say: rows to count, or pages to move between."""
+        return bool(self.previous_url or self.next_url or self.first_url or self.total > 0)
+
+    @property
+    def many(self) -> bool:
+        """More than one page."""
+        return bool(self.previous_url or self.next_url or self.first_url or (self.num_pages or 0) > 1)
 
 
 def query_with(params: QueryDict, **changes: Any) -> str:
@@ -80,14 +86,15 @@ def _window(number: int, num_pages: int) -> list[int | None]:
 
 
 def paginate(params: QueryDict, object_list, *, per_page: int = 50, param: str = "page",
-             anchor: str = "") -> tuple[Sequence, Pager]:
+             anchor: str = "", base: str = "") -> tuple[Sequence, Pager]:
     """The requested page of ``object_list`` (a page number out of range shows the last page) and its pager;
-    its links go to ``#anchor`` when the list is not at the top of its page."""
+    its links go to ``#anchor`` when the list is not at the top of its page, and to ``base`` when given
+    (else the same path)."""
     page = Paginator(object_list, per_page).get_page(_number(params.get(param)))
     num_pages = page.paginator.num_pages
 
     def url(n: int) -> str:
-        return query_with(params, **{param: n if n > 1 else None}) + (f"#{anchor}" if anchor else "")
+        return base + query_with(params, **{param: n if n > 1 else None}) + (f"#{anchor}" if anchor else "")
 
     links = [{"gap": True} if n is None else {"number": n, "url": url(n), "current": n == page.number}
              for n in _window(page.number, num_pages)] if num_pages > 1 else []
