@@ -17,6 +17,7 @@ from access.forms import ThrottledAuthenticationForm
 from access.selectors import audit_event_list, can_view_audit, user_roles
 from access.services import audit_record
 from core.pagination import paginate
+from core.ranges import ALL, RangeForm, picker, ranged_filterset
 
 CSV_COLUMNS = ["id", "at", "actor", "actor_roles", "via", "method", "path", "action", "object_ref",
                "request_id", "outcome", "status_code", "client_ip", "details"]
@@ -39,16 +40,25 @@ def _require_auditor(request) -> None:
         raise PermissionDenied("The audit trail is for auditors.")
 
 
+def _audit_filtered(params):
+    """The audit trail as the page's filters and range picker ask (nothing while one of them is invalid)."""
+    window = RangeForm(params, default=ALL, allow_all=True)
+    filterset = ranged_filterset(AuditEventFilter, params, queryset=audit_event_list())
+    valid = filterset.is_valid() and window.is_valid()
+    qs = window.window.filter(filterset.qs, "at") if valid else audit_event_list().none()
+    return window, filterset, qs, valid
+
+
 @login_required
 def audit_list(request):
     _require_auditor(request)
-    filterset = AuditEventFilter(request.GET or None, queryset=audit_event_list())
-    qs = filterset.qs if filterset.is_bound and filterset.is_valid() else audit_event_list()
+    window, filterset, qs, valid = _audit_filtered(request.GET)
     rows, pager = paginate(request.GET, qs, per_page=50)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "access/audit_list.html",
-                  {"filter": filterset, "page": rows, "pager": pager, "query": query.urlencode()})
+                  {"filter": filterset, "picker": picker(window, request.GET), "valid": valid, "page": rows,
+                   "pager": pager, "query": query.urlencode()}, status=200 if valid else 400)
 
 
 class _Echo:
@@ -59,11 +69,7 @@ class _Echo:
 @login_required
 def audit_export(request):
     _require_auditor(request)
-    filterset = AuditEventFilter(request.GET or None, queryset=audit_event_list())
-    if filterset.is_bound and not filterset.is_valid():
-        qs = audit_event_list().none()
-    else:
-        qs = filterset.qs
+    qs = _audit_filtered(request.GET)[2]
     audit_record(actor=request.user.get_username(), actor_roles=user_roles(request.user), via=Via.PAGE,
                  method=request.method, path=request.get_full_path()[:500], action="audit_export",
                  request_id=getattr(request, "request_id", None), status_code=200,

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.timefmt import duration_text
+
 PASS, FAIL = "pass", "fail"
 
 Provider = Callable[..., dict]
@@ -117,7 +119,9 @@ def scorecard(facts: dict[str, dict], thresholds: Thresholds = Thresholds()) -> 
             "lean_auto_disable_armed", "LEAN is disabled automatically when its circuit breaches", ok, ok, True,
             f"order-path trip {'on' if armed.get('in_order_path') else 'off'}, fallback ratio threshold "
             f"{armed.get('fallback_ratio')}, backstop sweep "
-            + ("never run" if age is None else f"last run {age} min ago (at most {thresholds.sweep_max_age_minutes})")))
+            + ("never run" if age is None else
+               f"last run {duration_text(armed.get('sweep_age_seconds', age * 60))} ago "
+               f"(at most {duration_text(thresholds.sweep_max_age_minutes * 60)})")))
     return out
 
 

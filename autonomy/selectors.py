@@ -384,7 +384,9 @@ def readiness_control(*, window_start, now) -> dict:
     return {"critical_flags": len(flags), "flags_without_alert": [what for what, key in flags if key not in alerted],
             "lean_circuit": {"in_order_path": 0 < ratio <= 1, "fallback_ratio": f"{ratio:g}",
                              "sweep_age_minutes": None if last_sweep is None
-                             else int((now - last_sweep).total_seconds() // 60)}}
+                             else int((now - last_sweep).total_seconds() // 60),
+                             "sweep_age_seconds": None if last_sweep is None
+                             else int((now - last_sweep).total_seconds())}}
 
 
 def readiness_history(*, limit: int = 96):

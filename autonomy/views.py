@@ -26,6 +26,8 @@ from core.canonical import decimal_str
 from core.errors import ApplicationError, PermissionRefused, invalid_fields
 from core.live import is_refresh, render_live
 from core.pagination import paginate
+from core.ranges import ALL, RangeForm, picker, ranged_filterset
+from core.ranges import PARAMS as RANGE_PARAMS
 
 # === console: the control room (issue 10, section 8) ==============================================
 # Every change is a form POST (CSRF) to a view below that calls the same service as the API, with the
@@ -37,7 +39,7 @@ SYMBOL_ROLES = (Role.OPERATOR,)  # PUT /api/v1/autonomy/symbols/{symbol}
 LEAN_ROLES = (Role.OPERATOR, Role.AGENT)  # agents may disable the lane, never enable it (the service)
 ALERT_ROLES = (Role.OPERATOR,)  # POST /api/v1/alerts/{id}/acknowledge
 PAGE_SIZES = {"al_page": 10, "st_page": 25, "sym_page": 50, "pos_page": 25, "ev_page": 25}
-KEPT_PARAMS = ("q", "mode", *PAGE_SIZES)
+KEPT_PARAMS = ("q", "mode", *PAGE_SIZES, *RANGE_PARAMS)  # RANGE_PARAMS: the control events' range
 
 
 def _kept(params: QueryDict) -> QueryDict:
@@ -115,7 +117,13 @@ def _control_room(request, params: QueryDict, *, status: int = 200, refusal: App
     if symbol_filter.is_valid():
         text, mode = symbol_filter.cleaned_data["q"].strip(), symbol_filter.cleaned_data["mode"]
     symbols = _pager(params, selectors.symbol_grid(text=text, mode=mode), "sym_page")
-    events = _pager(params, selectors.control_event_list(), "ev_page")
+    event_range = RangeForm(params, default=ALL, allow_all=True)
+    event_query = _kept(params)
+    event_query.pop("ev_page", None)  # a new range starts on its first page
+    if not event_range.is_valid():
+        status = 400
+    events = _pager(params, event_range.window.filter(selectors.control_event_list(), "at")
+                    if event_range.is_valid() else selectors.control_event_list().none(), "ev_page")
     for e in events["page"]:
         e.changes = [{"key": c.key, "before": _shown(c.before), "after": _shown(c.after)}
                      for c in selectors.event_changes(e.before, e.after)]
@@ -126,6 +134,7 @@ def _control_room(request, params: QueryDict, *, status: int = 200, refusal: App
         "symbol_rows": [_symbol_row(r) for r in symbols["page"]], "symbol_form": forms.SymbolForm(),
         "positions": _pager(params, selectors.position_drift_list(), "pos_page"),
         "drifting": selectors.position_drift_count(), "events": events,
+        "event_range": picker(event_range, event_query), "event_range_valid": event_range.is_valid(),
         "back": _kept(params).urlencode(), "refusal": refusal,
         "refusal_fields": (refusal.details.get("fields") or {}) if refusal else {},
     }, status=status)
@@ -219,15 +228,18 @@ def readiness(request):
 @login_required
 def alert_list(request):
     """Alerts filtered exactly like ``GET /api/v1/alerts``; operators acknowledge and resolve here."""
-    filterset = AlertFilter(request.GET or None, queryset=selectors.alert_list())
-    qs = filterset.qs if filterset.is_bound and filterset.is_valid() else selectors.alert_list()
+    window = RangeForm(request.GET, default=ALL, allow_all=True)  # alerts seen within the range
+    filterset = ranged_filterset(AlertFilter, request.GET, queryset=selectors.alert_list())
+    valid = filterset.is_valid() and window.is_valid()
+    qs = window.window.filter(filterset.qs, "last_seen_at") if valid else selectors.alert_list().none()
     rows, pager = paginate(request.GET, qs, per_page=50)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "autonomy/alert_list.html", {
-        "filter": filterset, "page": rows, "pager": pager, "query": query.urlencode(),
+        "filter": filterset, "picker": picker(window, request.GET), "valid": valid, "page": rows, "pager": pager,
+        "query": query.urlencode(),
         "may_act": user_has_role(request.user, Role.OPERATOR), "sources": selectors.signal_sources(),
-        "incidents": selectors.incidents_open()})
+        "incidents": selectors.incidents_open()}, status=200 if valid else 400)
 
 
 @login_required
@@ -246,20 +258,13 @@ def alert_action(request, alert_id: int, action: str):
     # back to the list as it was filtered (only the list's own parameters: never another address)
     kept = QueryDict(request.POST.get("filters", ""), mutable=True)
     query = QueryDict(mutable=True)
-    for key in ("status", "severity", "page"):
+    for key in ("status", "severity", "page", *RANGE_PARAMS):
         if kept.get(key):
             query[key] = kept[key]
     return redirect(reverse("autonomy:alerts") + (f"?{query.urlencode()}" if query else ""))
 
 
 # --- LLM governance ----------------------------------------------------------------------------
-
-def _int(value, default: int, low: int, high: int) -> int:
-    try:
-        return max(low, min(high, int(value)))
-    except (TypeError, ValueError):
-        return default
-
 
 def _may_change_llm(user) -> bool:
     roles = user_roles(user)
@@ -277,17 +282,20 @@ def _stage_choices(current: str) -> list[dict]:
 def llm_governance(request):
     """Stage, effective mode, circuit, verdict mix, error rate, guardrail rejections over time, the
     allowlists, the signed stage decisions and the latest reviews; operators change the stage from here."""
-    days = _int(request.GET.get("days"), 30, 1, 366)
     now = timezone.now()
-    dashboard = selectors.llm_dashboard(since=now - timedelta(days=days), until=now)
+    window = RangeForm(request.GET, default="30d", now=now)
+    span = window.window  # the default while the range is invalid (the reviews list is empty then)
+    dashboard = selectors.llm_dashboard(since=span.since or now - timedelta(days=366 * 10), until=span.until or now)
     state = selectors.llm_governance_get()
-    params = request.GET.copy()
-    params.pop("days", None)
-    reviews = LlmReviewFilter(params, queryset=selectors.llm_review_list().order_by("-created_at", "-id"))
-    review_rows, review_pager = paginate(request.GET, reviews.qs, per_page=50, anchor="llm-reviews")
+    reviews = ranged_filterset(LlmReviewFilter, request.GET,
+                               queryset=selectors.llm_review_list().order_by("-created_at", "-id"))
+    valid = window.is_valid() and reviews.is_valid()
+    listed, review_pager = paginate(request.GET, span.filter(reviews.qs, "created_at") if valid
+                                    else reviews.qs.none(), per_page=50, anchor="llm-reviews")
     decisions = [(d, selectors.llm_stage_decision_verify(d)) for d in selectors.llm_stage_decision_list()[:20]]
     return render(request, "autonomy/llm.html", {
-        "days": days, "state": state, "stage_label": LlmStage(state.stage).label,
+        "picker": picker(window, request.GET), "valid": valid, "state": state,
+        "stage_label": LlmStage(state.stage).label,
         "status": selectors.llm_status_get(now=now),
         "circuit": selectors.llm_circuit_get(now=now), "allowlists": selectors.llm_allowlist_entries(),
         "error_fallback": selectors.llm_error_fallback(), "dashboard": dashboard,
@@ -296,10 +304,10 @@ def llm_governance(request):
         "charts": {"mix": llm_figures.to_html(llm_figures.verdict_mix_figure(dashboard["mix"])),
                    "rejections": llm_figures.to_html(llm_figures.rejections_figure(dashboard["days"],
                                                                                     dashboard["rejections"]))},
-        "filter": reviews, "reviews": review_rows, "pager": review_pager, "decisions": decisions,
+        "filter": reviews, "reviews": listed, "pager": review_pager, "decisions": decisions,
         "may_change": _may_change_llm(request.user), "stage_choices": _stage_choices(state.stage),
         "reason_words": REASONS,
-    })
+    }, status=200 if valid else 400)
 
 
 def _refusal_lines(exc: ApplicationError) -> list[str]:

@@ -126,6 +126,11 @@ class DemoPromotions:
                 self._promote("breakout", "live", approvers=[APPROVER, SECOND_APPROVER])
             self._promote("vol_carry", "canary", approvers=[])
 
+    def stage(self, strategy: str) -> str:
+        from strategies.models import Strategy
+
+        return Strategy.objects.filter(name=strategy).values_list("stage", flat=True).first() or "shadow"
+
     def _drills(self) -> None:
         for kind in ("kill_switch", "rollback"):
             drill = services.drill_run(kind=kind, strategy_name=None, actor=OPERATOR)

@@ -104,12 +104,33 @@ LEAN_INCIDENTS = [
 
 @contextmanager
 def simulated_clock(start):
-    """Run code as if ``timezone.now()`` were ``clock["now"]`` (the demo replays past days)."""
+    """Run code as if ``timezone.now()`` were ``clock["now"]`` (the demo replays past days), also where a
+    model field's default is ``timezone.now`` (the field holds the function itself, so patching the module
+    does not reach it: control events, alerts and condition evaluations would carry today's time)."""
     from unittest import mock
 
+    from django.apps import apps
+    from django.utils import timezone
+
     clock = {"now": start}
-    with mock.patch("django.utils.timezone.now", lambda: clock["now"]):
-        yield clock
+    real_now = timezone.now
+
+    def now():
+        return clock["now"]
+
+    fields = [f for model in apps.get_models() for f in model._meta.concrete_fields if f.default is real_now]
+
+    def set_default(value) -> None:
+        for field in fields:
+            field.default = value
+            field.__dict__.pop("_get_default", None)  # Field caches its default callable
+
+    set_default(now)
+    try:
+        with mock.patch("django.utils.timezone.now", now):
+            yield clock
+    finally:
+        set_default(real_now)
 
 
 def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: int = 1500,
@@ -126,10 +147,9 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
 
     from django.test import override_settings
 
-    from access.choices import Via
     from autonomy.selectors import trading_state_get
-    from autonomy.services import lean_lane_set
-    from core.errors import Blocked
+    from core.errors import Blocked, PolicyRefused
+    from demo.llm import DemoLlm
     from demo.promotions import LANES, WALK_FORWARD, DemoPromotions
     from execution.adapters import AlpacaAdapter, LeanAdapter
     from execution.backfill import backfill_routes
@@ -153,15 +173,19 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
              f"{result.updated - result.unknown}, marked {result.unknown} unknown")
     incidents = {(d, h): mode for d, h0, h1, mode in LEAN_INCIDENTS for h in range(h0, h1 + 1)}
     counts["orders"] = counts["orders_refused"] = 0
+    refusals: dict[str, int] = {}
     story = DemoPromotions(progress)
+    llm = DemoLlm(progress)
+    lanes = {s for s, *_ in LANES}
     traders = [s for s, *_ in LANES] * 8 + WALK_FORWARD  # the walk-forward strategies stay at shadow: refused
-    # READINESS_PHASE_D off while the history is simulated: its operator re-enables LEAN after each incident
-    # of the past weeks, before any readiness snapshot could exist; the running demo enforces the rule.
+    # Phase D holds throughout: the worker's readiness and LEAN-circuit sweeps run through the simulated weeks,
+    # so the demo's operator enables the LEAN lane after each incident (and advances the LLM stage) only
+    # because the scorecard has been green for READINESS_GREEN_HOURS, as in production.
     # The brokers keep their books where serve_demo's will read them, emptied first: they hold exactly
     # the orders of this database (a book left by an earlier database would show as position drift).
-    with FakeBrokers(delay_seconds=0.4, book_dir=settings.FAKE_BROKER_BOOK_DIR) as fakes, override_settings(
-        TRADING_LEAN_CIRCUIT_PROBE_SECONDS=600, READINESS_PHASE_D=False,
-    ), closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as nothing_listens:
+    with FakeBrokers(delay_seconds=0.4, book_dir=settings.FAKE_BROKER_BOOK_DIR) as fakes, \
+            override_settings(TRADING_LEAN_CIRCUIT_PROBE_SECONDS=600), \
+            closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as nothing_listens:
         nothing_listens.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
         fakes.reset()
         lean = LeanAdapter(fakes.lean.url, timeout_seconds=0.2)
@@ -171,19 +195,24 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
                    True: OrderRouter(lean=lean_stopped, alpaca=alpaca, gate=PersistedLeanGate(lean_stopped))}
         with simulated_clock(first_day) as clock:
             story.setup(first_day)
+            llm.setup()
             trading_days = [first_day + dt.timedelta(days=d) for d in range(days)]
             for day, date in enumerate(d for d in trading_days if d.weekday() < 5):
                 clock["now"] = date + dt.timedelta(hours=14)
+                _demo_sweeps(lean)
+                llm.on_day(day)
                 story.on_day(day)
                 for hour in range(7):  # 14:30-21:00 UTC
                     mode = incidents.get((day, hour), "ok")
+                    router = routers[mode == LEAN_STOPPED]
+                    lean_now = lean_stopped if mode == LEAN_STOPPED else lean
+                    fakes.lean.set_fault("ok" if mode == LEAN_STOPPED else mode)
+                    clock["now"] = date + dt.timedelta(hours=14, minutes=29 + hour * 60)
+                    _demo_sweeps(lean_now)
                     if mode == "ok" and not trading_state_get().lean_enabled:
                         # the LEAN circuit disabled the lane during the incident (critical alert, incident);
                         # LEAN is healthy again and an operator brings the lane back, which resolves both
-                        lean_lane_set(enabled=True, actor="demo", via=Via.COMMAND,
-                                      reason="LEAN healthy again after the incident; lane re-enabled")
-                    router = routers[mode == LEAN_STOPPED]
-                    fakes.lean.set_fault("ok" if mode == LEAN_STOPPED else mode)
+                        _demo_lean_enable(progress)
                     for n in range(orders_per_hour):
                         clock["now"] = date + dt.timedelta(hours=14, minutes=30 + hour * 60 + n * 60 // orders_per_hour)
                         symbol = rng.choice(DEMO_SYMBOLS)
@@ -196,11 +225,15 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
                             limit_price=price if order_type == "limit" else None,
                             decision_price=price * Decimal(str(1 + rng.uniform(-0.002, 0.002))).quantize(
                                 Decimal("0.0001")))
+                        if n % 3 == 0 and data.strategy in lanes:  # the LLM reviews it before it is sent
+                            data = llm.review(data, clock=clock, live=story.stage(data.strategy) == "live")
                         try:
                             order_submit(data=data, actor="demo-agent", router=router)
                             counts["orders"] += 1
-                        except Blocked:  # shadow strategies, canary caps: recorded as refusals
+                        except (Blocked, PolicyRefused) as refused:
+                            # shadow strategies, canary caps, the LLM's vetoes and adjustments: refusals on record
                             counts["orders_refused"] += 1
+                            refusals[refused.code] = refusals.get(refused.code, 0) + 1
                     if mode != "ok":
                         progress(f"  day {day + 1}, hour {hour + 1}: LEAN {mode}")
                 progress(f"executions: {date:%a %Y-%m-%d} routed ({counts['orders']} orders so far)")
@@ -210,8 +243,42 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
                                 brokers={"lean": lean, "alpaca": alpaca})
             progress(f"reconciliation: {run.checked} orders checked, {run.updated} updated, "
                      f"{run.discrepancy_count} discrepancies recorded")
+    progress(f"refusals by code: {dict(sorted(refusals.items()))}")
+    counts.update(llm.counts)
     counts.update(story.counts)
     return counts
+
+
+def _demo_sweeps(lean) -> None:
+    """What the worker's schedules run every few minutes, once per simulated hour: the LEAN circuit's
+    backstop sweep (with its recovery probe), then the readiness sweep (the promotions every activation
+    rests on replayed, a scorecard snapshot stored)."""
+    from autonomy.tasks import readiness_sweep
+    from execution.circuit import lean_circuit_sweep
+
+    lean_circuit_sweep(lean)
+    readiness_sweep()
+
+
+def _demo_lean_enable(progress: Callable[[str], object]) -> bool:
+    """The operator enables the LEAN lane through the real Phase D rule; the readiness it rested on is
+    recorded in the control event's evidence. A refusal leaves the lane off (and says why)."""
+    from access.choices import Via
+    from autonomy.selectors import readiness_get
+    from autonomy.services import lean_lane_set
+    from core.errors import PolicyRefused
+
+    readiness = readiness_get()
+    evidence = {"readiness": {"green": readiness["green"], "green_since": readiness["green_since"].isoformat()
+                              if readiness["green_since"] else None,
+                              "required_green_hours": readiness["required_green_hours"]}}
+    try:
+        lean_lane_set(enabled=True, actor="demo", via=Via.COMMAND, evidence=evidence,
+                      reason="LEAN healthy again after the incident; lane re-enabled")
+    except PolicyRefused as refused:
+        progress(f"  LEAN lane stays off: {refused.message}")
+        return False
+    return True
 
 
 def _demo_legacy_rows(n: int, before, rng) -> int:

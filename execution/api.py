@@ -15,13 +15,13 @@ from rest_framework.views import APIView
 from access import selectors as access_selectors
 from access.permissions import HasRole
 from access.roles import ALL_ROLES, Role
-from core.errors import InvalidInput, PermissionRefused
+from core.errors import InvalidInput, NotFound, PermissionRefused
 from core.filters import in_utc
 from core.openapi import error_response
 from core.validation import validation_details
 from execution import selectors, services
 from execution.filters import ExecutionFilter, LeanOutageFilter
-from execution.schemas import ExecutionOut, OrderIn
+from execution.schemas import CancelOut, ExecutionOut, OrderIn
 from execution.serializers import LeanOutageSerializer, RouteStatSerializer
 
 
@@ -86,6 +86,40 @@ class OrderCreate(APIView):
         result = services.order_submit(data=data, actor=request.user.get_username())
         body = ExecutionOut.model_validate(result.execution).model_dump(mode="json")
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class OrderCancel(APIView):
+    """Cancel one order at the broker that holds it, in every trading state (HALTED included)."""
+
+    permission_classes = [HasRole]
+    required_roles = {"POST": {Role.AGENT, Role.OPERATOR}}
+
+    @extend_schema(
+        request=None,
+        responses={200: CancelOut, 202: CancelOut,
+                   404: error_response("`order_not_found`: no order has this client_order_id, or it belongs to a "
+                                       "strategy the operator does not operate"),
+                   409: error_response("`order_final`: the order is already filled, canceled, rejected or expired "
+                                       "(or the broker says so: the row takes the broker's state); "
+                                       "`order_not_at_broker`: the broker that should hold it does not know it "
+                                       "(reconciliation settles it)"),
+                   502: error_response("`broker_unavailable`: the broker could not be reached (the request never "
+                                       "left); nothing changed, retry")},
+        operation_id="trading_orders_cancel",
+        summary="Cancel an order (allowed in every trading state); 202 when the broker has not confirmed it",
+    )
+    def post(self, request, client_order_id: str):
+        strategy = selectors.order_strategy_name(client_order_id)
+        if strategy is None or not access_selectors.may_place_orders(request.user, strategy or ""):
+            raise NotFound(f"No order has client_order_id {client_order_id!r}.", code="order_not_found",
+                           details={"client_order_id": client_order_id})
+        result = services.order_cancel(client_order_id=client_order_id, actor=request.user.get_username(),
+                                       roles=access_selectors.user_roles(request.user))
+        body = CancelOut.model_validate({
+            **ExecutionOut.model_validate(result.execution).model_dump(),
+            "cancel": {"outcome": result.outcome, "adapter": result.adapter,
+                       "broker_order_id": result.broker_order_id, "reason": result.reason}}).model_dump(mode="json")
+        return Response(body, status=status.HTTP_200_OK if result.outcome == "canceled" else status.HTTP_202_ACCEPTED)
 
 
 class ExecutionList(generics.ListAPIView):

@@ -9,6 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from django.utils import timezone
 
+from core.timefmt import duration_text
+
 LAYOUT = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "height": 340, "template": "plotly_white",
           "legend": {"orientation": "h", "y": -0.2}}
 
@@ -121,13 +123,6 @@ def outage_timeline_figure(outages: list[dict[str, Any]], *, now: datetime | Non
     return fig
 
 
-def duration_text(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes} min" if minutes else f"{int(seconds)} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
 def route_concentration_figure(rows: list[dict[str, Any]]) -> go.Figure:
     """Share of filled notional by symbol, stacked per adapter."""
     fig = go.Figure()
@@ -152,5 +147,5 @@ def slippage_figure(rows: list[dict[str, Any]]) -> go.Figure:
 
 
 def to_html(fig: go.Figure, *, post_script: str | None = None) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False},
+    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True},
                        post_script=post_script)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -91,3 +91,20 @@ class ExecutionOut(BaseModel):
     last_update_at: datetime
     last_error: str
     legacy: bool
+
+
+class CancelOutcome(BaseModel):
+    outcome: Literal["canceled", "requested", "unknown"] = Field(
+        description="`canceled`: the broker confirmed; `requested`: the broker took the cancel and still reports "
+                    "the order open (Alpaca's `pending_cancel`); `unknown`: the broker's answer was lost, the order "
+                    "may or may not be canceled, and reconciliation decides (the row keeps its status; "
+                    "`last_error` says why)")
+    adapter: Adapter
+    broker_order_id: str
+    reason: str = Field(description="Why the outcome is not `canceled` (`lean_cancel_timeout`...); empty when it is")
+
+
+class CancelOut(ExecutionOut):
+    """The execution row after a cancel, and what the broker said."""
+
+    cancel: CancelOutcome

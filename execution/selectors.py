@@ -32,8 +32,14 @@ def execution_list() -> QuerySet[Execution]:
     return Execution.objects.order_by("-id")
 
 
-def lean_outage_list() -> QuerySet[LeanOutage]:
-    return LeanOutage.objects.order_by("-id")
+def lean_outage_list(*, since: datetime | None = None, until: datetime | None = None) -> QuerySet[LeanOutage]:
+    """The LEAN outages, newest first; with ``since``/``until``, those that overlap the range."""
+    qs = LeanOutage.objects.order_by("-id")
+    if since is not None:
+        qs = qs.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=since))
+    if until is not None:
+        qs = qs.filter(started_at__lt=until)
+    return qs
 
 
 def reconciliation_run_list() -> QuerySet[ReconciliationRun]:
@@ -197,12 +203,14 @@ def execution_detail(execution: Execution) -> ExecutionDetail:
     )
 
 
-def lean_outage_list_counted(*, now: datetime | None = None) -> QuerySet[LeanOutage]:
-    """Outages, newest first, each annotated with ``affected``: how many orders it affected (one subquery)."""
+def lean_outage_list_counted(*, now: datetime | None = None, since: datetime | None = None,
+                             until: datetime | None = None) -> QuerySet[LeanOutage]:
+    """Outages, newest first (those overlapping ``since``/``until`` when given), each annotated with
+    ``affected``: how many orders it affected (one subquery)."""
     end = Coalesce(OuterRef("ended_at"), Value(now or timezone.now()), output_field=DateTimeField())
     count = (_affected(Execution.objects.all(), OuterRef("started_at"), end).order_by().values("legacy")
              .annotate(n=Count("id")).values("n"))
-    return lean_outage_list().annotate(affected=Coalesce(Subquery(count), 0))
+    return lean_outage_list(since=since, until=until).annotate(affected=Coalesce(Subquery(count), 0))
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple]:
@@ -281,9 +289,13 @@ class FallbackDashboard:
     daily: list[dict[str, Any]]
 
 
-def fallback_dashboard(*, since: datetime) -> FallbackDashboard:
+def _until(until: datetime | None) -> datetime:
+    return until or timezone.now() + timedelta(seconds=1)
+
+
+def fallback_dashboard(*, since: datetime, until: datetime | None = None) -> FallbackDashboard:
     """Hourly and daily fallback rates split by reason from ONE hourly SQL aggregate (days are rolled up)."""
-    hourly_rows = _rows(_FALLBACK_BY_BUCKET_REASON, ["hour", since, timezone.now() + timedelta(seconds=1)])
+    hourly_rows = _rows(_FALLBACK_BY_BUCKET_REASON, ["hour", since, _until(until)])
     day_rows: dict[tuple, list[int]] = {}
     for bucket, reason, requests, fallbacks in hourly_rows:
         key = (bucket.replace(hour=0), reason)
@@ -294,24 +306,25 @@ def fallback_dashboard(*, since: datetime) -> FallbackDashboard:
     return FallbackDashboard(hourly=_fold(hourly_rows), daily=daily)
 
 
-def outage_timeline(*, since: datetime) -> list[dict[str, Any]]:
-    """Outages open at or after ``since``, oldest first, each with how many orders it affected."""
-    return list(lean_outage_list_counted().filter(Q(ended_at__isnull=True) | Q(ended_at__gte=since))
+def outage_timeline(*, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+    """Outages that overlap ``[since, until)``, oldest first, each with how many orders it affected."""
+    return list(lean_outage_list_counted().filter(Q(ended_at__isnull=True) | Q(ended_at__gte=since),
+                                                  started_at__lt=_until(until))
                 .order_by("started_at").values("id", "started_at", "ended_at", "reason", "failures", "affected"))
 
 
 _CONCENTRATION = """
 SELECT execution_actual_adapter, symbol, sum(filled_qty * avg_fill_price) AS notional
 FROM executions
-WHERE created_at >= %s AND NOT legacy AND filled_qty > 0 AND avg_fill_price IS NOT NULL
+WHERE created_at >= %s AND created_at < %s AND NOT legacy AND filled_qty > 0 AND avg_fill_price IS NOT NULL
 GROUP BY 1, 2
 ORDER BY 3 DESC
 """
 
 
-def route_concentration(*, since: datetime) -> list[dict[str, Any]]:
+def route_concentration(*, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
     """Filled notional by (actual adapter, symbol) with its share of the total."""
-    rows = _rows(_CONCENTRATION, [since])
+    rows = _rows(_CONCENTRATION, [since, _until(until)])
     total = sum(r[2] for r in rows) or 1
     return [{"adapter": a, "symbol": s, "notional": n, "share": float(n / total)} for a, s, n in rows]
 
@@ -325,16 +338,17 @@ WITH s AS (
   FROM execution_fills f
   JOIN executions e ON e.id = f.execution_id
   JOIN trade_decisions d ON d.id = e.trade_decision_id
-  WHERE f.filled_at >= %s AND d.decision_price > 0
+  WHERE f.filled_at >= %s AND f.filled_at < %s AND d.decision_price > 0
 )
 SELECT adapter, round(bps, 1) AS bps, count(*), sum(qty)
 FROM s GROUP BY 1, 2 ORDER BY 1, 2
 """
 
 
-def fill_slippage(*, since: datetime) -> list[dict[str, Any]]:
+def fill_slippage(*, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
     """Slippage of fills against decision prices (bps, positive = worse), grouped to 0.1 bps per adapter."""
-    return [{"adapter": a, "bps": float(b), "fills": c, "qty": q} for a, b, c, q in _rows(_SLIPPAGE, [since])]
+    return [{"adapter": a, "bps": float(b), "fills": c, "qty": q}
+            for a, b, c, q in _rows(_SLIPPAGE, [since, _until(until)])]
 
 
 _PROVENANCE = """
@@ -487,3 +501,11 @@ def order_for_llm_review(client_order_id: str) -> dict[str, Any] | None:
     keys = ("execution_id", "trade_decision_id", "strategy_id", "strategy", "stage", "symbol", "side", "qty",
             "order_type", "limit_price")
     return dict(zip(keys, row, strict=True))
+
+
+def order_strategy_name(client_order_id: str) -> str | None:
+    """The strategy of the order with this client order id ("" for a row without one, a legacy row);
+    None when no order has it."""
+    row = (Execution.objects.filter(client_order_id=client_order_id).values_list("strategy__name", flat=True)[:1])
+    found = list(row)
+    return None if not found else (found[0] or "")

@@ -41,6 +41,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from access.choices import Via
+from access.services import audit_record
 from autonomy.selectors import (
     ADMISSION_SNAPSHOT_SQL,
     LLM_VERDICT_COLUMNS,
@@ -65,9 +66,9 @@ from autonomy.services import (
 )
 from core import latency, locks
 from core.db import is_database_unavailable
-from core.errors import Blocked, DatabaseUnavailable, PolicyRefused
-from execution.adapters.base import BrokerOrder, OrderRequest
-from execution.choices import Adapter, ExecutionStatus
+from core.errors import ApplicationError, Blocked, Conflict, DatabaseUnavailable, NotFound, PolicyRefused
+from execution.adapters.base import AdapterError, BrokerAdapter, BrokerOrder, OrderRequest
+from execution.choices import Adapter, ExecutionStatus, status_from_broker
 from execution.circuit import CIRCUIT_STATE_COLUMNS, PersistedLeanGate
 from execution.controls import order_admission, order_admission_unlocked
 from execution.models import Execution, OrderRefusal, TradeDecision
@@ -582,3 +583,158 @@ def execution_apply_broker_state(*, execution: Execution, adapter: str, order: B
             execution.last_update_at = now
             execution.save(update_fields=[*changed, "last_update_at"])
     return changed
+
+
+# --- Cancels --------------------------------------------------------------------------------------
+
+FINAL_STATUSES = frozenset({ExecutionStatus.FILLED, ExecutionStatus.CANCELED, ExecutionStatus.REJECTED,
+                            ExecutionStatus.EXPIRED})
+
+
+class BrokerUnavailable(ApplicationError):
+    """The broker could not be reached: the request never left, so nothing changed anywhere (502)."""
+
+    http_status = 502
+    default_code = "broker_unavailable"
+    default_message = "The broker could not be reached; nothing changed."
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    execution: Execution
+    # "canceled" (the broker confirmed) | "requested" (the broker took the cancel and still reports the order
+    # open, e.g. Alpaca's pending_cancel) | "unknown" (its answer was lost): reconciliation records the rest
+    outcome: str
+    adapter: str
+    broker_order_id: str
+    reason: str = ""
+
+
+def order_cancel(*, client_order_id: str, actor: str, roles=frozenset(), via: str = Via.API,
+                 brokers: dict[str, BrokerAdapter] | None = None) -> CancelResult:
+    """Cancel one order at the broker that holds it (``execution_actual_adapter``), in every trading state:
+    a halt stops new exposure, never its withdrawal.
+
+    Holds the order's advisory lock (a submission in flight finishes first; reconciliation waits). A row
+    without a broker order id (``pending``: the broker's answer to the submission was lost) is looked up at
+    that broker by client order id first. Then:
+
+    * the broker cancels it: the row becomes ``canceled`` (with any fill the broker reports), and its
+      audit row is written in the same transaction; when the broker still reports the order open (Alpaca's
+      ``pending_cancel``) the row takes that state and the outcome is ``requested``;
+    * the broker says the order is no longer open (LEAN 409, Alpaca 422): the row takes the broker's state
+      and the answer is 409 ``order_final``;
+    * the broker's answer is lost (timeout, connection closed after the request was sent, a body that is
+      not an answer): the broker may or may not have cancelled it, so nothing is guessed — the status stays
+      as it was, ``last_error`` and the audit row say a cancel was asked and why its outcome is unknown,
+      and reconciliation, which asks the broker, decides (outcome ``unknown``);
+    * the request never left (connection refused): 502 ``broker_unavailable``, nothing changed.
+
+    Raises 404 ``order_not_found`` for an unknown client order id, 409 ``order_final`` for an order
+    already filled, canceled, rejected or expired, 409 ``order_not_at_broker`` when the broker that should
+    hold the order does not know it (reconciliation settles it).
+    """
+    if brokers is None:
+        lean, alpaca = adapters()
+        brokers = {Adapter.LEAN: lean, Adapter.ALPACA: alpaca}
+    locks.session_lock(order_lock_key(client_order_id))
+    try:
+        execution = Execution.objects.filter(client_order_id=client_order_id).first()
+        if execution is None:
+            raise NotFound(f"No order has client_order_id {client_order_id!r}.", code="order_not_found",
+                           details={"client_order_id": client_order_id})
+        if execution.status in FINAL_STATUSES:
+            raise _order_final(execution)
+        adapter = execution.execution_actual_adapter or ""
+        broker = brokers.get(adapter)
+        if broker is None:
+            raise Conflict(f"Order {client_order_id} has no broker on record ({adapter or 'none'}); reconciliation "
+                           "settles it.", code="order_not_at_broker", details={"client_order_id": client_order_id})
+        broker_order_id = execution.broker_order_id or ""
+        try:
+            broker_order_id = broker_order_id or _broker_order_id(broker, execution)
+            broker.cancel(broker_order_id)
+        except AdapterError as exc:
+            return _cancel_failed(execution, broker=broker, broker_order_id=broker_order_id, exc=exc, actor=actor,
+                                  roles=roles, via=via)
+        # what the broker reports now (Alpaca may still show pending_cancel); without an answer, its
+        # success answer stands: LEAN answers with the canceled order, Alpaca 204
+        order = _broker_order_or_none(broker, broker_order_id) or BrokerOrder(
+            broker_order_id=broker_order_id, client_order_id=client_order_id, status="canceled",
+            filled_qty=execution.filled_qty)
+        status = status_from_broker(order.status)
+        outcome = "canceled" if status == ExecutionStatus.CANCELED else "requested"
+        reason = "" if outcome == "canceled" else f"{adapter}_cancel_not_confirmed: the broker reports {order.status}"
+        with transaction.atomic():
+            changed = execution_apply_broker_state(execution=execution, adapter=adapter, status=status, order=order)
+            _cancel_audit(execution, actor=actor, roles=roles, via=via, outcome=outcome, reason=reason,
+                          changed=changed)
+        return CancelResult(execution, outcome, adapter, broker_order_id, reason)
+    finally:
+        order_release(client_order_id)
+
+
+def _order_final(execution: Execution) -> Conflict:
+    return Conflict(f"Order {execution.client_order_id} is already {execution.status}: there is nothing to cancel.",
+                    code="order_final", details={"client_order_id": execution.client_order_id,
+                                                 "status": execution.status})
+
+
+def _broker_order_id(broker: BrokerAdapter, execution: Execution) -> str:
+    """The broker's id of an order whose submission answer was lost: asked by client order id."""
+    found = broker.get_by_client_order_id(execution.client_order_id)
+    if found is None:
+        raise Conflict(f"{broker.name} does not hold order {execution.client_order_id}; reconciliation settles it.",
+                       code="order_not_at_broker", details={"client_order_id": execution.client_order_id,
+                                                            "adapter": broker.name})
+    return found.broker_order_id
+
+
+def _broker_order_or_none(broker: BrokerAdapter, broker_order_id: str) -> BrokerOrder | None:
+    try:
+        return broker.get_order(broker_order_id)
+    except AdapterError:
+        return None
+
+
+def _cancel_failed(execution: Execution, *, broker: BrokerAdapter, broker_order_id: str, exc: AdapterError,
+                   actor: str, roles, via: str) -> CancelResult:
+    """What a failed cancel means: final at the broker, unknown to it, unreachable, or ambiguous."""
+    cid = execution.client_order_id
+    if exc.status_code in (409, 422) and broker_order_id:  # LEAN 409 not_cancelable, Alpaca 422: no longer open
+        order = _broker_order_or_none(broker, broker_order_id)
+        if order is not None:
+            with transaction.atomic():
+                changed = execution_apply_broker_state(execution=execution, adapter=broker.name, order=order,
+                                                       status=status_from_broker(order.status))
+                if changed:
+                    _cancel_audit(execution, actor=actor, roles=roles, via=via, outcome="final_at_broker",
+                                  reason=exc.reason, changed=changed)
+        raise Conflict(f"{broker.name} says order {cid} can no longer be canceled ({exc.detail or exc.reason}); "
+                       f"it is {execution.status}.", code="order_final",
+                       details={"client_order_id": cid, "status": execution.status, "reason": exc.reason})
+    if exc.status_code == 404:
+        raise Conflict(f"{broker.name} does not know order {cid}; reconciliation settles it.",
+                       code="order_not_at_broker", details={"client_order_id": cid, "adapter": broker.name,
+                                                            "reason": exc.reason})
+    if not exc.request_sent or exc.operation != "cancel":  # no cancel reached the broker
+        raise BrokerUnavailable(f"{broker.name} could not be reached ({exc.reason}); the order is unchanged.",
+                                details={"client_order_id": cid, "adapter": broker.name, "reason": exc.reason})
+    # The broker may have cancelled it: the row stays as it was, with the reason; reconciliation decides.
+    note = (f"{exc.reason}: a cancel was requested and the broker's answer was lost; the order may or may not be "
+            "canceled, reconciliation decides")[:1000]
+    with transaction.atomic():
+        Execution.objects.filter(pk=execution.pk).update(last_error=note, last_update_at=timezone.now())
+        execution.last_error = note
+        _cancel_audit(execution, actor=actor, roles=roles, via=via, outcome="unknown", reason=exc.reason,
+                      changed=["last_error"])
+    return CancelResult(execution, "unknown", broker.name, broker_order_id, exc.reason)
+
+
+def _cancel_audit(execution: Execution, *, actor: str, roles, via: str, outcome: str, reason: str,
+                  changed: list[str]) -> None:
+    audit_record(actor=actor, actor_roles=sorted(roles), via=via, action="order_cancel",
+                 object_ref=f"execution:{execution.client_order_id}",
+                 details={"client_order_id": execution.client_order_id, "outcome": outcome, "reason": reason,
+                          "adapter": execution.execution_actual_adapter, "broker_order_id": execution.broker_order_id,
+                          "status": execution.status, "changed": changed})

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core.live import is_refresh, render_live
 from core.pagination import keyset_paginate, paginate
+from core.ranges import ALL, RangeForm, picker, ranged_filterset
 from execution import figures, selectors
 from execution.choices import refusal_status
 from execution.filters import ExecutionPageFilter, OrderRefusalFilter
@@ -29,29 +30,33 @@ def _int(value, default: int, low: int, high: int) -> int:
         return default
 
 
-def _filtered_page(request, filter_class, queryset) -> tuple[dict, int]:
-    """A filtered list, newest first, one keyset page of it: ``filter``, ``rows``, ``pager``, ``limit``
-    and ``params`` (the filters as given). A filter value the form cannot read is an error shown next to its
-    field, and the page lists nothing (400): the rows are never those of the other filters alone."""
+def _filtered_page(request, filter_class, queryset, *, time_field: str) -> tuple[dict, int]:
+    """A filtered list, newest first, one keyset page of it: ``filter``, ``picker`` (the range picker over
+    ``time_field``), ``rows``, ``pager``, ``limit``, ``params`` (the filters as given) and ``window``. A
+    filter value or a date the form cannot read is an error shown next to its field, and the page lists
+    nothing (400): the rows are never those of the other filters alone."""
     params = request.GET.copy()
     before = _int(params.pop("before", [None])[0], 0, 0, 2**62)
     limit = _int(params.pop("limit", [None])[0], PAGE_SIZE, 1, 500)
-    filterset = filter_class(params, queryset=queryset)
-    context = {"filter": filterset, "rows": [], "pager": None, "limit": limit, "params": params}
-    if not filterset.is_valid():
+    window = RangeForm(params, default=ALL, allow_all=True)
+    filterset = ranged_filterset(filter_class, params, queryset=queryset)
+    context = {"filter": filterset, "picker": picker(window, request.GET), "rows": [], "pager": None,
+               "limit": limit, "params": params, "window": window.window, "valid": False}
+    if not (filterset.is_valid() and window.is_valid()):
         return context, 400
+    context["valid"] = True
     # keyset pages (?before=ID): as fast a million rows deep as on top; the total is counted up to a cap
     links = request.GET.copy()
     if limit != PAGE_SIZE:
         links["limit"] = str(limit)
-    context["rows"], context["pager"] = keyset_paginate(links, filterset.qs, per_page=limit, before=before or None,
-                                                        count_cap=COUNT_CAP)
+    context["rows"], context["pager"] = keyset_paginate(links, window.window.filter(filterset.qs, time_field),
+                                                        per_page=limit, before=before or None, count_cap=COUNT_CAP)
     return context, 200
 
 
 @login_required
 def execution_list(request):
-    context, status = _filtered_page(request, ExecutionPageFilter, selectors.execution_list())
+    context, status = _filtered_page(request, ExecutionPageFilter, selectors.execution_list(), time_field="created_at")
     return render_live(request, "execution/execution_list.html", context, status=status)
 
 
@@ -85,14 +90,15 @@ def execution_by_client_order_id(request, client_order_id: str):
 
 @login_required
 def refusal_list(request):
-    context, status = _filtered_page(request, OrderRefusalFilter, selectors.order_refusal_list())
+    context, status = _filtered_page(request, OrderRefusalFilter, selectors.order_refusal_list(), time_field="at")
     for row in context["rows"]:
         row.http_status = refusal_status(row.code)
     counts = []
     if status == 200:  # a card per code under the other filters, each opening that code's rows
         base = context["params"].copy()
         current = base.pop("code", [""])[0]
-        others = OrderRefusalFilter(base, queryset=selectors.order_refusal_list()).qs
+        others = context["window"].filter(
+            ranged_filterset(OrderRefusalFilter, base, queryset=selectors.order_refusal_list()).qs, "at")
         for item in selectors.refusal_code_counts(others):
             query = base.copy()
             query["code"] = item["code"]
@@ -101,62 +107,85 @@ def refusal_list(request):
     return render(request, "execution/refusal_list.html", context, status=status)
 
 
-def _totals(daily: list[dict], *, since) -> dict:
+def _totals(daily: list[dict], *, since, until) -> dict:
     totals = {"requests": sum(b["requests"] for b in daily), "fallbacks": sum(b["fallbacks"] for b in daily)}
     totals["rate"] = totals["fallbacks"] / totals["requests"] if totals["requests"] else 0.0
-    totals["refused"] = selectors.order_refusal_list().filter(at__gte=since).count()
+    refused = selectors.order_refusal_list().filter(at__gte=since)
+    totals["refused"] = (refused.filter(at__lt=until) if until else refused).count()
     return totals
 
 
 @login_required
 def dashboards(request):
-    days = _int(request.GET.get("days"), 90, 1, 366)
-    since = timezone.now() - timedelta(days=days)
+    window = RangeForm(request.GET, default="30d")
+    context = {"picker": picker(window, request.GET)}
+    if not window.is_valid():
+        return render_live(request, "execution/dashboards.html", context, status=400)
+    since, until = window.window.since, window.window.until
+    since = since or timezone.now() - timedelta(days=366 * 10)  # a custom range with only an end
+    context.update(circuit=selectors.lean_circuit_status(), links=kpi_links(since=since, until=until))
     if is_refresh(request):  # the live cards only: drawing the charts again every few seconds costs too much
-        return render_live(request, "execution/dashboards.html", {
-            "days": days, "totals": _totals(selectors.fallback_buckets(bucket="day", since=since), since=since),
-            "circuit": selectors.lean_circuit_status(), "links": kpi_links(since=since)})
-    fallback = selectors.fallback_dashboard(since=since)
+        daily = selectors.fallback_buckets(bucket="day", since=since, until=until)
+        return render_live(request, "execution/dashboards.html",
+                           {**context, "totals": _totals(daily, since=since, until=until)})
+    fallback = selectors.fallback_dashboard(since=since, until=until)
     charts = {
         "fallback_hourly": figures.to_html(figures.fallback_rate_figure(
             fallback.hourly, title="Fallback rate by hour, split by reason", show_last=timedelta(days=7))),
         "fallback_daily": figures.to_html(figures.fallback_rate_figure(
             fallback.daily, title="Fallback rate by day, split by reason", step=timedelta(days=1))),
         "outages": figures.to_html(figures.outage_timeline_figure(
-            selectors.outage_timeline(since=since), link=lambda pk: reverse("execution-outage", args=[pk])),
-            post_script=figures.OPEN_ON_CLICK),
+            selectors.outage_timeline(since=since, until=until), now=until,
+            link=lambda pk: reverse("execution-outage", args=[pk])), post_script=figures.OPEN_ON_CLICK),
         "concentration": figures.to_html(figures.route_concentration_figure(
-            selectors.route_concentration(since=since))),
-        "slippage": figures.to_html(figures.slippage_figure(selectors.fill_slippage(since=since))),
+            selectors.route_concentration(since=since, until=until))),
+        "slippage": figures.to_html(figures.slippage_figure(selectors.fill_slippage(since=since, until=until))),
     }
-    return render_live(request, "execution/dashboards.html", {
-        "charts": charts, "days": days, "totals": _totals(fallback.daily, since=since),
-        "circuit": selectors.lean_circuit_status(), "links": kpi_links(since=since)})
+    return render_live(request, "execution/dashboards.html",
+                       {**context, "charts": charts, "totals": _totals(fallback.daily, since=since, until=until)})
 
 
-def kpi_links(*, since) -> dict[str, str]:
+def _iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def kpi_links(*, since, until=None) -> dict[str, str]:
     """The executions list filtered to what each dashboard card counts: routed orders from the hour that
     holds ``since`` (the fallback rates read whole hours), and those of them that fell back."""
-    start = since.replace(minute=0, second=0, microsecond=0).isoformat().replace("+00:00", "Z")
+    span = {"since": _iso(since.replace(minute=0, second=0, microsecond=0))}
+    if until is not None:
+        span["until"] = _iso(until)
     base = reverse("execution-list")
-    return {"requests": f"{base}?{urlencode({'since': start, 'routed': 'true'})}",
-            "fallbacks": f"{base}?{urlencode({'since': start, 'routed': 'true', 'fallback': 'true'})}",
-            "refusals": f"{reverse('execution-refusals')}?{urlencode({'since': since.isoformat()})}"}
+    refused = {"since": _iso(since), **({"until": _iso(until)} if until is not None else {})}
+    return {"requests": f"{base}?{urlencode({**span, 'routed': 'true'})}",
+            "fallbacks": f"{base}?{urlencode({**span, 'routed': 'true', 'fallback': 'true'})}",
+            "refusals": f"{reverse('execution-refusals')}?{urlencode(refused)}"}
 
 
 @login_required
 def outage_list(request):
-    outages = list(selectors.lean_outage_list_counted()[:200])
-    runs = list(selectors.reconciliation_run_list()[:20])
-    return render(request, "execution/outages.html", {
-        "outages": outages, "runs": runs, "runs_total": selectors.reconciliation_run_list().count()})
+    window = RangeForm(request.GET, default=ALL, allow_all=True)
+    context = {"picker": picker(window, request.GET), "outages": [], "runs": []}
+    if not window.is_valid():
+        return render(request, "execution/outages.html", context, status=400)
+    span = window.window
+    context["outages"] = list(selectors.lean_outage_list_counted(since=span.since, until=span.until)[:200])
+    runs = span.filter(selectors.reconciliation_run_list(), "started_at")
+    context["runs"], context["runs_total"] = list(runs[:20]), runs.count()
+    context["range_query"] = request.GET.urlencode()
+    return render(request, "execution/outages.html", context)
 
 
 @login_required
 def reconciliation_run_list(request):
-    """Every reconciliation run, newest first, 50 to a page."""
-    runs, pager = paginate(request.GET, selectors.reconciliation_run_list(), per_page=50)
-    return render(request, "execution/reconciliation_runs.html", {"runs": runs, "pager": pager})
+    """Every reconciliation run in the range, newest first, 50 to a page."""
+    window = RangeForm(request.GET, default=ALL, allow_all=True)
+    context = {"picker": picker(window, request.GET), "runs": [], "pager": None}
+    if not window.is_valid():
+        return render(request, "execution/reconciliation_runs.html", context, status=400)
+    runs = window.window.filter(selectors.reconciliation_run_list(), "started_at")
+    context["runs"], context["pager"] = paginate(request.GET, runs, per_page=50)
+    return render(request, "execution/reconciliation_runs.html", context)
 
 
 OUTAGE_ORDERS = 500

@@ -9,6 +9,7 @@ from ledger.models import (
     FoldMetric,
     ResearchCandidate,
     ResearchRun,
+    RunSummary,
     StressMetric,
 )
 
@@ -71,3 +72,17 @@ class CandidateLifecycleEventAdmin(ReadOnlyAdmin):
     list_filter = ["role"]
 
 
+
+
+@admin.register(RunSummary)
+class RunSummaryAdmin(ReadOnlyAdmin):
+    """Derived figures of each run's best candidate (``manage.py summarise_runs`` recomputes them)."""
+
+    list_display = ["run", "best_candidate", "net_pnl", "sharpe", "deflated_sharpe", "max_drawdown", "pbo",
+                    "selection_policy", "computed_at"]
+    search_fields = ["run__run_id", "best_candidate__candidate_id"]
+    list_select_related = ["run", "best_candidate"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("run__artifact")

@@ -227,3 +227,39 @@ class StressMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.candidate_id} {self.stress_case}"
+
+
+class RunSummary(models.Model):
+    """Figures of a run's best candidate (highest net P&L over the test folds), derived from its
+    stored rows so the runs list sorts and filters them in one query. Derived, not evidence: the
+    deflated Sharpe ratio and PBO follow the active gate policy, so a policy activation refreshes
+    them (``manage.py summarise_runs`` does it by hand)."""
+
+    run = models.OneToOneField(ResearchRun, on_delete=models.CASCADE, primary_key=True, related_name="summary")
+    best_candidate = models.ForeignKey(ResearchCandidate, on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="+")
+    candidate_count = models.PositiveIntegerField(default=0)
+    fold_count = models.PositiveIntegerField(default=0, help_text="Test folds of the best candidate.")
+    net_pnl = models.DecimalField(**MONEY, null=True, blank=True)
+    sharpe = models.DecimalField(**MONEY, null=True, blank=True, help_text="Mean of the folds' annualised Sharpe.")
+    max_drawdown = models.DecimalField(**MONEY, null=True, blank=True, help_text="Worst fold, positive.")
+    deflated_sharpe = models.FloatField(null=True, blank=True)
+    pbo = models.FloatField(null=True, blank=True)
+    selection_policy = models.CharField(max_length=64, blank=True, default="",
+                                        help_text="The gate policy that computed the deflated Sharpe and PBO.")
+    selection_note = models.TextField(blank=True, default="", help_text="Why the deflated Sharpe or PBO is blank.")
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "research_run_summaries"
+        # the runs list sorts on each figure both ways, blanks last, newest first on ties
+        indexes = [
+            models.Index(getattr(F(column), direction)(nulls_last=True), F("run").desc(),
+                         name=f"run_summary_{short}_{direction}")
+            for column, short in (("net_pnl", "net"), ("sharpe", "sharpe"), ("deflated_sharpe", "dsr"),
+                                  ("max_drawdown", "dd"), ("pbo", "pbo"))
+            for direction in ("asc", "desc")
+        ]
+
+    def __str__(self) -> str:
+        return f"summary of {self.run_id}"

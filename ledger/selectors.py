@@ -1,10 +1,10 @@
 """Reads of the research ledger."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
-from django.http import QueryDict
 
 from ledger.models import CandidateLifecycleEvent, FoldMetric, ResearchCandidate, ResearchRun, StressMetric
 
@@ -44,31 +44,127 @@ def run_get_with_rows(*, run_id: str) -> ResearchRun:
             .prefetch_related(Prefetch("candidates", queryset=candidate_queryset())).get(run_id=run_id))
 
 
-def run_page(*, filters: QueryDict, before: int | None, size: int = 50):
-    """One page of the runs list (keyset on id) with per-run summary columns, and its pager (the total
-    counted up to 10,000)."""
-    from django.db.models import Count
+def run_page(*, filters, page_number: int, size: int = 50):
+    """One page of the runs list: filters (the API's and the best candidate's figures), a sort done in
+    SQL, page numbers. A run is listed through its summary (``run_ingest`` writes both; ``manage.py
+    summarise_runs --missing`` covers a run inserted around the writer). Three queries (the count,
+    the page's ids, their rows), whatever the number of runs and however deep the page.
 
-    from core.pagination import keyset_paginate
-    from ledger.filters import RunFilter
+    Returns ``(filterset, page)``; ``page`` is None when a filter value is invalid (the form says
+    which). Raises ``django.core.paginator.InvalidPage`` for a page past the end."""
+    from django.core.paginator import Paginator
 
-    filterset = RunFilter(filters, queryset=ResearchRun.objects.order_by("-id"))
-    qs = filterset.qs if filterset.is_valid() else ResearchRun.objects.none()
-    rows, pager = keyset_paginate(filters, qs.select_related("dataset").annotate(candidate_count=Count("candidates")),
-                                  per_page=size, before=before, count_queryset=qs)
-    return filterset, rows, pager
+    from ledger.filters import RunPageFilter
+    from ledger.models import RunSummary
+
+    filterset = RunPageFilter(filters, queryset=RunSummary.objects.order_by("-run_id"))
+    if not filterset.is_valid():
+        return filterset, None
+    # The page's ids first (an index walk of the summaries, however deep the page), then those runs
+    # with their summaries; the stored artifact is megabytes for a large search: never load it for a list.
+    page = Paginator(filterset.qs.values_list("run_id", flat=True), size).page(page_number)
+    ids = list(page.object_list)
+    rows = {run.id: run for run in ResearchRun.objects.filter(id__in=ids)
+            .select_related("summary", "summary__best_candidate").defer("artifact")}
+    page.object_list = [rows[i] for i in ids]
+    return filterset, page
 
 
-def run_figure_points(run: ResearchRun):
+@dataclass
+class CandidateFigures:
+    """A candidate with its figures, named and signed as :mod:`ledger.metrics` says."""
+
+    candidate: ResearchCandidate
+    label: str
+    parameters: list[tuple[str, str]]
+    folds: list[FoldMetric]
+    stress: list[dict]
+    net_pnl: Decimal | None
+    sharpe: Decimal | None
+    max_drawdown: Decimal | None
+    deflated_sharpe: float | None = None
+    lifecycle_role: str = ""
+    chosen: dict[str, str] | None = None    # walk-forward: fold name -> parameters chosen on its train window
+
+    @property
+    def candidate_id(self) -> str:
+        return self.candidate.candidate_id
+
+
+def _figures(cand: ResearchCandidate, label: str) -> CandidateFigures:
+    from ledger.choices import StressCase
+    from ledger.metrics import chosen_by_fold, parameter_rows, stress_definition, stress_label
+
+    folds = list(cand.folds.all())
+    net = sum((f.net_pnl for f in folds), Decimal(0)) if folds else None
+    sharpes = [f.sharpe for f in folds if f.sharpe is not None]
+    sharpe = (sum(sharpes, Decimal(0)) / len(sharpes)).quantize(Decimal("0.00000001")) if sharpes else None
+    stress = [{"case": s.stress_case, "label": stress_label(s.stress_case),
+               "definition": stress_definition(s.stress_case), "net_pnl": s.net_pnl, "max_drawdown": s.max_drawdown,
+               "delta": s.pessimistic_pnl_delta}
+              for s in sorted(cand.stress.all(), key=lambda s: StressCase.values.index(s.stress_case))]
+    return CandidateFigures(candidate=cand, label=label, parameters=parameter_rows(cand.parameter_set),
+                            folds=folds, stress=stress, net_pnl=net, sharpe=sharpe,
+                            max_drawdown=max((f.max_drawdown for f in folds), default=None),
+                            lifecycle_role=getattr(cand, "lifecycle_role", None) or "challenger",
+                            chosen=chosen_by_fold(cand.parameter_set))
+
+
+def _best(rows: list[CandidateFigures]) -> CandidateFigures | None:
+    """Highest net P&L over the test folds, the earlier candidate on ties (as the run summary)."""
+    scored = [r for r in rows if r.net_pnl is not None]
+    if not scored:
+        return rows[0] if rows else None
+    return max(scored, key=lambda r: (r.net_pnl, -r.candidate.position))
+
+
+def run_overview(*, run_id: str) -> dict:
+    """The run page: the run, each candidate with its figures (parameters named, stress cases named
+    and defined), the best candidate, the deflated Sharpe ratios and PBO as the active policy computes
+    them, and the gates the best candidate would pass now.
+
+    Raises ``ResearchRun.DoesNotExist``."""
+    from ledger import scoring
+    from ledger.metrics import labels_for
+
+    run = run_get_with_rows(run_id=run_id)
+    candidates = list(run.candidates.all())
+    labels = labels_for([(c.candidate_id, c.parameter_set) for c in candidates])
+    rows = [_figures(c, labels[c.candidate_id]) for c in candidates]
+    fold_pnl = {r.candidate_id: {f.fold_order: float(f.net_pnl) for f in r.folds} for r in rows if r.folds}
+    selection = (scoring.selection(fold_pnl) if len(fold_pnl) > 1
+                 else scoring.Selection(note="fewer than two candidates with folds: selection bias is not judged"))
+    for r in rows:
+        r.deflated_sharpe = selection.deflated_sharpe.get(r.candidate_id)
+    best = _best(rows)
+    return {"run": run, "candidates": rows, "best": best, "selection": selection,
+            "gates": scoring.gates(best.candidate_id) if best and best.folds else None}
+
+
+def candidates_compare(*, candidate_ids: list[str]) -> list[dict]:
+    """The candidates named (in that order), each with its figures and the gates of the active
+    policy; from one run or several. Raises ``ResearchCandidate.DoesNotExist`` naming the unknown."""
+    from ledger import scoring
+    from ledger.metrics import labels_for
+
+    found = {c.candidate_id: c for c in candidate_queryset().select_related("run").defer("run__artifact")
+             .filter(candidate_id__in=candidate_ids)}
+    unknown = [cid for cid in candidate_ids if cid not in found]
+    if unknown:
+        raise ResearchCandidate.DoesNotExist(", ".join(unknown))
+    cands = [found[cid] for cid in candidate_ids]
+    labels = labels_for([(c.candidate_id, c.parameter_set) for c in cands],
+                        qualifiers={c.candidate_id: c.run.run_id for c in cands})
+    return [{"figures": _figures(c, labels[c.candidate_id]), "run": c.run,
+             "gates": scoring.gates(c.candidate_id) if c.folds.all() else None} for c in cands]
+
+
+def figure_points(rows: list[CandidateFigures]):
+    """Chart points of candidates: fold net P&L and drawdown, stress deltas; series named by parameters."""
     from ledger.figures import FoldPoint, StressPoint
 
-    folds, stress = [], []
-    for cand in run.candidates.all():
-        base_net = sum((f.net_pnl for f in cand.folds.all()), Decimal(0))
-        for f in cand.folds.all():
-            folds.append(FoldPoint(cand.candidate_id, f.fold_name, f.net_pnl, f.max_drawdown))
-        for s in cand.stress.all():
-            stress.append(StressPoint(cand.candidate_id, s.stress_case, base_net, s.net_pnl))
+    folds = [FoldPoint(r.label, f.fold_name, f.net_pnl, f.max_drawdown) for r in rows for f in r.folds]
+    stress = [StressPoint(r.label, s["case"], s["delta"]) for r in rows for s in r.stress]
     return folds, stress
 
 

@@ -21,6 +21,7 @@ from ledger.models import (
     FoldMetric,
     ResearchCandidate,
     ResearchRun,
+    RunSummary,
     StressMetric,
 )
 from ledger.schemas import SCHEMAS, ResearchRunV1, parse_artifact
@@ -90,6 +91,7 @@ def run_ingest(*, body: Any, actor: str = "") -> IngestResult:
         candidate_ids = [c.candidate_id for c in artifact.candidates]
         _refuse_taken_candidates(candidate_ids)
         run = _write_run(artifact, raw, digest, actor)
+        run_summary_refresh(run_pk=run.pk, new=True)
     return IngestResult(run=run, created=True, artifact_sha256=digest, candidate_ids=candidate_ids)
 
 
@@ -251,6 +253,60 @@ def candidate_lifecycle_set(*, candidate: ResearchCandidate, role: str, reason: 
     if role not in LifecycleRole.values:
         raise InvalidInput(f"unknown lifecycle role {role!r}", details={"fields": {"role": ["unknown role"]}})
     CandidateLifecycleEvent.objects.create(candidate=candidate, role=role, reason=reason, actor=actor)
+
+
+# --- Run summaries (derived figures the runs list sorts on) ----------------------------------
+
+# Per candidate of one run: net P&L over its test folds, mean fold Sharpe, worst fold drawdown.
+_CANDIDATE_FIGURES_SQL = """
+    SELECT c.id, c.candidate_id, sum(f.net_pnl), round(avg(f.sharpe), 8), max(f.max_drawdown), count(f.id)
+    FROM research_candidates c LEFT JOIN research_fold_metrics f ON f.candidate_id = c.id
+    WHERE c.run_id = %s GROUP BY c.id ORDER BY sum(f.net_pnl) DESC NULLS LAST, c.position"""
+
+
+def run_summary_refresh(*, run_pk: int, new: bool = False) -> RunSummary:
+    """(Re)compute a run's summary: its best candidate (highest net P&L over the test folds, the
+    earlier one on ties) with that candidate's figures, and the deflated Sharpe ratio and PBO as
+    the active gate policy computes them (through :mod:`ledger.scoring`). Two queries and a write;
+    ``new`` (the ingest of the run) only inserts, which is all the research role may do."""
+    from ledger import scoring
+
+    with connection.cursor() as cursor:
+        cursor.execute(_CANDIDATE_FIGURES_SQL, [run_pk])
+        figures = cursor.fetchall()
+        fold_pnl: dict[str, dict[int, float]] = {}
+        if len(figures) > 1:
+            cursor.execute("SELECT c.candidate_id, f.fold_order, f.net_pnl::float8 FROM research_fold_metrics f "
+                           "JOIN research_candidates c ON c.id = f.candidate_id WHERE c.run_id = %s", [run_pk])
+            for cid, order, pnl in cursor.fetchall():
+                fold_pnl.setdefault(cid, {})[order] = pnl
+    values = {"candidate_count": len(figures), "best_candidate_id": None, "fold_count": 0, "net_pnl": None,
+              "sharpe": None, "max_drawdown": None, "deflated_sharpe": None, "pbo": None,
+              "selection_policy": "", "selection_note": "the run has no candidates"}
+    if figures:
+        pk, candidate_id, net, sharpe, drawdown, folds = figures[0]
+        values.update(best_candidate_id=pk, fold_count=folds, net_pnl=net, sharpe=sharpe, max_drawdown=drawdown)
+        selection = scoring.selection(fold_pnl) if fold_pnl else scoring.Selection(
+            note="one candidate: selection bias is not judged")
+        values.update(deflated_sharpe=selection.deflated_sharpe.get(candidate_id), pbo=selection.pbo,
+                      selection_policy=selection.policy, selection_note=selection.note)
+    if new:
+        return RunSummary.objects.create(run_id=run_pk, **values)
+    summary, _ = RunSummary.objects.update_or_create(run_id=run_pk, defaults=values)
+    return summary
+
+
+def run_summaries_refresh(*, only_missing: bool = False) -> int:
+    """Refresh every run's summary (after a policy activation), or only those without one."""
+    runs = ResearchRun.objects.order_by("id")
+    if only_missing:
+        runs = runs.filter(summary__isnull=True)
+    count = 0
+    for run_pk in runs.values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            run_summary_refresh(run_pk=run_pk)
+        count += 1
+    return count
 
 
 # --- Datasets and the walk-forward runner ----------------------------------------------------

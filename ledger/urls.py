@@ -6,5 +6,6 @@ from ledger import views
 app_name = "ledger"
 urlpatterns = [
     path("", views.run_list, name="run-list"),
+    path("compare/", views.compare, name="compare"),
     path("runs/<str:run_id>/", views.run_detail, name="run-detail"),
 ]

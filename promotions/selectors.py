@@ -183,8 +183,10 @@ def pipeline_summary() -> dict:
 
 def fold_points(*, candidate) -> list:
     from ledger.figures import FoldPoint
+    from ledger.metrics import parameters_label
 
-    return [FoldPoint(candidate.candidate_id, f.fold_name, f.net_pnl, f.max_drawdown)
+    label = parameters_label(candidate.parameter_set)
+    return [FoldPoint(label, f.fold_name, f.net_pnl, f.max_drawdown)
             for f in candidate.folds.order_by("fold_order")]
 
 
@@ -250,3 +252,62 @@ def readiness_replays(*, window_start, now) -> dict:
         count=Count("id"), slowest=Max("elapsed_ms"), failed=Count("id", filter=Q(reproducible=False)))
     return {"count": row["count"], "slowest_ms": None if row["slowest"] is None else float(row["slowest"]),
             "not_reproducible": row["failed"]}
+
+
+# --- the research pages (registered in ledger.scoring) ------------------------------------------
+
+SELECTION_GATE = "gate6_selection_bias"
+
+
+def research_selection(fold_pnl: dict[str, dict[int, float]]):
+    """The deflated Sharpe ratio of each candidate of one run and the run's PBO, exactly as the active
+    policy's selection-bias gate computes them (same matrix of common folds, same thresholds)."""
+    import numpy as np
+
+    from ledger.scoring import Selection
+    from promotions import selection
+
+    policy = policy_active()
+    if policy is None:
+        return Selection(note="no gate policy is active")
+    params = policy.document.get("gates", {}).get(SELECTION_GATE)
+    required = any(SELECTION_GATE in gates for gates in policy.document.get("stage_requirements", {}).values())
+    if not required or not isinstance(params, dict):
+        return Selection(policy=policy.version, note=f"policy {policy.version} does not judge selection bias")
+    ids = sorted(fold_pnl)
+    common = sorted(set.intersection(*(set(v) for v in fold_pnl.values()))) if ids else []
+    matrix = np.array([[fold_pnl[c][o] for c in ids] for o in common], dtype=float).reshape(len(common), len(ids))
+    limits = {"min_candidates": params["min_candidates"], "min_folds": params["min_folds"]}
+    dsr, notes = {}, []
+    for column, cid in enumerate(ids):
+        verdict = selection.deflated_sharpe(matrix, column, **limits)
+        dsr[cid] = verdict.value
+        if verdict.value is None and verdict.reason not in notes:
+            notes.append(verdict.reason)
+    pbo = selection.probability_of_backtest_overfitting(matrix, partitions=params["pbo_partitions"], **limits)
+    if pbo.value is None and pbo.reason not in notes:
+        notes.append(f"PBO: {pbo.reason}")
+    return Selection(policy=policy.version, note="; ".join(notes), deflated_sharpe=dsr, pbo=pbo.value)
+
+
+def research_gates(candidate_id: str):
+    """The gates of the active policy for ``candidate_id`` as an evaluation would judge them now
+    (nothing signed or stored); None when no policy is active."""
+    from django.utils import timezone
+
+    from ledger.scoring import GatePreview, GateResult
+    from ledger.selectors import candidate_evidence_rows
+    from promotions import gates
+    from promotions.services import operations_snapshot
+    from strategies.models import Strategy
+
+    policy = policy_active()
+    if policy is None:
+        return None
+    rows = candidate_evidence_rows(candidate_id=candidate_id)
+    strategy = Strategy.objects.get(name=rows["run"]["strategy_name"])
+    inputs = {**rows, "operations": operations_snapshot(strategy=strategy, now=timezone.now())}
+    result = gates.evaluate(target=gates.TARGETS[-1], inputs=inputs, policy=policy.document)
+    return GatePreview(policy=policy.version, reaches=result["recommended_mode"],
+                       gates=tuple(GateResult(g["gate_id"], g["status"], tuple(g["reasons"]))
+                                   for g in result["gates"]))

@@ -101,7 +101,15 @@ def policy_activate(*, version: str, actor: str, reason: str, via: str = Via.COM
                                                      actor=actor, reason=reason.strip())
         audit_record(actor=actor, via=via, action="gate_policy_activate", object_ref=f"gate_policy:{version}",
                      details={"before": before, "after": version, "reason": reason.strip()})
+        # The runs list shows the deflated Sharpe and PBO as the active policy computes them.
+        transaction.on_commit(_refresh_run_summaries)
     return activation
+
+
+def _refresh_run_summaries() -> None:
+    from django_q.tasks import async_task
+
+    async_task("ledger.tasks.run_summaries_refresh", task_name="run_summaries_refresh", group="ledger")
 
 
 # --- signing keys -------------------------------------------------------------------------------

@@ -35,14 +35,14 @@ def test_home_needs_login_and_shows_navigation(client):
         assert label in html
     import re
 
-    nav = re.search(r"<nav>(.*?)</nav>", html, re.S).group(1)
+    nav = re.search(r"<nav aria-label=\"Main\">(.*?)</nav>", html, re.S).group(1)
     links = re.findall(r'href="([^"]+)"', nav)
     assert len(links) == len(set(links)), f"a navigation link is listed twice: {links}"
     for path in ["/autonomy/", "/autonomy/alerts/", "/autonomy/llm/"]:
         assert path in links
     active = client.get("/autonomy/llm/").content.decode()
-    assert re.findall(r'<a href="([^"]+)" class="active"', re.search(r"<nav>(.*?)</nav>", active, re.S).group(1)) \
-        == ["/autonomy/llm/"]
+    active_nav = re.search(r"<nav aria-label=\"Main\">(.*?)</nav>", active, re.S).group(1)
+    assert re.findall(r'<a href="([^"]+)" class="active"', active_nav) == ["/autonomy/llm/"]
 
 
 def test_login_page_has_csrf_and_logout_is_post_only(client):

@@ -168,6 +168,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["core.formats"]  # the admin writes times as the pages do: 2026-12-02 13:45:07 UTC
 USE_I18N = True
 USE_TZ = True
 
@@ -272,7 +273,7 @@ READINESS_GREEN_HOURS = int(os.environ.get("READINESS_GREEN_HOURS", "24"))
 READINESS_MAX_REPLAY_MS = int(os.environ.get("READINESS_MAX_REPLAY_MS", "1000"))
 READINESS_SWEEP_MINUTES = int(os.environ.get("READINESS_SWEEP_MINUTES", "5"))
 # Phase D on (the default): enabling the LEAN lane or an LLM stage above stage1 needs the scorecard green
-# for READINESS_GREEN_HOURS. Off only where history is simulated (load_demo) or a test says so.
+# for READINESS_GREEN_HOURS. Off only where a test says so (load_demo keeps it on).
 READINESS_PHASE_D = env_bool("READINESS_PHASE_D", True)
 
 # --- Security ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django import template
 
 from core.canonical import decimal_str
+from core.timefmt import duration_text
 
 register = template.Library()
 
@@ -16,20 +17,8 @@ def plain(value) -> str:
 
 @register.filter
 def ago(seconds) -> str:
-    """A lag in seconds, readably: "42 s", "12 min", "3 h 05 min", "2 d 4 h"; "—" for None."""
-    if seconds is None:
-        return "—"
-    whole = int(seconds)
-    if whole < 120:
-        return f"{whole} s"
-    minutes = whole // 60
-    if minutes < 120:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
+    """A lag in seconds, the site's one way ("42 s", "12 min 05 s"); "—" for None."""
+    return duration_text(seconds)
 
 
 MOVE_VERBS = {"ACTIVE": "Resume", "REDUCING": "Reduce", "HALTED": "Halt"}

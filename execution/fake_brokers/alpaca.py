@@ -19,7 +19,8 @@ Routes (JSON, errors as ``{"code": <int>, "message": <str>}`` like Alpaca):
     explicit ``limit`` *every* matching order is returned (real Alpaca pages at
     50), so ``status=all`` counts every order ever accepted, duplicates included.
 ``DELETE /v2/orders/{id}``
-    ``204``; ``404`` unknown; ``422`` when already filled/canceled.
+    ``204``; ``404`` unknown; ``422`` when already filled/canceled. With :meth:`FakeAlpaca.set_cancel_lag`
+    on, the order shows ``pending_cancel`` until :meth:`FakeAlpaca.settle_cancels`, as Alpaca may.
 ``DELETE /v2/orders``
     ``207`` ``[{"id", "status": 200, "body": <order>}]`` for each open order.
 ``GET /v2/account``, ``GET /v2/positions``, ``GET /v2/positions/{symbol}``
@@ -28,7 +29,9 @@ Routes (JSON, errors as ``{"code": <int>, "message": <str>}`` like Alpaca):
 
 In the ``reject`` fault mode ``POST /v2/orders`` answers ``422``
 ``{"code": "insufficient_buying_power", "message": ...}`` and records nothing; in
-``accept_then_reset`` it records the order and closes the connection unanswered.
+``accept_then_reset`` it records the order and closes the connection unanswered (a cancel,
+``DELETE /v2/orders/{id}``, too: it is carried out, and its answer lost, or late in
+``accept_then_timeout``).
 
 Every broker route requires the ``APCA-API-KEY-ID``/``APCA-API-SECRET-KEY``
 headers (any non-empty value) or an ``Authorization`` header, else ``401``.
@@ -111,9 +114,27 @@ class FakeAlpaca(FakeBrokerServer):
         self._orders: list[dict[str, Any]] = []  # every accepted order, oldest first
         self._by_id: dict[str, dict[str, Any]] = {}
         self._by_client: dict[str, dict[str, Any]] = {}
+        self._cancel_lag = False
         super().__init__(*args, **kwargs)  # reads a kept book into the empty one
 
     # ------------------------------------------------------------ public helpers
+    def set_cancel_lag(self, on: bool) -> None:
+        """Cancel as Alpaca may: ``DELETE`` answers 204 and the order shows ``pending_cancel`` until
+        :meth:`settle_cancels` (off: cancels take effect at once)."""
+        with self.lock:
+            self._cancel_lag = bool(on)
+
+    def settle_cancels(self) -> int:
+        """Every ``pending_cancel`` order becomes ``canceled``; returns how many."""
+        with self.lock:
+            now = _now()
+            pending = [o for o in self._orders if o["status"] == "pending_cancel"]
+            for order in pending:
+                order.update(status="canceled", canceled_at=now, updated_at=now)
+        if pending:
+            self.book_changed()
+        return len(pending)
+
     def orders(self) -> list[dict[str, Any]]:
         """Snapshot of every accepted order, oldest first."""
         with self.lock:
@@ -141,6 +162,9 @@ class FakeAlpaca(FakeBrokerServer):
 
     def is_submit(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v2/orders"
+
+    def is_cancel(self, method: str, path: str) -> bool:
+        return method == "DELETE" and bool(_ORDER_BY_ID.match(path))
 
     def bad_json_response(self) -> ApiResponse:
         return _err(400, 40010000, "request body format is invalid")
@@ -282,7 +306,10 @@ class FakeAlpaca(FakeBrokerServer):
             if order["status"] not in OPEN_STATUSES:
                 return _err(422, 42210000, f'order is already in "{order["status"]}" state')
             now = _now()
-            order.update(status="canceled", canceled_at=now, updated_at=now)
+            if self._cancel_lag:
+                order.update(status="pending_cancel", updated_at=now)
+            else:
+                order.update(status="canceled", canceled_at=now, updated_at=now)
         return ApiResponse(204, None)
 
     def _cancel_all(self) -> ApiResponse:

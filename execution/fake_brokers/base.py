@@ -8,6 +8,8 @@ sleeping in ``slow`` / ``accept_then_timeout`` mode so shutdown stays quick.
 Subclasses implement :meth:`FakeBrokerServer.handle_api` (the broker's own
 routes), :meth:`FakeBrokerServer.is_submit` (which request is "the order
 submission" for ``accept_then_timeout``, ``accept_then_reset`` and ``reject``),
+:meth:`FakeBrokerServer.is_cancel` (the cancel of one order, which the two
+``accept_then_*`` modes carry out and answer late or never),
 :meth:`FakeBrokerServer.book_orders` / :meth:`FakeBrokerServer.book_restore` (their
 book of orders, for a kept book) and may shape :meth:`FakeBrokerServer.reject_response`.
 
@@ -48,10 +50,10 @@ FAULT_MODE_HELP = {
     FAULT_SLOW: "answers nothing for the delay (10 s), then closes the connection; records nothing",
     FAULT_ERROR: "HTTP 500 with a JSON error body; records nothing",
     FAULT_MALFORMED: "HTTP 200 whose body is not JSON; records nothing",
-    FAULT_ACCEPT_THEN_TIMEOUT: "records each submitted order at once, answers the submission only after the "
+    FAULT_ACCEPT_THEN_TIMEOUT: "records each submitted order (or cancel) at once, answers it only after the "
                                "delay; look-ups answer at once",
-    FAULT_ACCEPT_THEN_RESET: "records each submitted order, then closes the connection without an answer; "
-                             "look-ups answer at once",
+    FAULT_ACCEPT_THEN_RESET: "records each submitted order (or cancel), then closes the connection without an "
+                             "answer; look-ups answer at once",
     FAULT_REJECT: "refuses each submitted order on its content: HTTP 422 "
                   '{"code": "insufficient_buying_power", "message": ...}; records nothing; look-ups answer '
                   "as usual",
@@ -399,6 +401,10 @@ class FakeBrokerServer:
     def is_submit(self, method: str, path: str) -> bool:  # pragma: no cover
         raise NotImplementedError
 
+    def is_cancel(self, method: str, path: str) -> bool:
+        """Whether the request cancels one order (``accept_then_*`` carry it out and lose the answer)."""
+        return False
+
     def bad_json_response(self) -> ApiResponse:
         return ApiResponse(400, {"error": "invalid_json", "message": "body is not valid JSON"})
 
@@ -464,12 +470,14 @@ class FakeBrokerServer:
         if method != "GET":
             self.book_changed()  # submissions and cancels (a refused one writes the same book again)
 
-        if mode == FAULT_ACCEPT_THEN_RESET and self.is_submit(method, path):
-            self._drop(handler)  # the order is recorded; the answer is lost
+        # a submission or a cancel is carried out, and its answer lost or late
+        acted = self.is_submit(method, path) or self.is_cancel(method, path)
+        if mode == FAULT_ACCEPT_THEN_RESET and acted:
+            self._drop(handler)  # the order (or its cancel) is recorded; the answer is lost
             return
         if (
             mode == FAULT_ACCEPT_THEN_TIMEOUT
-            and self.is_submit(method, path)
+            and acted
             and self._stop.wait(delay)
         ):
             self._drop(handler)  # shutting down: do not answer at all

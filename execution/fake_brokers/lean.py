@@ -14,7 +14,9 @@ Routes (all JSON):
     and records nothing. Invalid bodies answer ``400``.
 ``POST /v1/orders/{id}/cancel``
     ``200`` with the canceled order; ``404`` unknown; ``409`` when already
-    filled/canceled (``{"error": "not_cancelable", "order": ...}``).
+    filled/canceled (``{"error": "not_cancelable", "order": ...}``). In the
+    ``accept_then_reset`` / ``accept_then_timeout`` modes the cancel is carried out and its
+    answer lost / late, as for a submission.
     In the ``reject`` fault mode it answers ``422`` ``{"error"/"code":
     "insufficient_buying_power", "message": ...}`` and records nothing; in
     ``accept_then_reset`` it records the order and closes the connection unanswered.
@@ -111,6 +113,9 @@ class FakeLeanRunner(FakeBrokerServer):
 
     def is_submit(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v1/orders/submit"
+
+    def is_cancel(self, method: str, path: str) -> bool:
+        return method == "POST" and bool(_ORDER_CANCEL.match(path))
 
     def reject_response(self, req: ApiRequest) -> ApiResponse:
         response = super().reject_response(req)

@@ -55,6 +55,9 @@ API = {
     "access/me": Row({"GET": ALL}),
     # An empty order body passes the permission check and stops at validation (400): no broker call.
     "trading/orders": Row({"POST": frozenset({Role.AGENT, Role.OPERATOR})}, body={"POST": lambda ctx: {}}),
+    # a filled order: the cancel passes the permission check and stops at 409 order_final (no broker call)
+    "trading/orders/<str:client_order_id>/cancel": Row({"POST": frozenset({Role.AGENT, Role.OPERATOR})},
+                                                       kwargs=lambda ctx: {"client_order_id": ctx.order_id}),
     "trading/executions": Row({"GET": ALL}),
     "trading/route-stats": Row({"GET": ALL}),
     "trading/lean-outages": Row({"GET": ALL}),
@@ -139,7 +142,11 @@ def url_for(route: str, kwargs: dict[str, str]) -> str:
 def ctx(db, settings, tmp_path):
     strategy = StrategyFactory(name="matrix_strategy")
     run = RunFactory(body=ArtifactFactory(strategy={"name": strategy.name, "version": "1", "type": "t"}))
-    return SimpleNamespace(strategy=strategy, run=run, promotion=_pending_promotion(run, settings, tmp_path))
+    from tests.execution.factories import ExecutionFactory
+
+    order = ExecutionFactory(strategy=strategy, status="filled")
+    return SimpleNamespace(strategy=strategy, run=run, promotion=_pending_promotion(run, settings, tmp_path),
+                           order_id=order.client_order_id)
 
 
 def _pending_promotion(run, settings, tmp_path):

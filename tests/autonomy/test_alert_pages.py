@@ -77,7 +77,9 @@ def test_alerts_page_filters_like_the_api(browser):
     html = browser.get("/autonomy/alerts/?severity=warning").content.decode()
     assert "signals are stale" in html and "stale_signals" in html
     assert 'id="alert-' in html and html.count('id="alert-') == 1
-    assert "Invalid filters" in browser.get("/autonomy/alerts/?status=bogus").content.decode()
+    refused = browser.get("/autonomy/alerts/?status=bogus")
+    assert refused.status_code == 400 and "Invalid filters" in refused.content.decode()
+    assert 'id="alert-' not in refused.content.decode()  # nothing listed, not everything
 
 
 def test_operators_acknowledge_and_resolve_on_the_page_others_cannot(client):

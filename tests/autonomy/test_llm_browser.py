@@ -59,6 +59,8 @@ def test_llm_page_renders_and_changes_stage_at_1280_and_390(live_server, monkeyp
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for width in (1280, 390):
             page = log_in(browser, live_server.url, width=width)
+            if width < 760:
+                page.click("button.nav-toggle")  # on a phone the navigation is a menu
             page.click("nav >> text=LLM")
             page.wait_for_selector("#chart-llm-rejections .main-svg", state="attached")
             page.wait_for_selector("#chart-llm-mix .main-svg", state="attached")

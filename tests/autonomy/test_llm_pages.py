@@ -104,4 +104,4 @@ def test_only_operators_reach_the_stage_change(browser):
 
 def test_nav_links_the_llm_page(browser):
     html = browser.get(PAGE).content.decode()
-    assert '<a href="/autonomy/llm/" class="active">LLM</a>' in html
+    assert '<a href="/autonomy/llm/" class="active" aria-current="page">LLM</a>' in html

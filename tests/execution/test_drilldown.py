@@ -197,7 +197,7 @@ def test_refused_orders_are_listed_with_filters(routed, browser):
 
 @pytest.mark.parametrize(("query", "field", "message"), [
     ("code=nope", "code", "Select a valid choice"),
-    ("since=yesterday", "since", "Enter a valid date/time"),
+    ("since=yesterday", "since", "“yesterday” is not a date and time"),  # the range picker's field
 ])
 def test_an_invalid_refusal_filter_is_an_error_next_to_its_field(routed, browser, query, field, message):
     with pytest.raises(Exception):  # noqa: B017

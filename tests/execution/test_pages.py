@@ -39,6 +39,16 @@ def test_list_page_uses_shared_filters(browser):
     assert 'id="error-fallback"' in html and "Enter true or false." in html and ">AAPL<" not in html
 
 
+def test_an_invalid_date_in_the_executions_filter_is_an_error_next_to_it_not_every_row(browser):
+    seed()
+    resp = browser.get("/executions/?since=2026-13-45&fallback=true")
+    html = resp.content.decode()
+    assert resp.status_code == 400
+    assert "“2026-13-45” is not a date and time" in html
+    assert 'aria-invalid="true"' in html
+    assert "lean_submit_timeout" not in html and "No executions match" not in html
+
+
 def test_list_page_requires_login(client):
     assert client.get("/executions/").status_code == 302
 
@@ -59,7 +69,7 @@ def test_dashboard_page_renders_four_charts_from_static_plotly(browser, django_a
 def test_outages_page(browser):
     seed()
     page = browser.get("/executions/outages/").content.decode()
-    assert "lean_submit_timeout" in page and "1\xa0hour" in page  # how long it lasted
+    assert "lean_submit_timeout" in page and "1 h 00 min" in page  # how long it lasted
 
 
 def test_reconciliation_run_page_lists_its_discrepancies_linked_to_executions(browser):

@@ -18,17 +18,20 @@ def test_runs_page_uses_the_api_filters(browser):
     assert "wf-keep" in html and "wf-drop" not in html
 
 
-def test_runs_page_paginates_by_keyset(browser):
+def test_runs_page_has_page_numbers_and_a_total(browser):
+    import re
+
     for i in range(55):
         RunFactory(body=ArtifactFactory(run_id=f"wf-page-{i:03d}", candidates=[]))
     first = browser.get("/research/").content.decode()
-    assert "wf-page-054" in first and "wf-page-000" not in first and 'rel="next"' in first
-    assert "rows 1–50 of 55 · page 1 of 2" in first
-    import re
-    before = re.search(r"before=(\d+)", first).group(1)
-    second = browser.get("/research/", {"before": before, "page": 2}).content.decode()
-    assert "wf-page-000" in second and "wf-page-054" not in second
-    assert "rows 51–55 of 55 · page 2 of 2" in second
+    shown = re.findall(r">(wf-page-\d{3})</a>", first)
+    assert shown[0] == "wf-page-054" and len(shown) == 50 and "wf-page-004" not in shown
+    assert "55 runs · page 1 of 2" in first and 'href="?page=2"' in first
+    second = browser.get("/research/", {"page": "2"}).content.decode()
+    assert re.findall(r">(wf-page-\d{3})</a>", second) == [f"wf-page-{i:03d}" for i in range(4, -1, -1)]
+    assert "page 2 of 2" in second
+    assert browser.get("/research/", {"page": "3"}).status_code == 404
+    assert browser.get("/research/", {"page": "x"}).status_code == 404
 
 
 def test_run_detail_shows_charts_stress_and_fingerprints(browser):

@@ -27,7 +27,8 @@ def test_pipeline_board_shows_stages_champions_and_pending_approvals(flow, pendi
 
 def test_promotion_page_shows_the_chain_gates_and_a_verified_signature(flow, pending, browser):
     html = browser.get(f"/promotions/{pending}/").content.decode()
-    assert f"/research/{flow.run.run_id}/" in html and flow.candidate_id in html
+    assert f'href="/research/runs/{flow.run.run_id}/"' in html and flow.candidate_id in html
+    assert browser.get(f"/research/runs/{flow.run.run_id}/").status_code == 200  # the link leads somewhere
     assert "gate2_risk_capacity" in html and "max_drawdown" in html and "verified" in html
     assert browser.get("/promotions/999999999/").status_code == 404
     assert browser.get("/promotions/99999999999999999999999/").status_code == 404
