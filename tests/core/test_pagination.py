@@ -53,7 +53,7 @@ def test_the_reconciliation_list_shows_every_run_paginated(client):
     last = client.get("/executions/reconciliation/?page=3").content.decode()
     assert f'href="/executions/reconciliation/{ids[-1]}/"' in last and "rows 101–120 of 120" in last
     outages = client.get("/executions/outages/").content.decode()
-    assert "Every reconciliation run (120)" in outages
+    assert "Every reconciliation run in all time (120)" in outages
 
 
 def test_the_audit_list_keeps_its_filters_in_the_page_links(client):
