@@ -7,7 +7,6 @@ import json
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -17,6 +16,7 @@ from access.filters import AuditEventFilter
 from access.forms import ThrottledAuthenticationForm
 from access.selectors import audit_event_list, can_view_audit, user_roles
 from access.services import audit_record
+from core.pagination import paginate
 from core.ranges import ALL, RangeForm, picker, ranged_filterset
 
 CSV_COLUMNS = ["id", "at", "actor", "actor_roles", "via", "method", "path", "action", "object_ref",
@@ -53,12 +53,12 @@ def _audit_filtered(params):
 def audit_list(request):
     _require_auditor(request)
     window, filterset, qs, valid = _audit_filtered(request.GET)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    rows, pager = paginate(request.GET, qs, per_page=50)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "access/audit_list.html",
-                  {"filter": filterset, "picker": picker(window, request.GET), "valid": valid, "page": page,
-                   "query": query.urlencode()}, status=200 if valid else 400)
+                  {"filter": filterset, "picker": picker(window, request.GET), "valid": valid, "page": rows,
+                   "pager": pager, "query": query.urlencode()}, status=200 if valid else 400)
 
 
 class _Echo:

@@ -7,7 +7,6 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpResponseForbidden, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,6 +25,7 @@ from autonomy.llm_guardrails import REASONS
 from core.canonical import decimal_str
 from core.errors import ApplicationError, PermissionRefused, invalid_fields
 from core.live import is_refresh, render_live
+from core.pagination import paginate
 from core.ranges import ALL, RangeForm, picker, ranged_filterset
 from core.ranges import PARAMS as RANGE_PARAMS
 
@@ -52,17 +52,11 @@ def _kept(params: QueryDict) -> QueryDict:
 
 
 def _pager(params: QueryDict, qs, param: str) -> dict:
-    page = Paginator(qs, PAGE_SIZES[param]).get_page(params.get(param))
-    base = reverse("autonomy:index")
-
-    def link(number: int) -> str:
-        query = _kept(params)
-        query[param] = str(number)
-        return f"{base}?{query.urlencode()}#{param}"
-
-    return {"page": page, "param": param,
-            "newer": link(page.previous_page_number()) if page.has_previous() else None,
-            "older": link(page.next_page_number()) if page.has_next() else None}
+    """One of the control room's lists: ``page`` (its rows) and ``pager`` (the shared pager, whose links keep
+    the room's filters and the other lists' pages, and come back to this list's anchor)."""
+    rows, pager = paginate(_kept(params), qs, per_page=PAGE_SIZES[param], param=param, anchor=param,
+                           base=reverse("autonomy:index"))
+    return {"page": rows, "pager": pager, "param": param}
 
 
 def _moves(kind: str, current: str, cause: str) -> list[str]:
@@ -238,11 +232,11 @@ def alert_list(request):
     filterset = ranged_filterset(AlertFilter, request.GET, queryset=selectors.alert_list())
     valid = filterset.is_valid() and window.is_valid()
     qs = window.window.filter(filterset.qs, "last_seen_at") if valid else selectors.alert_list().none()
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    rows, pager = paginate(request.GET, qs, per_page=50)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "autonomy/alert_list.html", {
-        "filter": filterset, "picker": picker(window, request.GET), "valid": valid, "page": page,
+        "filter": filterset, "picker": picker(window, request.GET), "valid": valid, "page": rows, "pager": pager,
         "query": query.urlencode(),
         "may_act": user_has_role(request.user, Role.OPERATOR), "sources": selectors.signal_sources(),
         "incidents": selectors.incidents_open()}, status=200 if valid else 400)
@@ -296,7 +290,8 @@ def llm_governance(request):
     reviews = ranged_filterset(LlmReviewFilter, request.GET,
                                queryset=selectors.llm_review_list().order_by("-created_at", "-id"))
     valid = window.is_valid() and reviews.is_valid()
-    listed = list(span.filter(reviews.qs, "created_at")[:50]) if valid else []
+    listed, review_pager = paginate(request.GET, span.filter(reviews.qs, "created_at") if valid
+                                    else reviews.qs.none(), per_page=50, anchor="llm-reviews")
     decisions = [(d, selectors.llm_stage_decision_verify(d)) for d in selectors.llm_stage_decision_list()[:20]]
     return render(request, "autonomy/llm.html", {
         "picker": picker(window, request.GET), "valid": valid, "state": state,
@@ -309,7 +304,7 @@ def llm_governance(request):
         "charts": {"mix": llm_figures.to_html(llm_figures.verdict_mix_figure(dashboard["mix"])),
                    "rejections": llm_figures.to_html(llm_figures.rejections_figure(dashboard["days"],
                                                                                     dashboard["rejections"]))},
-        "filter": reviews, "reviews": listed, "decisions": decisions,
+        "filter": reviews, "reviews": listed, "pager": review_pager, "decisions": decisions,
         "may_change": _may_change_llm(request.user), "stage_choices": _stage_choices(state.stage),
         "reason_words": REASONS,
     }, status=200 if valid else 400)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -180,9 +181,13 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
     # Phase D holds throughout: the worker's readiness and LEAN-circuit sweeps run through the simulated weeks,
     # so the demo's operator enables the LEAN lane after each incident (and advances the LLM stage) only
     # because the scorecard has been green for READINESS_GREEN_HOURS, as in production.
-    with FakeBrokers(delay_seconds=0.4) as fakes, override_settings(TRADING_LEAN_CIRCUIT_PROBE_SECONDS=600), \
+    # The brokers keep their books where serve_demo's will read them, emptied first: they hold exactly
+    # the orders of this database (a book left by an earlier database would show as position drift).
+    with FakeBrokers(delay_seconds=0.4, book_dir=settings.FAKE_BROKER_BOOK_DIR) as fakes, \
+            override_settings(TRADING_LEAN_CIRCUIT_PROBE_SECONDS=600), \
             closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as nothing_listens:
         nothing_listens.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        fakes.reset()
         lean = LeanAdapter(fakes.lean.url, timeout_seconds=0.2)
         lean_stopped = LeanAdapter(f"http://127.0.0.1:{nothing_listens.getsockname()[1]}", timeout_seconds=0.2)
         alpaca = AlpacaAdapter("demo-key", "demo-secret", url_override=fakes.alpaca.url, timeout_seconds=2)

@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from autonomy.metrics import AutonomyCollector
+from core import latency
 from execution import selectors
 from execution.models import LeanOutage
 
@@ -73,4 +74,5 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ExecutionCollector())
     registry.register(AutonomyCollector())
+    registry.register(latency.REGISTRY)  # this process's latency histograms
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

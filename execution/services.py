@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -64,7 +64,7 @@ from autonomy.services import (
     position_lock_params,
     position_lock_sql,
 )
-from core import locks
+from core import latency, locks
 from core.db import is_database_unavailable
 from core.errors import ApplicationError, Blocked, Conflict, DatabaseUnavailable, NotFound, PolicyRefused
 from execution.adapters.base import AdapterError, BrokerAdapter, BrokerOrder, OrderRequest
@@ -198,7 +198,8 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
     try:
         if looked.execution_id is not None:
             return SubmitResult(Execution.objects.get(pk=looked.execution_id), created=False)
-        execution, created, expected, policy_reason = _admit(data=data, actor=actor, looked=looked)
+        with _timed_admission():
+            execution, created, expected, policy_reason = _admit(data=data, actor=actor, looked=looked)
         if not created:
             return SubmitResult(execution, created=False)
         if router is None:
@@ -213,6 +214,22 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
         return SubmitResult(execution, created=True, outcome=outcome)
     finally:
         order_release(data.client_order_id)
+
+
+@contextmanager
+def _timed_admission():
+    started = time.perf_counter()
+    outcome = "admitted"
+    try:
+        yield
+    except (Blocked, PolicyRefused):  # 423 and 422: the controls or the LLM review refused the order
+        outcome = "refused"
+        raise
+    except BaseException:
+        outcome = "error"
+        raise
+    finally:
+        latency.ORDER_ADMISSION_SECONDS.labels(outcome).observe(time.perf_counter() - started)
 
 
 def _admit(*, data: OrderInput, actor: str, looked: _Looked) -> tuple[Execution, bool, str, str]:

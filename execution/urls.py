@@ -11,5 +11,6 @@ urlpatterns = [
     path("refused/", views.refusal_list, name="execution-refusals"),
     path("outages/", views.outage_list, name="execution-outages"),
     path("outages/<int:outage_id>/", views.outage_detail, name="execution-outage"),
+    path("reconciliation/", views.reconciliation_run_list, name="execution-reconciliation-runs"),
     path("reconciliation/<int:run_id>/", views.reconciliation_run_detail, name="execution-reconciliation-run"),
 ]

@@ -13,12 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.live import is_refresh, render_live
+from core.pagination import keyset_paginate, paginate
 from core.ranges import ALL, RangeForm, picker, ranged_filterset
 from execution import figures, selectors
 from execution.choices import refusal_status
 from execution.filters import ExecutionPageFilter, OrderRefusalFilter
 
 PAGE_SIZE = 100
+COUNT_CAP = 10_000  # the executions list counts its rows up to here ("10,000+" past it)
 
 
 def _int(value, default: int, low: int, high: int) -> int:
@@ -30,7 +32,7 @@ def _int(value, default: int, low: int, high: int) -> int:
 
 def _filtered_page(request, filter_class, queryset, *, time_field: str) -> tuple[dict, int]:
     """A filtered list, newest first, one keyset page of it: ``filter``, ``picker`` (the range picker over
-    ``time_field``), ``rows``, ``next_query``, ``limit``, ``params`` (the filters as given) and ``window``. A
+    ``time_field``), ``rows``, ``pager``, ``limit``, ``params`` (the filters as given) and ``window``. A
     filter value or a date the form cannot read is an error shown next to its field, and the page lists
     nothing (400): the rows are never those of the other filters alone."""
     params = request.GET.copy()
@@ -38,22 +40,17 @@ def _filtered_page(request, filter_class, queryset, *, time_field: str) -> tuple
     limit = _int(params.pop("limit", [None])[0], PAGE_SIZE, 1, 500)
     window = RangeForm(params, default=ALL, allow_all=True)
     filterset = ranged_filterset(filter_class, params, queryset=queryset)
-    context = {"filter": filterset, "picker": picker(window, request.GET), "rows": [], "next_query": None,
+    context = {"filter": filterset, "picker": picker(window, request.GET), "rows": [], "pager": None,
                "limit": limit, "params": params, "window": window.window, "valid": False}
     if not (filterset.is_valid() and window.is_valid()):
         return context, 400
     context["valid"] = True
-    qs = window.window.filter(filterset.qs, time_field)
-    if before:
-        qs = qs.filter(id__lt=before)
-    rows = list(qs[: limit + 1])
-    if len(rows) > limit:
-        rows = rows[:limit]
-        nxt = params.copy()
-        nxt["before"] = rows[-1].id
-        nxt["limit"] = limit
-        context["next_query"] = nxt.urlencode()
-    context["rows"] = rows
+    # keyset pages (?before=ID): as fast a million rows deep as on top; the total is counted up to a cap
+    links = request.GET.copy()
+    if limit != PAGE_SIZE:
+        links["limit"] = str(limit)
+    context["rows"], context["pager"] = keyset_paginate(links, window.window.filter(filterset.qs, time_field),
+                                                        per_page=limit, before=before or None, count_cap=COUNT_CAP)
     return context, 200
 
 
@@ -173,8 +170,22 @@ def outage_list(request):
         return render(request, "execution/outages.html", context, status=400)
     span = window.window
     context["outages"] = list(selectors.lean_outage_list_counted(since=span.since, until=span.until)[:200])
-    context["runs"] = list(span.filter(selectors.reconciliation_run_list(), "started_at")[:20])
+    runs = span.filter(selectors.reconciliation_run_list(), "started_at")
+    context["runs"], context["runs_total"] = list(runs[:20]), runs.count()
+    context["range_query"] = request.GET.urlencode()
     return render(request, "execution/outages.html", context)
+
+
+@login_required
+def reconciliation_run_list(request):
+    """Every reconciliation run in the range, newest first, 50 to a page."""
+    window = RangeForm(request.GET, default=ALL, allow_all=True)
+    context = {"picker": picker(window, request.GET), "runs": [], "pager": None}
+    if not window.is_valid():
+        return render(request, "execution/reconciliation_runs.html", context, status=400)
+    runs = window.window.filter(selectors.reconciliation_run_list(), "started_at")
+    context["runs"], context["pager"] = paginate(request.GET, runs, per_page=50)
+    return render(request, "execution/reconciliation_runs.html", context)
 
 
 OUTAGE_ORDERS = 500
@@ -214,7 +225,8 @@ def describe_discrepancy(details: dict) -> str:
 @login_required
 def reconciliation_run_detail(request, run_id: int):
     run = get_object_or_404(selectors.reconciliation_run_list(), pk=run_id)
-    discrepancies = list(selectors.reconciliation_discrepancies(run=run)[:1000])
+    discrepancies, pager = paginate(request.GET, selectors.reconciliation_discrepancies(run=run), per_page=100)
     for d in discrepancies:
         d.summary = describe_discrepancy(d.details or {})
-    return render(request, "execution/reconciliation_run.html", {"run": run, "discrepancies": discrepancies})
+    return render(request, "execution/reconciliation_run.html",
+                  {"run": run, "discrepancies": discrepancies, "pager": pager})

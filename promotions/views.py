@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 
+from core.pagination import paginate
 from ledger import figures
 from promotions import selectors
 from promotions.models import GatePolicy, Promotion
@@ -29,10 +30,11 @@ def pipeline(request):
         shown = rows
     if pending and "pending" not in errors:
         shown = [r for r in shown if bool(r["pending"]) == (pending == "true")]
+    recent, pager = paginate(request.GET, selectors.promotion_list(), per_page=25, anchor="promotions")
     return render(request, "promotions/pipeline.html", {
         "rows": shown, "all_count": len(rows), "stages": STAGES, "pending_total": sum(r["pending"] for r in rows),
         "stage": stage, "pending": pending, "errors": errors, "filtered": bool(stage or pending),
-        "recent": selectors.promotion_list()[:20]}, status=400 if errors else 200)
+        "recent": recent, "pager": pager}, status=400 if errors else 200)
 
 
 @login_required

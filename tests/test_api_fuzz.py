@@ -86,7 +86,7 @@ SCHEMA = schemathesis.openapi.from_dict(RAW_SCHEMA, config=schemathesis.Config.f
 
 def route_of(path: str) -> str:
     """``/api/v1/research/runs/{run_id}`` -> the URLconf route ``research/runs/<str:run_id>``."""
-    plain = path.removeprefix("/api/v1/")
+    plain = path.removeprefix("/api/v1").removeprefix("/")  # "/api/v1": the root
     for route in API:
         if re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route) == plain:
             return route

@@ -91,6 +91,7 @@ def site(transactional_db, settings, tmp_path):
         "dashboards": "/executions/dashboards/",
         "outages": "/executions/outages/",
         "outage": f"/executions/outages/{outage.pk}/",
+        "reconciliation-runs": "/executions/reconciliation/",
         "reconciliation": f"/executions/reconciliation/{recon.id}/",
         "autonomy": "/autonomy/",
         "readiness": "/autonomy/readiness/",

@@ -71,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # API request durations by route (core/latency.py), 503s of the next one included
+    "core.latency.ApiLatencyMiddleware",
     # outermost: a request that failed because the database went away answers 503, never 500
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -205,7 +207,7 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "iso-8601",
 }
 if DEBUG:
-    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("core.renderers.BrowsableAPIRenderer")
 # Largest API request body accepted (413 payload_too_large above it). A 10,000-candidate run
 # artifact as the walk-forward runner writes it (4 folds, 4 stress cases) is ~24 MiB in compact JSON.
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024 * 1024)))
@@ -309,6 +311,8 @@ ALPACA_PAPER = env_bool("ALPACA_PAPER", True)
 ALPACA_API_KEY_ID = os.environ.get("ALPACA_API_KEY_ID", "")
 ALPACA_API_SECRET_KEY = os.environ.get("ALPACA_API_SECRET_KEY", "")
 ALPACA_TIMEOUT_SECONDS = float(os.environ.get("ALPACA_TIMEOUT_SECONDS", "5"))
+# Where the sandbox brokers keep their books of orders when asked to (the demo; `fake_brokers --book-dir`).
+FAKE_BROKER_BOOK_DIR = Path(os.environ.get("FAKE_BROKER_BOOK_DIR", VAR_DIR / "fake_brokers"))
 # Circuit breaker of the LEAN lane: opens after N consecutive failures, or when the failure
 # ratio over the window exceeds the threshold (with at least MIN_REQUESTS LEAN requests).
 TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES = int(os.environ.get("TRADING_LEAN_CIRCUIT_CONSECUTIVE_FAILURES", "5"))

@@ -32,6 +32,8 @@ from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.models import Order
 from requests.adapters import HTTPAdapter
 
+from core import latency
+
 from ._transport import classify_request_exception, describe, requests_request_sent
 from .base import (
     KIND_CONTRACT_VIOLATION,
@@ -220,6 +222,10 @@ class AlpacaAdapter:
         return AdapterError(operation, kind, detail, adapter=self.name, **kwargs)
 
     def _call(self, operation: str, fn: Callable[[], T], *, none_on_404: bool = False) -> T | None:
+        with latency.broker_call(self.name, operation):
+            return self._call_untimed(operation, fn, none_on_404=none_on_404)
+
+    def _call_untimed(self, operation: str, fn: Callable[[], T], *, none_on_404: bool = False) -> T | None:
         try:
             return fn()
         except AdapterError:

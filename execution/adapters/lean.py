@@ -25,6 +25,8 @@ from urllib.parse import quote, urlencode
 
 import urllib3
 
+from core import latency
+
 from ._transport import classify_urllib3_exception, describe, urllib3_request_sent
 from .base import (
     KIND_CONTRACT_VIOLATION,
@@ -143,7 +145,11 @@ class LeanAdapter:
     def _error(self, operation: str, kind: str, detail: str = "", **kwargs: Any) -> AdapterError:
         return AdapterError(operation, kind, detail, adapter=self.name, **kwargs)
 
-    def _request(
+    def _request(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+        with latency.broker_call(self.name, operation):
+            return self._request_untimed(operation, *args, **kwargs)
+
+    def _request_untimed(
         self,
         operation: str,
         method: str,

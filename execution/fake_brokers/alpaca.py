@@ -111,11 +111,11 @@ class FakeAlpaca(FakeBrokerServer):
     error_payload: ClassVar[Any] = {"code": 50010000, "message": "internal server error (injected fault)"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self._orders: list[dict[str, Any]] = []  # every accepted order, oldest first
         self._by_id: dict[str, dict[str, Any]] = {}
         self._by_client: dict[str, dict[str, Any]] = {}
         self._cancel_lag = False
+        super().__init__(*args, **kwargs)  # reads a kept book into the empty one
 
     # ------------------------------------------------------------ public helpers
     def set_cancel_lag(self, on: bool) -> None:
@@ -131,7 +131,9 @@ class FakeAlpaca(FakeBrokerServer):
             pending = [o for o in self._orders if o["status"] == "pending_cancel"]
             for order in pending:
                 order.update(status="canceled", canceled_at=now, updated_at=now)
-            return len(pending)
+        if pending:
+            self.book_changed()
+        return len(pending)
 
     def orders(self) -> list[dict[str, Any]]:
         """Snapshot of every accepted order, oldest first."""
@@ -148,6 +150,15 @@ class FakeAlpaca(FakeBrokerServer):
             self._orders.clear()
             self._by_id.clear()
             self._by_client.clear()
+        self.book_changed()
+
+    def book_orders(self) -> list[dict[str, Any]]:
+        return self._orders
+
+    def book_restore(self, orders: list[dict[str, Any]]) -> None:
+        self._orders = [dict(o) for o in orders]
+        self._by_id = {o["id"]: o for o in self._orders}
+        self._by_client = {o["client_order_id"]: o for o in self._orders}
 
     def is_submit(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v2/orders"

@@ -9,17 +9,27 @@ Subclasses implement :meth:`FakeBrokerServer.handle_api` (the broker's own
 routes), :meth:`FakeBrokerServer.is_submit` (which request is "the order
 submission" for ``accept_then_timeout``, ``accept_then_reset`` and ``reject``),
 :meth:`FakeBrokerServer.is_cancel` (the cancel of one order, which the two
-``accept_then_*`` modes carry out and answer late or never) and may shape :meth:`FakeBrokerServer.reject_response`.
+``accept_then_*`` modes carry out and answer late or never),
+:meth:`FakeBrokerServer.book_orders` / :meth:`FakeBrokerServer.book_restore` (their
+book of orders, for a kept book) and may shape :meth:`FakeBrokerServer.reject_response`.
+
+The book is in memory unless ``book_path`` is given: then it is read from that file at
+start and written back (the whole book, to a temporary file renamed over the old one, so a
+reader or a crash never sees half a book) shortly after each change and at shutdown. A
+restarted broker then knows the orders it took before, as a real one does.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socketserver
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,6 +63,8 @@ FAULT_MODES = tuple(FAULT_MODE_HELP)
 REJECT_CODE = "insufficient_buying_power"
 
 DEFAULT_DELAY_SECONDS = 10.0
+BOOK_FORMAT = "torghut.fake-broker-book/v1"
+BOOK_SAVE_INTERVAL_SECONDS = 0.2  # a burst of orders is written once, at most this late
 
 # Deterministic reference prices; unknown symbols get a stable derived price.
 BASE_PRICES = {
@@ -197,6 +209,9 @@ class FakeBrokerServer:
         How long ``slow`` and ``accept_then_timeout`` hold a request (default 10 s).
     log_requests:
         Log each request to stderr (useful when serving in the foreground).
+    book_path:
+        Keep the book of orders in this file across restarts (see the module docstring);
+        ``None`` (the default) keeps it in memory only.
     """
 
     name = "fake"
@@ -209,8 +224,14 @@ class FakeBrokerServer:
         *,
         delay_seconds: float = DEFAULT_DELAY_SECONDS,
         log_requests: bool = False,
+        book_path: Path | str | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.book_path = Path(book_path) if book_path is not None else None
+        self._changes = 0  # book changes made / written: the saver writes while they differ
+        self._saved_changes = 0
+        self._changed = threading.Event()
+        self._saver: threading.Thread | None = None
         self.log_requests = log_requests
         self._mode = FAULT_OK
         self._delay_seconds = float(delay_seconds)
@@ -218,6 +239,12 @@ class FakeBrokerServer:
         self._stop = threading.Event()
         self._httpd = _HTTPServer((host, port), _Handler, self)
         self._thread: threading.Thread | None = None
+        if self.book_path is not None and self.book_path.exists():
+            try:
+                self.load_book()
+            except BaseException:
+                self._httpd.server_close()
+                raise
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -242,6 +269,9 @@ class FakeBrokerServer:
                 daemon=True,
             )
             self._thread.start()
+        if self.book_path is not None and self._saver is None:
+            self._saver = threading.Thread(target=self._save_while_running, name=f"{self.name}-book", daemon=True)
+            self._saver.start()
         return self
 
     def serve_forever(self) -> None:
@@ -249,13 +279,81 @@ class FakeBrokerServer:
         self._httpd.serve_forever(poll_interval=0.05)
 
     def shutdown(self) -> None:
-        """Stop serving, wake sleeping handlers and close the listening socket."""
+        """Stop serving, wake sleeping handlers, close the listening socket and write the book."""
         self._stop.set()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
         self._httpd.server_close()
+        if self._saver is not None:
+            self._changed.set()
+            self._saver.join(timeout=5)
+            self._saver = None
+        self.save_book()
+
+    # ------------------------------------------------------------------ the book
+    def book_orders(self) -> list[dict[str, Any]]:
+        """Every order of the book, oldest first (called holding :attr:`lock`)."""
+        return []
+
+    def book_restore(self, orders: list[dict[str, Any]]) -> None:
+        """Replace the book with ``orders`` as :meth:`book_orders` returned them (holding :attr:`lock`)."""
+
+    def book_changed(self) -> None:
+        """Note a change of the book: a kept book is written shortly after."""
+        if self.book_path is None:
+            return
+        with self.lock:
+            self._changes += 1
+        self._changed.set()
+
+    def load_book(self) -> int:
+        """Read the book from :attr:`book_path`; returns how many orders it holds."""
+        try:
+            document = json.loads(self.book_path.read_text())
+            if document.get("format") != BOOK_FORMAT or document.get("broker") != self.name:
+                raise ValueError(f"not a {self.name} book of {BOOK_FORMAT}")
+            orders = list(document["orders"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"cannot read the {self.name} fake broker's book {self.book_path}: {exc}. "
+                             "Remove the file to start with an empty book.") from None
+        with self.lock:
+            self.book_restore(orders)
+        return len(orders)
+
+    def save_book(self) -> bool:
+        """Write the book if it changed since it was last written; atomic (a renamed temporary file)."""
+        if self.book_path is None:
+            return False
+        with self.lock:
+            changes = self._changes
+            if changes == self._saved_changes and self.book_path.exists():
+                return False
+            text = json.dumps({"format": BOOK_FORMAT, "broker": self.name, "orders": self.book_orders()})
+        self.book_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.book_path.parent, prefix=f".{self.book_path.name}.")
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.book_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        with self.lock:
+            self._saved_changes = max(self._saved_changes, changes)
+        return True
+
+    def _save_while_running(self) -> None:
+        while not self._stop.is_set():
+            self._changed.wait()
+            self._changed.clear()
+            if self._stop.is_set():
+                return  # shutdown writes the last state itself
+            self.save_book()
+            self._stop.wait(BOOK_SAVE_INTERVAL_SECONDS)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -294,7 +392,7 @@ class FakeBrokerServer:
             return {"mode": self._mode, "delay_seconds": self._delay_seconds}
 
     def reset(self) -> None:
-        """Forget every order (subclasses extend); the fault mode is kept."""
+        """Forget every order (subclasses extend, and call :meth:`book_changed`); the fault mode is kept."""
 
     # ------------------------------------------------------------- subclass hooks
     def handle_api(self, req: ApiRequest) -> ApiResponse:  # pragma: no cover
@@ -369,6 +467,8 @@ class FakeBrokerServer:
             response = self.handle_api(req)
         except Exception as exc:  # noqa: BLE001 - keep the fake alive whatever happens
             response = ApiResponse(500, {"error": "fake_broker_bug", "message": repr(exc)})
+        if method != "GET":
+            self.book_changed()  # submissions and cancels (a refused one writes the same book again)
 
         # a submission or a cancel is carried out, and its answer lost or late
         acted = self.is_submit(method, path) or self.is_cancel(method, path)

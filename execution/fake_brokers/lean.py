@@ -83,9 +83,9 @@ class FakeLeanRunner(FakeBrokerServer):
     error_payload: ClassVar[Any] = {"error": "internal_error", "message": "injected fault: runner error"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self._orders: dict[str, dict[str, Any]] = {}
         self._by_client: dict[str, str] = {}
+        super().__init__(*args, **kwargs)  # reads a kept book into the empty one
 
     # ------------------------------------------------------------ public helpers
     def orders(self) -> list[dict[str, Any]]:
@@ -102,6 +102,14 @@ class FakeLeanRunner(FakeBrokerServer):
         with self.lock:
             self._orders.clear()
             self._by_client.clear()
+        self.book_changed()
+
+    def book_orders(self) -> list[dict[str, Any]]:
+        return list(self._orders.values())
+
+    def book_restore(self, orders: list[dict[str, Any]]) -> None:
+        self._orders = {o["id"]: dict(o) for o in orders}
+        self._by_client = {o["client_order_id"]: o["id"] for o in orders}
 
     def is_submit(self, method: str, path: str) -> bool:
         return method == "POST" and path == "/v1/orders/submit"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Self
 
 from .alpaca import FakeAlpaca
@@ -49,8 +50,16 @@ def start_fake_alpaca(
     return FakeAlpaca(host, port, delay_seconds=delay_seconds, log_requests=log_requests).start()
 
 
+def book_paths(book_dir: Path | str | None) -> dict[str, Path | None]:
+    """Where each fake keeps its book under ``book_dir`` (``None``: in memory)."""
+    if book_dir is None:
+        return {"lean": None, "alpaca": None}
+    return {name: Path(book_dir) / f"{name}.json" for name in ("lean", "alpaca")}
+
+
 class FakeBrokers:
-    """Both fakes together; usable as a context manager."""
+    """Both fakes together; usable as a context manager. With ``book_dir`` their books of orders
+    are kept in ``lean.json`` and ``alpaca.json`` there, across restarts."""
 
     def __init__(
         self,
@@ -60,13 +69,16 @@ class FakeBrokers:
         *,
         delay_seconds: float = DEFAULT_DELAY_SECONDS,
         log_requests: bool = False,
+        book_dir: Path | str | None = None,
     ) -> None:
+        books = book_paths(book_dir)
         self.lean = FakeLeanRunner(
-            host, lean_port, delay_seconds=delay_seconds, log_requests=log_requests
+            host, lean_port, delay_seconds=delay_seconds, log_requests=log_requests, book_path=books["lean"]
         )
         try:
             self.alpaca = FakeAlpaca(
-                host, alpaca_port, delay_seconds=delay_seconds, log_requests=log_requests
+                host, alpaca_port, delay_seconds=delay_seconds, log_requests=log_requests,
+                book_path=books["alpaca"],
             )
         except BaseException:
             self.lean.shutdown()
@@ -94,8 +106,10 @@ class FakeBrokers:
             fake.set_fault("ok")
 
     def shutdown(self) -> None:
-        self.lean.shutdown()
-        self.alpaca.shutdown()
+        try:
+            self.lean.shutdown()
+        finally:
+            self.alpaca.shutdown()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -113,16 +127,20 @@ def serve_forever_both(
     log_requests: bool = True,
     write: Callable[[str], object] = print,
     stop_event: threading.Event | None = None,
+    book_dir: Path | str | None = None,
 ) -> None:
     """Serve both fakes in the foreground until Ctrl-C (or ``stop_event`` is set).
 
     Prints the two base URLs first. Port ``0`` picks a free port.
     """
     fakes = FakeBrokers(
-        lean_port, alpaca_port, host, delay_seconds=delay_seconds, log_requests=log_requests
+        lean_port, alpaca_port, host, delay_seconds=delay_seconds, log_requests=log_requests, book_dir=book_dir
     ).start()
     write(f"fake LEAN runner: {fakes.lean.url}")
     write(f"fake Alpaca:      {fakes.alpaca.url}")
+    if book_dir is not None:
+        write(f"books kept in {book_dir} ({len(fakes.lean.orders())} LEAN and {len(fakes.alpaca.orders())} "
+              "Alpaca orders now)")
     write(f"fault switch: POST <url>/_fault {{\"mode\": \"{'|'.join(FAULT_MODES)}\", "
           "\"delay_seconds\": 10}; Ctrl-C to stop")
     stop = stop_event or threading.Event()

@@ -46,6 +46,7 @@ class Row:
 
 
 API = {
+    "": Row({"GET": ALL}),  # the API root: the endpoints, the docs and the schema
     "schema": Row({"GET": ALL}),
     "docs/": Row({"GET": ALL}),
     "research/runs": Row({"GET": ALL, "POST": frozenset({Role.RESEARCHER, Role.AGENT})},

@@ -34,6 +34,7 @@ def test_the_demo_walks_strategies_through_the_gates_and_trades_only_what_was_pr
     from strategies.models import Strategy
 
     settings.SIGNING_KEY_DIR = tmp_path / "keys"
+    settings.FAKE_BROKER_BOOK_DIR = tmp_path / "books"
     demo_principals()
     before = _settings_snapshot()
     counts = demo_executions(days=21, orders_per_hour=4, legacy_rows=10, progress=lambda m: None)
@@ -81,6 +82,18 @@ def test_the_demo_walks_strategies_through_the_gates_and_trades_only_what_was_pr
     assert ReadinessSnapshot.objects.filter(at__lt=enables.order_by("at").first().at).count() >= 10
     assert not ReadinessSnapshot.objects.filter(at__gt=enables.order_by("at").first().at - dt.timedelta(hours=24),
                                                 at__lt=enables.order_by("at").last().at, green=False).exists()
+
+    # serve_demo's brokers start from the books load_demo's orders went to: each filled order is in the
+    # book of the broker that filled it (reconciliation finds it there: tests/execution/test_fake_broker_books.py)
+    from execution.fake_brokers import FakeBrokers
+
+    with FakeBrokers(book_dir=settings.FAKE_BROKER_BOOK_DIR) as fakes:
+        books = {"lean": {o["client_order_id"] for o in fakes.lean.orders()},
+                 "alpaca": {o["client_order_id"] for o in fakes.alpaca.orders()}}
+    filled = Execution.objects.filter(client_order_id__startswith="demo-", status="filled")
+    assert filled.count() > 100
+    for adapter, client_order_id in filled.values_list("execution_actual_adapter", "client_order_id"):
+        assert client_order_id in books[adapter], f"{client_order_id} filled at {adapter}, not in its book"
 
     _the_llm_page_shows_the_reviews(counts)
 

@@ -1,4 +1,5 @@
 """Serve the demo: fake brokers, a django-q2 worker and the web server, until Ctrl-C."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,6 +11,32 @@ from django.core.management.base import BaseCommand, CommandError
 
 from demo.services import DEMO_PASSWORD, DEMO_USERNAME
 
+STOP_SECONDS = 10  # how long the children have to stop before they are killed
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_children(children: list[subprocess.Popen]) -> None:
+    """SIGTERM to each child, then SIGKILL to each child's process group (it leads one: start_new_session)
+    if anything is left of it after STOP_SECONDS. SIGTERM, not SIGINT: qcluster stops its workers on it,
+    runserver ends at once, and a child still starting ends quietly (a SIGINT would print the traceback of
+    the import it interrupted). The embedded database lets go of a process that ended so (its handle is
+    pruned) and stops with the last one."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)  # whatever is left of its group (qcluster's workers)
+        child.wait()
+
 
 class Command(BaseCommand):
     help = __doc__
@@ -20,10 +47,23 @@ class Command(BaseCommand):
         parser.add_argument("--alpaca-port", type=int, default=8752)
 
     def handle(self, *args, port, lean_port, alpaca_port, **options):
+        # Ctrl-C (SIGINT) and SIGTERM stop everything, quietly, whenever they come: also while starting,
+        # and also when this process was started with SIGINT ignored (a background job of a script).
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self.serve(port=port, lean_port=lean_port, alpaca_port=alpaca_port)
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopped")
+
+    def serve(self, *, port: int, lean_port: int, alpaca_port: int) -> None:
         from execution.fake_brokers.server import FakeBrokers
 
         try:
-            fakes = FakeBrokers(lean_port, alpaca_port).start()
+            # the books load_demo's orders went to: reconciliation finds at the brokers what is real
+            fakes = FakeBrokers(lean_port, alpaca_port, book_dir=settings.FAKE_BROKER_BOOK_DIR).start()
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"cannot start the fake brokers on ports {lean_port}/{alpaca_port}: {exc}. "
                                "Pick others with LEAN_PORT=… ALPACA_PORT=… make demo") from None
@@ -32,8 +72,8 @@ class Command(BaseCommand):
                "ALPACA_API_SECRET_KEY": os.environ.get("ALPACA_API_SECRET_KEY", "demo-secret")}
         role = self.serving_login(env)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-        # Each child in its own session: a Ctrl-C reaches them once, as the SIGINT passed on below, not
-        # also from the terminal (qcluster hangs on a second SIGINT while it stops).
+        # Each child in its own session: the terminal's Ctrl-C does not reach them, the SIGTERM passed on
+        # below does, once (qcluster hangs on a second signal while it stops).
         children = [
             subprocess.Popen([*manage, "qcluster"], env=env, start_new_session=True),
             subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env,
@@ -46,10 +86,6 @@ class Command(BaseCommand):
         self.stdout.write(f"web server and worker connect to PostgreSQL as {role}")
         self.stdout.write("worker: django-q2 qcluster running. Ctrl-C stops everything.\n")
 
-        def stop(signum, frame):  # a SIGTERM (from a supervisor or `timeout`) stops cleanly, like Ctrl-C
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
         died = None
         try:
             while died is None:
@@ -58,14 +94,9 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
-            for child in children:
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            _stop_children(children)
             fakes.shutdown()
         if died is not None:
             raise CommandError(f"{' '.join(died.args[2:3])} exited unexpectedly (code {died.returncode}); "

@@ -1,7 +1,9 @@
 """Serve the fake LEAN runner and fake Alpaca on 127.0.0.1 in the foreground."""
+import signal
 from argparse import RawDescriptionHelpFormatter
 
-from django.core.management.base import BaseCommand, DjangoHelpFormatter
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
 from execution.fake_brokers import DEFAULT_ALPACA_PORT, DEFAULT_LEAN_PORT, FAULT_MODE_HELP, serve_forever_both
 
@@ -32,11 +34,22 @@ class Command(BaseCommand):
         parser.add_argument("--delay-seconds", type=float, default=10.0,
                             help="How long the slow and accept_then_timeout modes wait.")
         parser.add_argument("--quiet", action="store_true", help="Do not log each request.")
+        parser.add_argument("--book-dir", nargs="?", const=str(settings.FAKE_BROKER_BOOK_DIR), default=None,
+                            help="Keep the brokers' books of orders across restarts in lean.json and alpaca.json in "
+                                 "this folder (with no value: FAKE_BROKER_BOOK_DIR, var/fake_brokers). Without it "
+                                 "the books are in memory and start empty.")
 
-    def handle(self, *args, lean_port, alpaca_port, delay_seconds, quiet, **options):
+    def handle(self, *args, lean_port, alpaca_port, delay_seconds, quiet, book_dir, **options):
         def write(line: str) -> None:
             self.stdout.write(line)
             self.stdout.flush()
 
-        serve_forever_both(lean_port=lean_port, alpaca_port=alpaca_port, delay_seconds=delay_seconds,
-                           log_requests=not quiet, write=write)
+        def stop(signum, frame):  # SIGTERM stops as Ctrl-C does: the brokers write their books first
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            serve_forever_both(lean_port=lean_port, alpaca_port=alpaca_port, delay_seconds=delay_seconds,
+                               log_requests=not quiet, write=write, book_dir=book_dir)
+        except (OSError, ValueError) as exc:  # a port in use, an unreadable book
+            raise CommandError(str(exc)) from None
