@@ -376,6 +376,8 @@ def bench_throughput(seconds: float, clients: int, workers: int) -> None:
                     counts[key] += 1
                     latencies.append(elapsed)
 
+        trees = {"web": server.pid, "database": _postmaster_pid(), "brokers": fakes.pid}
+        cpu_before = {name: _tree_cpu_seconds(pid) for name, pid in trees.items() if pid}
         started = time.perf_counter()
         wrk = shutil.which("wrk")
         if wrk:
@@ -402,6 +404,7 @@ def bench_throughput(seconds: float, clients: int, workers: int) -> None:
                 t.join()
             generator = f"{clients} Python client threads (install wrk for a lighter load generator)"
         elapsed = time.perf_counter() - started
+        cpu_used = {name: _tree_cpu_seconds(trees[name]) - before for name, before in cpu_before.items()}
         time.sleep(2)  # requests still in flight when the load generator stopped finish before counting
         broker_orders = (requests.get(f"{lean_url}/v1/orders", params={"status": "all"}, timeout=30).json()["orders"]
                          + requests.get(f"{alpaca_url}/v2/orders", params={"status": "all"},
@@ -416,6 +419,11 @@ def bench_throughput(seconds: float, clients: int, workers: int) -> None:
               f"{'OK' if rate >= 200 else 'UNDER TARGET'}); {counts['200']} idempotent replays, {counts['other']} "
               f"other answers; request p50 {statistics.median(latencies):.1f} ms; broker orders {len(cids)}, "
               f"duplicates {duplicates}, execution rows {rows}")
+        if counts["201"] and cpu_used:
+            # CPU per order moves far less than the rate when the machine is shared: compare versions by it
+            print("  CPU per created order (all processes of each): " + ", ".join(
+                f"{name} {seconds / counts['201'] * 1000:.2f} ms" for name, seconds in cpu_used.items())
+                + f"; total {sum(cpu_used.values()) / counts['201'] * 1000:.2f} ms", flush=True)
     finally:
         for proc in procs:
             proc.terminate()
@@ -424,6 +432,42 @@ def bench_throughput(seconds: float, clients: int, workers: int) -> None:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its descendants (Linux /proc; 0 elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, changed = {pid}, True
+    while changed:
+        changed = False
+        for child, (parent, _cpu) in stats.items():
+            if parent in tree and child not in tree:
+                tree.add(child)
+                changed = True
+    return sum(stats[p][1] for p in tree if p in stats)
+
+
+def _postmaster_pid() -> int | None:
+    """The PostgreSQL server's main process when it runs on this machine (its backends are its children)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    try:
+        if not open(f"/proc/{backend}/comm").read().startswith("postgres"):
+            return None  # a server elsewhere (that pid here is another process)
+        return int(open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):  # a server elsewhere
+        return None
 
 
 def _commit_latency() -> None:

@@ -30,6 +30,7 @@ def context(request) -> dict:
     """Template context of every page: how often live regions refresh, the base a live page extends, and the
     time of this render (what "updated at" shows)."""
     return {"live_seconds": settings.CONSOLE_REFRESH_SECONDS, "live_at": timezone.now(),
+            "live_chart_seconds": settings.CONSOLE_CHART_REFRESH_SECONDS,
             "live_base": PARTIAL_BASE if is_refresh(request) else PAGE_BASE}
 
 

@@ -380,6 +380,8 @@ AUTONOMY_SWEEP_MINUTES = int(os.environ.get("AUTONOMY_SWEEP_MINUTES", "1"))
 HEARTBEAT_RETENTION_DAYS = int(os.environ.get("HEARTBEAT_RETENTION_DAYS", "7"))
 # The live pages (home, control room, executions, dashboards) refresh their figures this often (seconds).
 CONSOLE_REFRESH_SECONDS = max(1, int(os.environ.get("CONSOLE_REFRESH_SECONDS", "5")))
+# the dashboards' charts are redrawn less often: drawing them is most of the page's cost
+CONSOLE_CHART_REFRESH_SECONDS = max(1, int(os.environ.get("CONSOLE_CHART_REFRESH_SECONDS", "60")))
 # The recovery playbook (its rules are a stored document: manage.py playbook) runs this often.
 AUTONOMY_PLAYBOOK_MINUTES = int(os.environ.get("AUTONOMY_PLAYBOOK_MINUTES", "5"))
 # LEAN circuit: fallbacks / LEAN requests over TRADING_LEAN_CIRCUIT_WINDOW_SECONDS at or over the

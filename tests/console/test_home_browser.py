@@ -191,6 +191,7 @@ def test_home_figures_equal_the_api_with_lean_forced_down(live_server, monkeypat
 def test_live_pages_refresh_without_reload_and_say_when_the_refresh_stalls(live_server, monkeypatch, settings):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     settings.CONSOLE_REFRESH_SECONDS = 1
+    settings.CONSOLE_CHART_REFRESH_SECONDS = 2
     from django.contrib.auth import get_user_model
     from playwright.sync_api import sync_playwright
 
@@ -276,12 +277,15 @@ def test_live_pages_refresh_without_reload_and_say_when_the_refresh_stalls(live_
         page.locator("#global-state [data-state=REDUCING]").wait_for()
         assert page.evaluate("window.notReloaded") is True
 
-        # the dashboards: the card counting routed orders moves on
+        # the dashboards: the card counting routed orders moves on, and the charts are redrawn (less often)
         page.goto(f"{base}/executions/dashboards/")
         page.evaluate("window.notReloaded = true")
         before = page.locator(".cards .card h2").first.inner_text()
+        drawn = page.locator("[data-charts-at]").get_attribute("data-charts-at")
         ExecutionFactory(client_order_id="third-order")
         page.wait_for_function(f"document.querySelector('.cards .card h2').textContent.trim() !== '{before}'")
+        page.wait_for_function(f"document.querySelector('[data-charts-at]').dataset.chartsAt !== '{drawn}'")
+        page.locator("#chart-fallback-daily .js-plotly-plot").wait_for()  # the new charts' scripts ran
         assert page.evaluate("window.notReloaded") is True
         for width in (1280, 390):
             page.set_viewport_size({"width": width, "height": 900})
