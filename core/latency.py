@@ -1,9 +1,8 @@
 """Latency histograms served on ``/metrics`` beside the counters computed from the database.
 
-Unlike those counters, a histogram is kept by the process that measured it (prometheus_client's
-own registry, in memory): ``/metrics`` shows the durations the answering process measured since it
-started. With several web processes (gunicorn workers), each scrape reads one of them; Prometheus
-sums what it scrapes per instance, so scrape each process or read these as a sample.
+Unlike those counters, a histogram is kept by the process that measured it. Under gunicorn every worker
+writes its histograms to files (prometheus_client's multiprocess mode, set up in ``core.gunicorn_conf``) and
+``/metrics`` sums them (``execution.metrics.metrics_view``); a single process serves its own registry.
 
 - ``torghut_api_request_duration_seconds{route, method, status}``: every request under ``/api/``,
   labelled with the URLconf route pattern (``/api/v1/research/runs/<str:run_id>``, never the raw

@@ -16,11 +16,12 @@ request carrying ``Authorization: Bearer <METRICS_TOKEN>``. Anyone else gets 403
 from __future__ import annotations
 
 import hmac
+import os
 from collections import Counter
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -74,5 +75,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ExecutionCollector())
     registry.register(AutonomyCollector())
-    registry.register(latency.REGISTRY)  # this process's latency histograms
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # under gunicorn: the histograms of every worker, summed
+        multiprocess.MultiProcessCollector(registry)
+    else:  # one process (runserver, tests): its own histograms
+        registry.register(latency.REGISTRY)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
