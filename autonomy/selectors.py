@@ -620,16 +620,9 @@ def llm_status_get(*, now: datetime | None = None) -> dict[str, str]:
     return {"stage": state.stage, "effective_mode": mode}
 
 
-def llm_verdict_for(client_order_id: str) -> guardrails.LlmVerdictFacts | None:
-    """The applied verdict admission must follow for ``client_order_id``: the order's review (an
-    error retried by a real review gives way to it), or None when nobody reviewed it."""
-    with connection.cursor() as cursor:
-        cursor.execute(LLM_VERDICT_SQL, {"llm_cid": client_order_id})
-        return llm_verdict_from_row(cursor.fetchone())
-
-
-#: The review an order's admission follows (see :func:`llm_verdict_for`); named parameter ``llm_cid``, at most
-#: one row of :data:`LLM_VERDICT_COLUMNS` columns; usable as a lateral subquery.
+#: The review an order's admission follows: its own review (an error retried by a real review gives way to it),
+#: or none; named parameter ``llm_cid``, at most one row of :data:`LLM_VERDICT_COLUMNS` columns; usable as a
+#: lateral subquery.
 LLM_VERDICT_SQL = """SELECT review_id, applied_verdict, applied_qty, applied_order_type, applied_limit_price
   FROM llm_decision_reviews WHERE client_order_id = %(llm_cid)s ORDER BY (verdict = 'error'), id DESC LIMIT 1"""
 LLM_VERDICT_COLUMNS = 5

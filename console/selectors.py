@@ -119,6 +119,6 @@ def home_overview(*, now: datetime) -> dict:
         "readiness": {**readiness, "failing": failing, "url": reverse("autonomy:readiness")},
         "reconciliation": {"run": recon,
                            "url": reverse("execution-reconciliation-run", args=[recon.pk]) if recon else None,
-                           "list_url": reverse("execution-outages")},
+                           "list_url": reverse("execution-reconciliation-runs")},
         "heartbeats": {**heartbeats, "url": control_url + "#heartbeats", "sources_url": alerts_url + "#sources"},
     }

@@ -32,7 +32,7 @@ from autonomy.admission import AdmissionDecision, AdmissionFacts, admission_deci
 from autonomy.choices import BudgetName, SymbolMode, TradingStateChoice
 from autonomy.conditions import BudgetFacts
 from autonomy.llm_guardrails import LlmVerdictFacts, OrderShape, llm_block
-from autonomy.selectors import AdmissionSnapshot, llm_verdict_for, position_qty
+from autonomy.selectors import AdmissionSnapshot, position_qty
 from autonomy.services import admission_controls_lock
 from core.canonical import decimal_str
 from strategies.choices import Stage
@@ -95,9 +95,6 @@ def _str(value) -> str | None:
     return decimal_str(value) if isinstance(value, Decimal) else str(value)
 
 
-_UNREAD = object()  # order_admission's llm_verdict when the caller did not read it
-
-
 def _facts(*, flags, budgets, strategy: str, symbol: str, side: str, qty: Decimal,
            notional: Decimal | None) -> AdmissionFacts:
     return AdmissionFacts(
@@ -112,28 +109,33 @@ def _amounts(notional: Decimal | None) -> dict[str, Decimal]:
     return {BudgetName.ORDER_COUNT: Decimal(1), BudgetName.GROSS_NOTIONAL: notional or Decimal(0)}
 
 
-def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal,
-                    notional: Decimal | None = None, client_order_id: str = "", order_type: str = "market",
-                    limit_price: Decimal | None = None, llm_verdict=_UNREAD) -> Admission:
+def _decide(facts: AdmissionFacts, *, llm_verdict: LlmVerdictFacts | None, order_type: str,
+            limit_price: Decimal | None) -> AdmissionDecision:
+    """The controls' decision and, when they admit the order, its LLM review's (423 ``llm_veto``, 422
+    ``llm_adjustment_mismatch``)."""
+    decision = admission_decide(facts)
+    if decision.block is None:
+        refused = llm_block(llm_verdict, OrderShape(facts.qty, order_type, limit_price))
+        if refused is not None:
+            return AdmissionDecision(refused.code, refused.message, http_status=refused.http_status)
+    return decision
+
+
+def order_admission(*, strategy: str, symbol: str, side: str, qty: Decimal, notional: Decimal | None = None,
+                    order_type: str = "market", limit_price: Decimal | None = None,
+                    llm_verdict: LlmVerdictFacts | None = None) -> Admission:
     """The controls' verdict on one order. Call inside the admission transaction (see the module).
-    ``llm_verdict``: the order's LLM review as read before the transaction (``llm_verdict_for``), so the
-    budget rows stay locked for as short a time as possible; read here when not given."""
+    ``llm_verdict``: the order's LLM review, as read with its look-up (before any lock)."""
     amounts = _amounts(notional)
     locked, flags = admission_controls_lock(symbol=symbol, strategy=strategy)
     budgets = tuple(replace(b, amount=amounts.get(b.name, Decimal(0))) for b in locked)
     facts = _facts(flags=flags, budgets=budgets, strategy=strategy, symbol=symbol, side=side, qty=qty,
                    notional=notional)
     facts = _with_details(facts, strategy_id=flags.strategy_id)
-    decision = admission_decide(facts)
-    verdict = None
-    if decision.block is None and client_order_id:
-        verdict = llm_verdict_for(client_order_id) if llm_verdict is _UNREAD else llm_verdict
-        refused = llm_block(verdict, OrderShape(qty, order_type, limit_price))
-        if refused is not None:
-            decision = AdmissionDecision(refused.code, refused.message, http_status=refused.http_status)
+    decision = _decide(facts, llm_verdict=llm_verdict, order_type=order_type, limit_price=limit_price)
     return Admission(decision=decision, lean_enabled=flags.trading.lean_enabled,
                      lean_allowed=flags.lean_allowed, strategy_id=flags.strategy_id, stage=flags.stage,
-                     budgets=budgets, amounts=amounts, facts=facts, llm_verdict=verdict)
+                     budgets=budgets, amounts=amounts, facts=facts, llm_verdict=llm_verdict)
 
 
 def order_admission_unlocked(*, snapshot: AdmissionSnapshot | None, strategy: str, symbol: str, side: str,
@@ -156,8 +158,8 @@ def order_admission_unlocked(*, snapshot: AdmissionSnapshot | None, strategy: st
             or facts.stage == Stage.CANARY or flags.strategy_id is None
             or snapshot.breached & {n for n, a in amounts.items() if a}):
         return None
-    decision = admission_decide(facts)
-    if decision.block is not None or llm_block(llm_verdict, OrderShape(qty, order_type, limit_price)) is not None:
+    decision = _decide(facts, llm_verdict=llm_verdict, order_type=order_type, limit_price=limit_price)
+    if decision.block is not None:
         return None
     return Admission(decision=decision, lean_enabled=flags.trading.lean_enabled, lean_allowed=flags.lean_allowed,
                      strategy_id=flags.strategy_id, stage=flags.stage, budgets=budgets, amounts=amounts, facts=facts,

@@ -257,8 +257,7 @@ def _admit(*, data: OrderInput, actor: str, looked: _Looked) -> tuple[Execution,
             return *inserted, expected, policy_reason
     with transaction.atomic():
         admission = order_admission(strategy=data.strategy, symbol=data.symbol, side=data.side, qty=data.qty,
-                                    notional=notional, client_order_id=data.client_order_id,
-                                    order_type=data.order_type, limit_price=data.limit_price,
+                                    notional=notional, order_type=data.order_type, limit_price=data.limit_price,
                                     llm_verdict=looked.llm_verdict)
         if admission.block is None:
             expected, policy_reason = expected_adapter(route_policy(), data.symbol,

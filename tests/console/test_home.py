@@ -110,6 +110,7 @@ def test_home_warns_and_links_each_figure_to_the_rows_it_counts(browser):
     assert alerts.count('<tr id="alert-') == 2
     assert link(html, "lean-circuit") == "/executions/outages/"
     assert link(html, "readiness") == "/autonomy/readiness/"
+    assert '<a href="/executions/reconciliation/">Reconciliation</a>' in html  # every run, not the outages
 
 
 def test_home_reads_a_fixed_number_of_queries_whatever_it_counts(browser):
