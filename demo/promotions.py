@@ -34,6 +34,7 @@ LANES = [  # (strategy, seed, the best candidate's edge per fold)
 ]
 WALK_FORWARD = ["macd_rsi", "tsmom"]
 AGENT, OPERATOR, APPROVER, SECOND_APPROVER = "demo-agent", "demo", "demo", "demo-approver-2"
+DEMO_POLICY = "v4-gates-1"
 
 
 def _iso(moment) -> str:
@@ -85,6 +86,22 @@ def lane_artifact(strategy: str, seed: int, edge: float, start) -> dict:
     }
 
 
+def promotions_ready(*, actor: str = "demo") -> tuple[str, str]:
+    """A signing key this machine holds, the shipped gate policies loaded and ``DEMO_POLICY`` active (idempotent).
+    Returns (the active key's id, the active policy's version)."""
+    try:
+        signer = services.active_signer()
+    except services.NoSigningKey:  # none yet, or its file is not on this machine: make one it holds
+        services.signing_key_rotate(actor=actor)
+        signer = services.active_signer()
+    for path in sorted(SHIPPED.glob("*.json")):
+        services.policy_load(document=json.loads(path.read_text()), actor=actor)
+    active = selectors.policy_active()
+    if active is None or active.version != DEMO_POLICY:
+        services.policy_activate(version=DEMO_POLICY, actor=actor, reason="the demo runs with the selection-bias gate")
+    return signer.key_id, DEMO_POLICY
+
+
 class DemoPromotions:
     """Called by the executions replay at the start of each simulated trading day."""
 
@@ -93,16 +110,7 @@ class DemoPromotions:
         self.counts = {"promotions": 0, "promotions_refused_by_gates": 0}
 
     def setup(self, first_day) -> None:
-        try:
-            services.active_signer()
-        except services.NoSigningKey:  # none yet, or its file is not on this machine: make one it holds
-            services.signing_key_rotate(actor="demo")
-        for path in sorted(SHIPPED.glob("*.json")):
-            services.policy_load(document=json.loads(path.read_text()), actor="demo")
-        active = selectors.policy_active()
-        if active is None or active.version != "v4-gates-1":
-            services.policy_activate(version="v4-gates-1", actor="demo",
-                                     reason="the demo runs with the selection-bias gate")
+        promotions_ready()
         for strategy, seed, edge in LANES:
             run_ingest(body=lane_artifact(strategy, seed, edge, first_day - timedelta(days=7 * 20)), actor=AGENT)
         approver2 = principal_create(name=SECOND_APPROVER, roles=[Role.APPROVER],
