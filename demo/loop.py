@@ -49,6 +49,10 @@ STEPS = {
 }
 
 
+class ScratchDatabaseError(Exception):
+    """The scratch database cannot be created (the server refuses, the user may not create databases)."""
+
+
 class StepFailed(Exception):
     """A step's evidence is missing: ``step`` names it, the message says what was looked for."""
 
@@ -78,7 +82,7 @@ def scratch_database(name: str) -> Iterator[str]:
     at it, and drop it on the way out (whatever happens, Ctrl-C included). Only a name with the scratch prefix
     is ever created or dropped."""
     from django.core.management import call_command
-    from django.db import connection, connections
+    from django.db import DatabaseError, connection, connections
 
     quoted = _quoted(name)
     original = connection.settings_dict["NAME"]
@@ -90,9 +94,13 @@ def scratch_database(name: str) -> Iterator[str]:
             cursor.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
 
     try:
-        drop()  # one left behind by a run that was killed hard with this process id
-        with connection.creation._nodb_cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {quoted}")
+        try:
+            drop()  # one left behind by a run that was killed hard with this process id
+            with connection.creation._nodb_cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {quoted}")
+        except DatabaseError as exc:
+            raise ScratchDatabaseError(f"cannot create the scratch database {name}: {exc} (demo_loop needs a "
+                                       "database user that may create databases)") from exc
         connection.settings_dict["NAME"] = name
         call_command("migrate", verbosity=0, interactive=False)
         yield name
@@ -139,6 +147,12 @@ def api_server() -> Iterator[str]:
 class Answer:
     status: int
     body: Any
+
+    @property
+    def code(self) -> str | None:
+        """The error envelope's code, if the body is one."""
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        return error.get("code") if isinstance(error, dict) else None
 
 
 class Api:
@@ -197,8 +211,9 @@ class Loop:
     def done(self) -> None:
         self.say(f"      ok: step {self.step} proved")
 
-    def run(self) -> float:
-        started = time.monotonic()
+    def run(self) -> None:
+        from django.test import override_settings
+
         from autonomy.webhook_receiver import WebhookReceiver
         from execution.fake_brokers.server import FakeBrokers
 
@@ -212,13 +227,12 @@ class Loop:
             fakes = stack.enter_context(FakeBrokers(delay_seconds=0.4))  # books in memory: the demo's stay as they are
             receiver = WebhookReceiver(secret=secret).start()
             stack.callback(receiver.stop)
-            key_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="demo-loop-")))
-            from django.test import override_settings
-
+            # the run's signing key and the evidence bundle it writes: a temporary folder, removed at the end
+            work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="demo-loop-")))
             stack.enter_context(override_settings(
                 TRADING_LEAN_RUNNER_URL=fakes.lean.url, TRADING_LEAN_RUNNER_TIMEOUT_SECONDS=2.0,
                 ALPACA_BASE_URL=fakes.alpaca.url, ALPACA_API_KEY_ID="demo-key", ALPACA_API_SECRET_KEY="demo-secret",
-                ALPACA_TIMEOUT_SECONDS=5.0, SIGNING_KEY_DIR=key_dir / "keys",
+                ALPACA_TIMEOUT_SECONDS=5.0, SIGNING_KEY_DIR=work_dir / "keys",
                 ALERT_WEBHOOK_URL=receiver.url if self.options.deliver_alerts else "", ALERT_WEBHOOK_SECRET=secret,
                 ALERT_EMAIL_TO=[], ALERT_NOTIFY_MIN_SEVERITY="warning",
                 ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "127.0.0.1"]))
@@ -234,8 +248,7 @@ class Loop:
             self.paper()
             self.route(fakes, receiver, secret)
             self.budget()
-            self.replay(key_dir)
-        return time.monotonic() - started
+            self.replay(work_dir)
 
     def setup(self, base_url: str) -> None:
         from access.roles import Role
@@ -356,7 +369,7 @@ class Loop:
         self.begin(4)
         refused = self.agent.call("POST", f"promotions/{self.promotion_id}/approve", {"comment": "self-approval"})
         self.check(refused.status == 403, f"an agent's approval answered {refused.status}, not 403")
-        self.evidence(f"demo-agent approving its own request → 403 {refused.body['error']['code']}")
+        self.evidence(f"demo-agent approving its own request → 403 {refused.code}")
         approver = Api(self.base_url, principal_create(name=SECOND_APPROVER, roles=[Role.APPROVER],
                                                        strategies=[STRATEGY]).token, SECOND_APPROVER)
         self.answer(approver.call("POST", f"promotions/{self.promotion_id}/approve",
@@ -504,7 +517,7 @@ class Loop:
             answer = self.order(self.orders)
             coid = f"loop-{os.getpid()}-{self.orders:03d}"
             self.check(answer.status == 423, f"order {coid} answered {answer.status}, not 423: {answer.body}")
-            code = answer.body["error"]["code"]
+            code = answer.code
             stored = OrderRefusal.objects.filter(client_order_id=coid).first()
             self.check(stored is not None and stored.code == code, f"no refusal record {code} for {coid}")
             self.check(not Execution.objects.filter(client_order_id=coid).exists(), f"the refused {coid} was stored")

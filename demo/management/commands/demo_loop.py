@@ -29,7 +29,7 @@ from argparse import RawDescriptionHelpFormatter
 
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
-from demo.loop import Loop, LoopOptions, StepFailed
+from demo.loop import Loop, LoopOptions, ScratchDatabaseError, StepFailed
 
 
 class _HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
@@ -70,6 +70,8 @@ class Command(BaseCommand):
         loop = Loop(say=say, options=LoopOptions(deliver_alerts=not no_alert_delivery))
         try:
             loop.run()
+        except ScratchDatabaseError as exc:
+            raise CommandError(str(exc)) from None
         except StepFailed as failed:
             say(self.style.ERROR(f"FAILED {failed}"))
             raise CommandError(f"demo_loop failed at step {failed.step}: its evidence is missing (see above)") from None
