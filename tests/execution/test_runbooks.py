@@ -131,6 +131,7 @@ def test_a_kill_switch_trip_runbook(routed, ops, agent):
     assert breach.status_code == 423 and breach.json()["error"]["code"] == "budget_exceeded"
     status = ops.get("/api/v1/autonomy/status").json()
     assert status["trading_state"] == "HALTED" and TradingState.objects.get().cause == "budget"
+    assert next(b for b in status["budgets"] if b["name"] == "order_count")["breached"] is True
     assert order(agent, 3).json()["error"]["code"] in {"trading_halted", "budget_exceeded"}
     # 1. acknowledge both alerts
     acknowledge(ops, "budget:order_count")
