@@ -109,12 +109,13 @@ def _run_start(trigger: str) -> ReconciliationRun:
         others = list(ReconciliationRun.objects.filter(finished_at__isnull=True).exclude(pk=run.pk)
                       .values_list("pk", flat=True))
         dead = [pk for pk in others if _lock_free(RUN_LOCK.format(pk))]
-        if dead:
-            ReconciliationRun.objects.filter(pk__in=dead, finished_at__isnull=True).update(
+        for pk in dead:  # closed with what it recorded before it stopped
+            ReconciliationRun.objects.filter(pk=pk, finished_at__isnull=True).update(
                 finished_at=timezone.now(),
+                discrepancy_count=ReconciliationDiscrepancy.objects.filter(run_id=pk).count(),
                 errors=[f"interrupted: its process stopped before the run finished; run {run.pk} took over"])
-            if len(dead) == len(others):  # nobody else is running: every lease left is a dead run's
-                Execution.objects.filter(reconcile_lease_until__isnull=False).update(reconcile_lease_until=None)
+        if dead and len(dead) == len(others):  # nobody else is running: every lease left is a dead run's
+            Execution.objects.filter(reconcile_lease_until__isnull=False).update(reconcile_lease_until=None)
     return run
 
 
