@@ -73,8 +73,10 @@ contract: venv
 	$(PY) manage.py spectacular --format openapi-json --file var/schema.json --fail-on-warn
 	$(PY) .ci/contract_gate.py var/schema.json
 
+# Every benchmark (bench/bench_*.py), or those named, with options: make bench BENCH="load --rate 200 --seconds 60"
+BENCH ?=
 bench: venv
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH)
 
 lint: venv
 	$(VENV)/bin/ruff check .

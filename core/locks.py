@@ -16,6 +16,13 @@ def xact_lock(key: str) -> None:
         cursor.execute(f"SELECT pg_advisory_xact_lock({KEY_SQL})", [key])
 
 
+def xact_lock_shared(key: str) -> None:
+    """Take a transaction-level lock in share mode: many sharers at once, none while a
+    :func:`xact_lock` holder has it."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT pg_advisory_xact_lock_shared({KEY_SQL})", [key])
+
+
 def try_session_lock(key: str) -> bool:
     """Try a session-level lock (held until :func:`session_unlock`); never waits."""
     with connection.cursor() as cursor:

@@ -10,6 +10,14 @@ schedule):
   (``pg_try_advisory_lock``): a row that a router is submitting right now is skipped;
 * fills are unique per (adapter, broker fill id) and inserted with ON CONFLICT DO NOTHING.
 
+Safe to kill at any point (a worker killed, a host lost): a row's change and the discrepancy that
+says why are written in one transaction, so what a run did is kept with its reason and the rest is
+left as it was. Each run holds a session advisory lock (``reconcile-run:<id>``) while it runs; the
+next run closes an unfinished run whose lock is free as interrupted and, when no other run is alive,
+releases the leases it left, so its rows are taken at once instead of when their lease ends (a run
+beside a live one leaves them to expire). Claims and that release exclude each other
+(``reconcile:claims``, shared by claims).
+
 Positions: after the orders, the strategies' summed position per symbol is compared with the broker's
 (:func:`position_drift_check`): Alpaca's positions (``GET /v2/positions``) plus the LEAN-routed fills (the
 LEAN runner reports no positions). Each position of the symbol records the broker's figure and the
@@ -30,12 +38,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from autonomy.conditions import DriftFacts
 from autonomy.selectors import position_qty_by_symbol
 from autonomy.services import positions_reconcile
+from core import locks
 from execution.adapters.base import AdapterError, BrokerAdapter, BrokerOrder
 from execution.choices import Adapter, DiscrepancyKind, ExecutionStatus, status_from_broker
 from execution.circuit import lean_probe
@@ -45,6 +54,8 @@ from execution.services import execution_apply_broker_state, order_release, orde
 from execution.wiring import adapters
 
 LEASE_SECONDS = 90
+RUN_LOCK = "reconcile-run:{}"
+CLAIMS_LOCK = "reconcile:claims"
 GRACE_SECONDS = 30  # a pending_submit row younger than this may still be in flight
 AMBIGUOUS = (ExecutionStatus.PENDING_SUBMIT, ExecutionStatus.PENDING)
 OPEN = [ExecutionStatus.PENDING_SUBMIT, ExecutionStatus.PENDING, ExecutionStatus.ACCEPTED,
@@ -73,15 +84,53 @@ class _Tally:
 
 
 def _claim(*, since, limit: int) -> list[int]:
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        locks.xact_lock_shared(CLAIMS_LOCK)
         cursor.execute(_CLAIM, [LEASE_SECONDS, OPEN, since, limit])
         return sorted(r[0] for r in cursor.fetchall())
+
+
+def _lock_free(key: str) -> bool:
+    """True when no session holds the lock ``key`` (taken and given back at once)."""
+    if not locks.try_session_lock(key):
+        return False
+    locks.session_unlock(key)
+    return True
+
+
+def _run_start(trigger: str) -> ReconciliationRun:
+    """Create the run and hold its lock; close the runs a killed process left unfinished."""
+    with transaction.atomic():
+        run = ReconciliationRun.objects.create(trigger=trigger)
+        # taken before the row is visible: an unfinished run whose lock is free is a dead one
+        locks.session_lock(RUN_LOCK.format(run.pk))
+    with transaction.atomic():
+        locks.xact_lock(CLAIMS_LOCK)  # no claim in between: a live run's fresh leases are never released
+        others = list(ReconciliationRun.objects.filter(finished_at__isnull=True).exclude(pk=run.pk)
+                      .values_list("pk", flat=True))
+        dead = [pk for pk in others if _lock_free(RUN_LOCK.format(pk))]
+        for pk in dead:  # closed with what it recorded before it stopped
+            ReconciliationRun.objects.filter(pk=pk, finished_at__isnull=True).update(
+                finished_at=timezone.now(),
+                discrepancy_count=ReconciliationDiscrepancy.objects.filter(run_id=pk).count(),
+                errors=[f"interrupted: its process stopped before the run finished; run {run.pk} took over"])
+        if dead and len(dead) == len(others):  # nobody else is running: every lease left is a dead run's
+            Execution.objects.filter(reconcile_lease_until__isnull=False).update(reconcile_lease_until=None)
+    return run
+
+
+def _run_release(run: ReconciliationRun) -> None:
+    try:
+        locks.session_unlock(RUN_LOCK.format(run.pk))
+    except DatabaseError:  # a broken session: closing it ends the lock too
+        connection.close()
 
 
 def _flag(tally: _Tally, run: ReconciliationRun, kind: str, *, execution: Execution | None = None,
           adapter: str = "", client_order_id: str = "", broker_order_id: str = "",
           details: dict[str, Any] | None = None) -> None:
-    tally.discrepancies.append(ReconciliationDiscrepancy(
+    """Record a discrepancy at once (inside the transaction of the change it explains, when there is one)."""
+    tally.discrepancies.append(ReconciliationDiscrepancy.objects.create(
         run=run, execution=execution, kind=kind, adapter=adapter,
         client_order_id=client_order_id or (execution.client_order_id if execution else ""),
         broker_order_id=broker_order_id or "", details=details or {}))
@@ -92,6 +141,29 @@ def _look_up(adapter: BrokerAdapter, client_order_id: str) -> tuple[BrokerOrder 
         return adapter.get_by_client_order_id(client_order_id), ""
     except AdapterError as exc:
         return None, exc.reason
+
+
+def _bring_in_line(execution: Execution, name: str, order: BrokerOrder, run: ReconciliationRun,
+                   tally: _Tally) -> None:
+    before = (execution.status, execution.filled_qty, execution.execution_actual_adapter)
+    changed = execution_apply_broker_state(execution=execution, adapter=name, order=order,
+                                           status=status_from_broker(order.status))
+    if not changed:
+        return
+    tally.updated += 1
+    details = {"before": {"status": before[0], "filled_qty": str(before[1]), "adapter": before[2]},
+               "after": {"status": execution.status, "filled_qty": str(execution.filled_qty),
+                         "adapter": execution.execution_actual_adapter}}
+    if before[0] in AMBIGUOUS:
+        kind = DiscrepancyKind.FOUND_AT_BROKER
+    elif "execution_actual_adapter" in changed:
+        kind = DiscrepancyKind.ROUTE_CHANGED
+    elif "status" in changed:
+        kind = DiscrepancyKind.STATUS_CHANGED
+    else:
+        kind = DiscrepancyKind.FILL_CHANGED
+    _flag(tally, run, kind, execution=execution, adapter=name, broker_order_id=order.broker_order_id,
+          details=details)
 
 
 def _reconcile_one(execution: Execution, brokers: dict[str, BrokerAdapter], run: ReconciliationRun,
@@ -108,24 +180,8 @@ def _reconcile_one(execution: Execution, brokers: dict[str, BrokerAdapter], run:
             continue
         if order is None:
             continue
-        before = (execution.status, execution.filled_qty, execution.execution_actual_adapter)
-        changed = execution_apply_broker_state(execution=execution, adapter=name, order=order,
-                                               status=status_from_broker(order.status))
-        if changed:
-            tally.updated += 1
-            details = {"before": {"status": before[0], "filled_qty": str(before[1]), "adapter": before[2]},
-                       "after": {"status": execution.status, "filled_qty": str(execution.filled_qty),
-                                 "adapter": execution.execution_actual_adapter}}
-            if before[0] in AMBIGUOUS:
-                kind = DiscrepancyKind.FOUND_AT_BROKER
-            elif "execution_actual_adapter" in changed:
-                kind = DiscrepancyKind.ROUTE_CHANGED
-            elif "status" in changed:
-                kind = DiscrepancyKind.STATUS_CHANGED
-            else:
-                kind = DiscrepancyKind.FILL_CHANGED
-            _flag(tally, run, kind, execution=execution, adapter=name, broker_order_id=order.broker_order_id,
-                  details=details)
+        with transaction.atomic():  # the change and the discrepancy saying why: both or neither
+            _bring_in_line(execution, name, order, run, tally)
         return
     if unreachable:
         _flag(tally, run, DiscrepancyKind.BROKER_UNREACHABLE, execution=execution, details={"errors": unreachable})
@@ -135,11 +191,12 @@ def _reconcile_one(execution: Execution, brokers: dict[str, BrokerAdapter], run:
     if execution.status == ExecutionStatus.PENDING or (
             execution.status == ExecutionStatus.PENDING_SUBMIT and age >= GRACE_SECONDS):
         before = execution.status
-        Execution.objects.filter(pk=execution.pk, status=before).update(
-            status=ExecutionStatus.REJECTED, last_error="not_found_at_broker", last_update_at=timezone.now())
-        tally.updated += 1
-        _flag(tally, run, DiscrepancyKind.NOT_FOUND_AT_BROKER, execution=execution,
-              details={"before": before, "after": ExecutionStatus.REJECTED, "asked": names})
+        with transaction.atomic():
+            Execution.objects.filter(pk=execution.pk, status=before).update(
+                status=ExecutionStatus.REJECTED, last_error="not_found_at_broker", last_update_at=timezone.now())
+            tally.updated += 1
+            _flag(tally, run, DiscrepancyKind.NOT_FOUND_AT_BROKER, execution=execution,
+                  details={"before": before, "after": ExecutionStatus.REJECTED, "asked": names})
     elif execution.status not in AMBIGUOUS and execution.status != ExecutionStatus.REJECTED:
         _flag(tally, run, DiscrepancyKind.NOT_FOUND_AT_BROKER, execution=execution,
               details={"status": execution.status, "asked": names})
@@ -173,7 +230,16 @@ def reconcile_run(*, trigger: str = "manual", lookback_hours: int | None = None,
                   brokers: dict[str, BrokerAdapter] | None = None) -> ReconciliationRun:
     """One reconciliation pass; records a :class:`ReconciliationRun` with its discrepancies."""
     started = time.monotonic()
-    run = ReconciliationRun.objects.create(trigger=trigger)
+    run = _run_start(trigger)
+    try:
+        return _run(run, started=started, lookback_hours=lookback_hours, batch_size=batch_size, max_rows=max_rows,
+                    time_budget_seconds=time_budget_seconds, brokers=brokers)
+    finally:
+        _run_release(run)
+
+
+def _run(run: ReconciliationRun, *, started: float, lookback_hours: int | None, batch_size: int, max_rows: int,
+         time_budget_seconds: float, brokers: dict[str, BrokerAdapter] | None) -> ReconciliationRun:
     if brokers is None:
         lean, alpaca = adapters()
         brokers = {Adapter.LEAN: lean, Adapter.ALPACA: alpaca}
@@ -196,7 +262,6 @@ def reconcile_run(*, trigger: str = "manual", lookback_hours: int | None = None,
                 order_release(execution.client_order_id)
     _unknown_broker_orders(brokers, run, tally, since=since)
     run.drift = position_drift_check(brokers[Adapter.ALPACA], errors=tally.errors)
-    ReconciliationDiscrepancy.objects.bulk_create(tally.discrepancies)
     run.checked, run.updated = tally.checked, tally.updated
     run.discrepancy_count = len(tally.discrepancies)
     run.errors = tally.errors

@@ -7,6 +7,8 @@ from a separate superuser connection, and the web server as ``make serve`` runs 
   ``restore()`` listens again on the same port.
 * :func:`terminate_backends` runs ``pg_terminate_backend`` on every other session of a
   database, from a connection of its own.
+* :func:`restart_command` restarts the server itself (``pg_ctl restart -m fast``: every session
+  ends, connections are refused until it is back) — only the worktree's own embedded server.
 * :class:`Gunicorn` serves ``torghut_site.wsgi`` with gthread workers in a subprocess, with
   the environment given (``DATABASE_URL`` pointing through a proxy, DEBUG, brokers...).
 """
@@ -77,6 +79,40 @@ def advisory_lock_free(settings_dict: dict, key: str) -> bool:
         if got:
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
         return bool(got)
+
+
+def restart_command(settings_dict: dict) -> list[str] | None:
+    """The command that restarts the test database's server, or None when that must not or cannot be
+    done here: only the embedded server of this worktree (``var/``) is ever restarted, never a server
+    other people use, and only while no other database of it has a client. Run as the server's own
+    OS user (root runs it through ``runuser``)."""
+    import pwd
+
+    with direct_connection(settings_dict) as conn:
+        try:
+            data_dir = Path(conn.execute("SHOW data_directory").fetchone()[0]).resolve()
+        except psycopg.Error:  # not a superuser: not ours to restart
+            return None
+        others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                              "AND datname IS DISTINCT FROM current_database()").fetchone()[0]
+        if others:  # something else works on this server right now (a demo, a benchmark): leave it be
+            return None
+    var_dir = Path(os.environ.get("TORGHUT_VAR_DIR", ROOT / "var")).resolve()
+    pid_file = data_dir / "postmaster.pid"
+    if var_dir not in data_dir.parents or not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        binary = Path(os.readlink(f"/proc/{pid}/exe"))
+        owner = pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name
+    except (OSError, KeyError):
+        return None
+    pg_ctl = binary.with_name("pg_ctl")
+    command = [str(pg_ctl), "restart", "-D", str(data_dir), "-m", "fast", "-w", "-t", "60", "-s",
+               "-l", str(data_dir / "log")]  # the server's output to its log, not to the caller's pipes
+    if owner == pwd.getpwuid(os.getuid()).pw_name:
+        return command
+    return ["runuser", "-u", owner, "--", *command] if os.getuid() == 0 else None
 
 
 class DatabaseProxy:

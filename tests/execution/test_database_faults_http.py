@@ -1,6 +1,6 @@
 """Bursts of orders through the API served as deployed (gunicorn, gthread workers, persistent
 database connections) while the database goes away: its sessions terminated, or the server cut off
-altogether and back.
+altogether and back, or the server itself restarted (the worktree's embedded server only).
 
 Every client gets 201/200 or a 503 ``database_unavailable`` with Retry-After, never a 500; every
 broker order ends with exactly one execution row; a retry with the same client_order_id returns
@@ -25,7 +25,14 @@ from execution.choices import Adapter, status_from_broker
 from execution.fake_brokers import FakeBrokers
 from execution.models import Execution
 from execution.reconciliation import reconcile_run
-from tests.dbfaults import DatabaseProxy, Gunicorn, is_superuser, server_address, terminate_backends
+from tests.dbfaults import (
+    DatabaseProxy,
+    Gunicorn,
+    is_superuser,
+    restart_command,
+    server_address,
+    terminate_backends,
+)
 
 BROKER_LATENCY = 0.15  # orders spend most of their time at the broker: a fault hits them there
 
@@ -225,5 +232,29 @@ def test_database_cut_off_mid_burst_and_back(api_server, brokers):
     unrecorded = [r for rs in answers.values() for r in rs
                   if r.status_code == 503 and r.json()["error"]["details"].get("outcome_recorded") is False]
     assert unrecorded and unsettled, (statuses, len(unrecorded), unsettled)
+    assert _fresh_orders_all_created(api_server, token, prefix) == [201] * 24
+    assert "Traceback" not in api_server.log_tail(200_000)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_server_restarted_mid_burst(api_server, brokers):
+    """PostgreSQL itself restarts (fast shutdown: every session ends, open transactions roll back,
+    connections are refused until it is back) while orders are at the broker and in the database."""
+    import subprocess
+
+    command = restart_command(connection.settings_dict)
+    if command is None:
+        pytest.skip("only the worktree's own embedded server is restarted (not a server others use)")
+    token = principal_create(name="restart-agent", roles=["agent"]).token
+    prefix = f"restart-{uuid.uuid4().hex[:6]}"
+
+    def restart():
+        return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+
+    answers, restarted = _burst(api_server, token, prefix, orders=200, clients=8, fault=restart, fault_after=40)
+    assert restarted.returncode == 0, restarted.stderr
+    statuses, _ = _check_story(api_server, brokers, token, prefix, answers)
+    assert statuses[503] >= 1, statuses  # requests while it was down were told to retry
     assert _fresh_orders_all_created(api_server, token, prefix) == [201] * 24
     assert "Traceback" not in api_server.log_tail(200_000)
