@@ -214,3 +214,13 @@ def test_the_schema_names_the_refusal():
     schema = SchemaGenerator().get_schema(request=None, public=True)
     resolve = next(item["post"] for path, item in schema["paths"].items() if path.endswith("/resolve"))
     assert "`alert_condition_holds`" in resolve["responses"]["409"]["description"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_refusal_is_committed_while_the_alert_is_left_as_it_was(make_client):
+    """Outside any test transaction: the service's refusal row is committed, the alert untouched."""
+    alert = lane_off()
+    answer = make_client("operator").post(f"/api/v1/alerts/{alert.pk}/resolve", {}, format="json")
+    assert answer.status_code == 409
+    assert AuditEvent.objects.filter(action="alert_resolve", outcome="refused", via="api").count() == 1
+    assert Alert.objects.get(pk=alert.pk).status == "open"
