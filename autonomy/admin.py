@@ -445,7 +445,9 @@ class AlertAdmin(ReadOnlyAdmin):
     def resolve_selected(self, request, queryset):
         return _confirmed_action(
             self, request, queryset, action="resolve_selected", title="Resolve alerts", verb="resolve",
-            explanation="A resolved alert is final; the condition raising it again opens a new alert.",
+            explanation="A resolved alert is final; the condition raising it again opens a new alert. An alert "
+                        "whose critical flag is still set (the LEAN lane off, trading HALTED, a budget breached "
+                        "today) is refused: acknowledge it; it resolves by itself when the flag is lifted.",
             run=lambda a, c: services.alert_resolve(alert_id=a.pk, actor=request.user.get_username(), comment=c,
                                                     via=Via.ADMIN))
 

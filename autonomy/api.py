@@ -230,7 +230,11 @@ class AlertResolve(AlertAcknowledge):
     action = "resolve"
 
     @extend_schema(request=AlertActionIn, responses={
-        200: AlertOut, 409: error_response("`alert_already_resolved`: the alert is resolved already")},
+        200: AlertOut, 409: error_response(
+            "`alert_already_resolved`: the alert is resolved already; `alert_condition_holds`: the critical control "
+            "flag the alert stands for is still set (the LEAN lane disabled, trading HALTED globally or for a "
+            "strategy, a budget breached today), so the alert stays unresolved — acknowledge it instead; it resolves "
+            "by itself when the flag is lifted (`details.condition`, `details.resolves`). The refusal is audited.")},
         operation_id="alerts_resolve", summary="Resolve an open or acknowledged alert (final)")
     def post(self, request, alert_id: int):
         return super().post(request, alert_id)

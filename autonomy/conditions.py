@@ -53,6 +53,7 @@ def budget_would_breach(b: BudgetFacts) -> bool:
 
 REDUCE, RECOVER = "reduce", "recover"
 DISABLE_LEAN, ENABLE_LEAN = "disable_lean", "enable_lean"
+RAISE_LEAN_ALERT = "raise_lean_alert"  # the lane is off and no unresolved alert stands for it
 
 
 def as_data(value) -> dict:
@@ -241,6 +242,7 @@ class LeanCircuitInputs:
     requests: int  # orders expected on LEAN within the window
     fallbacks: int  # of those, LEAN failures (the order went elsewhere, or waits as pending)
     outage_reason: str = ""
+    alert_open: bool = True  # an unresolved ``lean_lane`` alert stands (read only while the lane is off)
 
 
 @dataclass(frozen=True)
@@ -260,8 +262,11 @@ def lean_circuit_evaluate(inputs: LeanCircuitInputs, policy: LeanCircuitPolicy) 
         reasons.append(f"fallback ratio {ratio:.2f} >= {policy.fallback_ratio:.2f} over {inputs.requests} LEAN "
                        f"requests in {policy.window_seconds} s")
     breached = bool(reasons)
-    return LeanCircuitVerdict(None if ratio is None else round(ratio, 4), breached, reasons,
-                              DISABLE_LEAN if breached and inputs.lean_enabled else None)
+    if inputs.lean_enabled:
+        action = DISABLE_LEAN if breached else None
+    else:  # a lane that is off keeps its critical alert until it is enabled again: raise it when none stands
+        action = None if inputs.alert_open else RAISE_LEAN_ALERT
+    return LeanCircuitVerdict(None if ratio is None else round(ratio, 4), breached, reasons, action)
 
 
 @dataclass(frozen=True)

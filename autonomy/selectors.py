@@ -377,32 +377,73 @@ def readiness_block(*, now=None, state: dict | None = None) -> str | None:
     return None
 
 
-def readiness_control(*, window_start, now) -> dict:
-    """The control facts of the scorecard: each critical control flag set now (trading HALTED globally or
-    for a strategy, the LEAN lane off, a budget breached today) and whether an unresolved critical alert
-    stands for it (the keys the control-event hook raises); and whether the LEAN circuit is armed — its
-    fallback-ratio threshold can trip, and its backstop sweep evaluated recently."""
-    from autonomy.choices import ConditionKind
+#: The dedup key of the alert that stands for the LEAN lane being off (the control-event hook raises it).
+LEAN_ALERT_KEY = "lean_lane"
 
-    flags: list[tuple[str, str]] = []  # (what, the dedup key of the alert that must stand for it)
-    row = TradingState.objects.filter(id=1).first()
+
+def state_alert_key(scope: str) -> str:
+    """The dedup key of the alert a trading state other than ACTIVE raises (``global`` or ``strategy:NAME``)."""
+    return f"trading_state:{scope}"
+
+
+def budget_alert_key(name: str) -> str:
+    return f"budget:{name}"
+
+
+@dataclass(frozen=True)
+class CriticalFlag:
+    """A critical control flag set now: what it is, the key of the critical alert that must stand for it
+    while it is set, and what lifts it (the alert then resolves by itself)."""
+    what: str
+    dedup_key: str
+    lifted_by: str
+
+
+def critical_flags(*, now: datetime | None = None) -> list[CriticalFlag]:
+    """The critical control flags set now (the one definition: the readiness criterion
+    ``critical_flags_alerting`` and the refusal to resolve their alerts read it): trading HALTED globally
+    or for a strategy, the LEAN lane off, a budget breached today. Three queries."""
+    now = now or timezone.now()
+    flags: list[CriticalFlag] = []
+    row = TradingState.objects.filter(id=1).only("state", "lean_enabled").first()
     if row is not None and row.state == TradingStateChoice.HALTED:
-        flags.append(("trading HALTED globally", "trading_state:global"))
+        flags.append(CriticalFlag("trading HALTED globally", state_alert_key("global"),
+                                  "when an operator lifts the halt"))
     for name in (StrategyTradingState.objects.filter(state=TradingStateChoice.HALTED)
                  .values_list("strategy__name", flat=True).order_by("strategy__name")):
-        flags.append((f"{name} HALTED", f"trading_state:strategy:{name}"))
+        flags.append(CriticalFlag(f"{name} HALTED", state_alert_key(f"strategy:{name}"),
+                                  f"when an operator lifts {name}'s halt"))
     if row is not None and not row.lean_enabled:
-        flags.append(("LEAN lane disabled", "lean_lane"))
+        flags.append(CriticalFlag("LEAN lane disabled", LEAN_ALERT_KEY,
+                                  "when the LEAN lane is enabled again (control room or admin)"))
     for name in (BudgetUsage.objects.filter(day=now.date(), breached_at__isnull=False)
                  .values_list("name", flat=True).order_by("name")):
-        flags.append((f"budget {name} breached", f"budget:{name}"))
+        flags.append(CriticalFlag(f"budget {name} breached", budget_alert_key(name),
+                                  "at the next UTC day's budget roll"))
+    return flags
+
+
+def critical_flag_for(dedup_key: str, *, now: datetime | None = None) -> CriticalFlag | None:
+    """The critical control flag set now that the alert with this key stands for, if any."""
+    return next((flag for flag in critical_flags(now=now) if flag.dedup_key == dedup_key), None)
+
+
+def readiness_control(*, window_start, now) -> dict:
+    """The control facts of the scorecard: each critical control flag set now (:func:`critical_flags`) and
+    whether an unresolved critical alert stands for it (the keys the control-event hook raises); and whether
+    the LEAN circuit is armed — its fallback-ratio threshold can trip, and its backstop sweep evaluated
+    recently."""
+    from autonomy.choices import ConditionKind
+
+    flags = critical_flags(now=now)
     alerted = set(Alert.objects.exclude(status=AlertStatus.RESOLVED)
-                  .filter(severity=AlertSeverity.CRITICAL, dedup_key__in=[key for _, key in flags])
+                  .filter(severity=AlertSeverity.CRITICAL, dedup_key__in=[f.dedup_key for f in flags])
                   .values_list("dedup_key", flat=True))
     last_sweep = (ConditionEvaluation.objects.filter(condition=ConditionKind.LEAN_CIRCUIT, inputs__trigger="sweep",
                                                      at__lte=now).order_by("-at").values_list("at", flat=True).first())
     ratio = settings.AUTONOMY_LEAN_FALLBACK_RATIO
-    return {"critical_flags": len(flags), "flags_without_alert": [what for what, key in flags if key not in alerted],
+    return {"critical_flags": len(flags),
+            "flags_without_alert": [f.what for f in flags if f.dedup_key not in alerted],
             "lean_circuit": {"in_order_path": 0 < ratio <= 1, "fallback_ratio": f"{ratio:g}",
                              "sweep_age_minutes": None if last_sweep is None
                              else int((now - last_sweep).total_seconds() // 60),

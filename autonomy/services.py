@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from access.choices import Via
+from access.choices import Outcome, Via
 from access.policy import AgentForbidden
 from access.roles import Role
 from access.selectors import StrategyPerm, strategies_for
@@ -89,9 +89,12 @@ from autonomy.models import (
 from autonomy.positions import PositionChange, position_after_fill
 from autonomy.selectors import (
     FLAGS_COLUMNS,
+    LEAN_ALERT_KEY,
     AdmissionSnapshot,
     BudgetLimit,
+    CriticalFlag,
     OrderFlags,
+    budget_alert_key,
     budget_default,
     budget_facts,
     budget_today,
@@ -101,6 +104,7 @@ from autonomy.selectors import (
     order_flags_from_row,
     playbook_active,
     signal_freshness,
+    state_alert_key,
     symbol_modes,
 )
 from core import locks
@@ -745,14 +749,38 @@ def alert_acknowledge(*, alert_id: int, actor: str, comment: str = "", roles=(),
 
 
 def alert_resolve(*, alert_id: int, actor: str, comment: str = "", roles=(), via: str = Via.API) -> Alert:
-    """open or acknowledged -> resolved (final). 409 ``alert_already_resolved`` for a resolved one."""
+    """open or acknowledged -> resolved (final). 409 ``alert_already_resolved`` for a resolved one; 409
+    ``alert_condition_holds`` while the critical control flag the alert stands for is still set (the LEAN lane
+    off, trading HALTED, a budget breached today: :func:`autonomy.selectors.critical_flags`) — the flag must
+    keep its alert, which resolves by itself when the flag is lifted. That refusal is audited (committed)."""
     with transaction.atomic():
         alert = _alert_locked(alert_id)
         if alert.status == AlertStatus.RESOLVED:
             raise Conflict(f"Alert #{alert.pk} is already resolved.", code="alert_already_resolved",
                            details={"status": alert.status})
-        _resolve(alert, actor=actor, comment=comment, roles=roles, via=via)
-    return alert
+        flag = selectors.critical_flag_for(alert.dedup_key)
+        if flag is None:
+            _resolve(alert, actor=actor, comment=comment, roles=roles, via=via)
+            return alert
+        refusal = _condition_holds(alert, flag)
+        audit_record(actor=actor, actor_roles=roles, via=via, action="alert_resolve", outcome=Outcome.REFUSED,
+                     object_ref=f"alert:{alert.pk}",
+                     details={"dedup_key": alert.dedup_key, "status": alert.status, "comment": comment,
+                              "error_code": refusal.code, "condition": flag.what})
+    raise refusal
+
+
+def _condition_holds(alert: Alert, flag: CriticalFlag) -> Conflict:
+    """The refusal to resolve an alert whose critical control flag is still set, saying what to do instead."""
+    instead = ("Acknowledge it instead (someone is on it)" if alert.status == AlertStatus.OPEN
+               else "Leave it acknowledged")
+    return Conflict(
+        f"Alert #{alert.pk} cannot be resolved while its condition holds ({flag.what}): a critical control flag "
+        f"keeps its alert until the flag is lifted, or the readiness scorecard (critical_flags_alerting) fails "
+        f"and enabling the LEAN lane is refused. {instead}; it resolves by itself {flag.lifted_by}.",
+        code="alert_condition_holds",
+        details={"dedup_key": alert.dedup_key, "status": alert.status, "condition": flag.what,
+                 "resolves": flag.lifted_by})
 
 
 def alert_clear(*, dedup_key: str, actor: str = "system", reason: str = "the condition cleared",
@@ -1114,7 +1142,6 @@ def _freshness_apply(verdict: conditions.FreshnessVerdict, counts: dict, *, trip
 
 # --- LEAN circuit ----------------------------------------------------------------------------
 
-LEAN_ALERT_KEY = "lean_lane"  # the alert every disabling of the lane opens (control-event hook below)
 LEAN_INCIDENT_KIND = "lean_circuit"
 
 
@@ -1130,21 +1157,45 @@ def lean_circuit_check(*, requests: int, fallbacks: int, outage_open: bool, outa
     """Evaluate the LEAN circuit on figures execution measured, store the evaluation and, on a breach
     while the lane is on, disable it at once with an incident and a critical alert, all in the
     caller's transaction (the order path calls this as the failure happens; the sweep is a backstop).
+    While the lane is off and no unresolved ``lean_lane`` alert stands for it, the alert is raised again (the
+    flag keeps its alert until the lane is enabled; readiness' ``critical_flags_alerting`` reads it).
     None when this cycle was already evaluated."""
     with transaction.atomic():
-        inputs = conditions.LeanCircuitInputs(lean_enabled=_lean_enabled(), outage_open=outage_open,
-                                              requests=requests, fallbacks=fallbacks, outage_reason=outage_reason)
+        lean_enabled = _lean_enabled()
+        inputs = conditions.LeanCircuitInputs(
+            lean_enabled=lean_enabled, outage_open=outage_open, requests=requests, fallbacks=fallbacks,
+            outage_reason=outage_reason, alert_open=lean_enabled or _lean_alert_unresolved())
         verdict = conditions.lean_circuit_evaluate(inputs, lean_circuit_policy())
         if cycle is not None and not sweep_claim(sweep=ConditionKind.LEAN_CIRCUIT, cycle=cycle):
             return None
         if verdict.action == conditions.DISABLE_LEAN:
             _lean_disable(verdict, inputs, trigger=trigger)
+        elif verdict.action == conditions.RAISE_LEAN_ALERT:
+            _lean_alert_again(trigger=trigger)
         condition_evaluation_record(
             condition=ConditionKind.LEAN_CIRCUIT, scope="global",
             inputs={**conditions.as_data(inputs), "trigger": trigger, "cycle": cycle},
             outcome=conditions.as_data(verdict), breached=verdict.breached, action=verdict.action or "",
             actor=LEAN_CIRCUIT_ACTOR)
     return verdict
+
+
+def _lean_alert_unresolved() -> bool:
+    return Alert.objects.exclude(status=AlertStatus.RESOLVED).filter(dedup_key=LEAN_ALERT_KEY).exists()
+
+
+def _lean_alert_again(*, trigger: str) -> None:
+    """The lane is off and no unresolved alert stands for it (one resolved by hand before that was refused):
+    raise it again, as the control event that disabled the lane did."""
+    row = selectors.trading_state_row()
+    _lean_alert_raise(reason=row.lean_disabled_reason, actor=LEAN_CIRCUIT_ACTOR, evidence={
+        "raised_again": "the LEAN lane is disabled and no unresolved alert stood for it", "trigger": trigger,
+        "disabled_by": row.updated_by, "disabled_reason": row.lean_disabled_reason})
+
+
+def _lean_alert_raise(*, reason: str, actor: str, evidence: dict) -> Alert:
+    return alert_raise(dedup_key=LEAN_ALERT_KEY, severity=AlertSeverity.CRITICAL, actor=actor,
+                       title=f"LEAN lane disabled: {reason}"[:300], evidence=evidence)
 
 
 def _lean_disable(verdict: conditions.LeanCircuitVerdict, inputs: conditions.LeanCircuitInputs, *,
@@ -1336,10 +1387,6 @@ def budgets_day_roll(*, day=None) -> dict:
 
 # --- Critical control changes raise alerts (called by control_event_record) -------------------
 
-def _state_alert_key(scope: str) -> str:
-    return f"trading_state:{scope}"
-
-
 def control_change_alerts(*, kind: str, scope: str, actor: str, reason: str, before: dict, after: dict,
                           evidence: dict) -> None:
     """Alerts for control changes, in the transaction that makes the change: a trading state (global or
@@ -1350,7 +1397,7 @@ def control_change_alerts(*, kind: str, scope: str, actor: str, reason: str, bef
         old, new = before.get("state"), after.get("state")
         if old == new:
             return
-        key = _state_alert_key(scope)
+        key = state_alert_key(scope)
         if old in STATE_RANK and new in STATE_RANK and STATE_RANK[new] < STATE_RANK[old]:
             alert_clear(dedup_key=key, actor=actor, reason=f"trading {scope} moved from {old} to {new}: {reason}")
         if new != TradingStateChoice.ACTIVE:
@@ -1366,16 +1413,14 @@ def control_change_alerts(*, kind: str, scope: str, actor: str, reason: str, bef
             incident_close(kind=LEAN_INCIDENT_KIND, actor=actor, reason=f"LEAN lane enabled again: {reason}")
             LeanRecovery.objects.filter(id=1, tripped=True).update(tripped=False, clean_probes=0)
         else:
-            alert_raise(dedup_key=LEAN_ALERT_KEY, severity=AlertSeverity.CRITICAL, actor=actor,
-                        title=f"LEAN lane disabled: {reason}"[:300],
-                        evidence={"by": actor, "before": before, "after": after,
-                                  **({"evidence": evidence} if evidence else {})})
+            _lean_alert_raise(reason=reason, actor=actor, evidence={
+                "by": actor, "before": before, "after": after, **({"evidence": evidence} if evidence else {})})
 
 
 def budget_breach_alert(*, facts: BudgetFacts, inputs: dict, moved_to: str | None) -> None:
     """A budget breach is critical whatever the state did; the day's roll resolves it (the trading state
     it moved stays until an operator lifts it)."""
-    alert_raise(dedup_key=f"budget:{facts.name}", severity=AlertSeverity.CRITICAL, actor="system:budget",
+    alert_raise(dedup_key=budget_alert_key(facts.name), severity=AlertSeverity.CRITICAL, actor="system:budget",
                 title=f"Budget {facts.name} breached: used {decimal_str(facts.used + facts.amount)} of "
                       f"{decimal_str(facts.limit)} today" + (f"; trading moved to {moved_to}" if moved_to else ""),
                 evidence={**inputs, "moved_to": moved_to})

@@ -18,7 +18,7 @@ from access.middleware import annotate
 from access.roles import Role
 from access.selectors import StrategyPerm, strategies_for, user_has_role, user_roles
 from autonomy import forms, llm_figures, rules, selectors, services
-from autonomy.choices import LLM_STAGE_RANK, LlmStage, TradingStateChoice, strictest
+from autonomy.choices import LLM_STAGE_RANK, AlertStatus, LlmStage, TradingStateChoice, strictest
 from autonomy.filters import AlertFilter
 from autonomy.llm_filters import LlmReviewFilter
 from autonomy.llm_guardrails import REASONS
@@ -233,12 +233,18 @@ def alert_list(request):
     valid = filterset.is_valid() and window.is_valid()
     qs = window.window.filter(filterset.qs, "last_seen_at") if valid else selectors.alert_list().none()
     rows, pager = paginate(request.GET, qs, per_page=50)
+    may_act = user_has_role(request.user, Role.OPERATOR)
+    rows = list(rows)
+    if may_act:  # an alert standing for a critical flag still set is not resolved by hand: say when it will be
+        held = {flag.dedup_key: flag.lifted_by for flag in selectors.critical_flags()}
+        for row in rows:
+            row.resolves_when = held.get(row.dedup_key) if row.status != AlertStatus.RESOLVED else None
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "autonomy/alert_list.html", {
         "filter": filterset, "picker": picker(window, request.GET), "valid": valid, "page": rows, "pager": pager,
         "query": query.urlencode(),
-        "may_act": user_has_role(request.user, Role.OPERATOR), "sources": selectors.signal_sources(),
+        "may_act": may_act, "sources": selectors.signal_sources(),
         "incidents": selectors.incidents_open()}, status=200 if valid else 400)
 
 

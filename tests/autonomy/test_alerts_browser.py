@@ -45,6 +45,9 @@ def test_banner_and_alerts_page_render_without_overflow_at_1280_and_390(live_ser
         # acknowledging in the page takes each alert off the banner; with both acknowledged it is gone
         page = log_in(browser, live_server.url, width=1280)
         page.goto(f"{live_server.url}/autonomy/alerts/?severity=critical")
+        lean_row = page.locator("tr:has(code:text-is('lean_lane'))")  # its flag is set: no Resolve, but when
+        assert lean_row.locator("button:has-text('Resolve')").count() == 0
+        assert "Resolves by itself when the LEAN lane is enabled again" in lean_row.inner_text()
         page.locator("button:has-text('Acknowledge')").first.click()
         page.wait_for_load_state()
         assert page.locator(".alert-banner li").count() == 1

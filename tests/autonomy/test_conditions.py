@@ -149,6 +149,14 @@ def test_an_open_outage_breaches_and_a_disabled_lane_is_not_disabled_twice():
     assert c.lean_circuit_evaluate(c.LeanCircuitInputs(False, True, 3, 3), LEAN).action is None
 
 
+@pytest.mark.parametrize(("enabled", "alert_open", "outage_open", "action"), [
+    (False, False, False, c.RAISE_LEAN_ALERT), (False, False, True, c.RAISE_LEAN_ALERT),
+    (False, True, True, None), (True, False, False, None), (True, False, True, c.DISABLE_LEAN)])
+def test_a_disabled_lane_without_an_unresolved_alert_raises_it_again(enabled, alert_open, outage_open, action):
+    inputs = c.LeanCircuitInputs(enabled, outage_open, 3, 3, alert_open=alert_open)
+    assert c.lean_circuit_evaluate(inputs, LEAN).action == action
+
+
 def test_lean_recovery_only_by_operator_unless_the_policy_allows_probes():
     assert c.lean_recovery_evaluate(probe_ok=True, clean_probes=99, outage_open=False, policy=LEAN).action is None
     policy = c.LeanCircuitPolicy(recovery_probes=3)

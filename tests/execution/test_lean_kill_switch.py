@@ -83,6 +83,24 @@ def trip(routed):
     assert lean_probe(adapters()[0], force=True) is True  # the outage closes; the lane stays off
 
 
+def test_the_sweep_task_raises_the_lane_alert_again_when_it_was_resolved_while_the_lane_is_off(routed):
+    """Before resolving it was refused, an operator could resolve the ``lean_lane`` alert of a lane still off:
+    readiness then failed (a critical flag without its alert) and kept the lane off. The sweep restores it."""
+    from access.models import AuditEvent
+    from execution.tasks import sweep_lean_circuit
+
+    trip(routed)
+    first = Alert.objects.get(dedup_key="lean_lane")
+    Alert.objects.filter(pk=first.pk).update(status="resolved", resolved_at=timezone.now(), resolved_by="olga")
+    summary = sweep_lean_circuit()
+    assert summary["action"] == "raise_lean_alert" and not lean_enabled()
+    again = Alert.objects.exclude(status="resolved").get(dedup_key="lean_lane")
+    assert again.pk != first.pk and again.severity == "critical"
+    assert again.title.startswith("LEAN lane disabled: lean_circuit: a LEAN outage is open")
+    assert AuditEvent.objects.get(action="task:sweep_lean_circuit").details["action"] == "raise_lean_alert"
+    assert Incident.objects.get().status == "open"  # the incident stays as it was
+
+
 def test_only_an_operator_brings_lean_back_by_default(routed, settings):
     settings.READINESS_PHASE_D = False  # the circuit alone; the readiness rule has its own tests
     settings.AUTONOMY_SWEEP_MINUTES = 1

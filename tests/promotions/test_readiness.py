@@ -191,3 +191,47 @@ def test_phase_d_refuses_an_llm_stage_above_stage1_until_readiness_holds(setting
     assert "readiness scorecard is not green" in llm_stage_readiness_block()
     settings.READINESS_PHASE_D = False
     assert llm_stage_readiness_block() is None
+
+
+def test_the_lean_lane_comes_back_through_the_control_room_after_its_alert_was_resolved_by_hand(flow, settings):
+    """The defect: an operator resolved the ``lean_lane`` alert while the lane was off, readiness' critical
+    flag criterion failed, Phase D refused enabling the lane, and nothing raised the alert again. Now the
+    resolve is refused (acknowledge instead), an alert resolved that way earlier is raised again by the LEAN
+    circuit's sweep, and the lane is enabled through the control room once readiness is otherwise green."""
+    from django.test import Client
+
+    from autonomy.models import Alert
+    from tests.access.factories import UserFactory
+
+    settings.READINESS_PHASE_D, settings.READINESS_GREEN_HOURS = True, 24
+    flow.promote("paper")
+    replay_sweep()
+    services.lean_circuit_check(requests=10, fallbacks=0, outage_open=False, trigger="sweep", cycle=1)  # armed
+    now = timezone.now()
+    ReadinessSnapshot.objects.create(at=now - timedelta(hours=25), green=True, criteria=[], facts={},
+                                     window_start=now - timedelta(hours=49), created_by="test")
+    page = Client()
+    page.force_login(UserFactory(username="olga", roles=["operator"]))
+    lean_url = "/autonomy/control/lean-lane/"
+    assert page.post(lean_url, {"enabled": "false", "reason": "runner upgrade"}).status_code == 302
+    alert = Alert.objects.get(dedup_key="lean_lane")
+    assert selectors.readiness_get()["green"] is True  # the lane is off, and its alert stands
+
+    refused = flow.operator.post(f"/api/v1/alerts/{alert.pk}/resolve", {"comment": "runner is back"}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "alert_condition_holds"
+    assert flow.operator.post(f"/api/v1/alerts/{alert.pk}/acknowledge", {}, format="json").status_code == 200
+    assert selectors.readiness_get()["green"] is True
+
+    # an alert resolved by hand before that refusal existed: the trap as it was
+    Alert.objects.filter(pk=alert.pk).update(status="resolved", resolved_at=timezone.now(), resolved_by="olga")
+    alerting = criterion(flow.agent.get("/api/v1/readiness").json(), "critical_flags_alerting")
+    assert alerting["status"] == "fail" and "LEAN lane disabled" in alerting["detail"]
+    stuck = page.post(lean_url, {"enabled": "true", "reason": "runner upgraded"})
+    assert stuck.status_code == 422 and "readiness_not_met" in stuck.content.decode()
+
+    services.lean_circuit_check(requests=10, fallbacks=0, outage_open=False, trigger="sweep", cycle=2)  # backstop
+    assert criterion(flow.agent.get("/api/v1/readiness").json(), "critical_flags_alerting")["status"] == "pass"
+    assert page.post(lean_url, {"enabled": "true", "reason": "runner upgraded"}).status_code == 302
+    assert selectors.trading_state_get().lean_enabled is True
+    again = Alert.objects.get(dedup_key="lean_lane", raised_by="system:lean-circuit")
+    assert again.status == "resolved" and again.resolved_by == "olga"  # it resolved with the lane coming back
