@@ -110,6 +110,40 @@ def test_the_staleness_sweep_evaluates_once_per_cycle(settings):
     assert ConditionEvaluation.objects.filter(condition="stale_signals").count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_servers_starting_together_on_several_machines_take_turns_at_the_owner_steps(monkeypatch):
+    """``make serve`` / ``make worker`` on two machines at once: the second waits while the first holds the
+    owner's steps (migrate...), then runs them itself (finding nothing left to do)."""
+    import threading
+
+    from django.db import connection, connections
+    from django_q.models import Schedule
+
+    from core import serving
+    from tests.dbfaults import advisory_lock_free
+
+    monkeypatch.setattr(serving, "owner_steps", lambda kind, embedded: [["sync_schedules"]])
+    results = []
+
+    def second_machine() -> None:
+        try:
+            results.append(serving.run_owner_steps("worker", False))
+        finally:
+            connections.close_all()
+
+    lock = "SELECT pg_advisory_{}(hashtextextended(%s, 0))"
+    with direct_connection(connection.settings_dict) as first_machine:
+        first_machine.execute(lock.format("lock"), [serving.OWNER_STEPS_LOCK])
+        thread = threading.Thread(target=second_machine)
+        thread.start()
+        thread.join(2)
+        assert thread.is_alive() and not Schedule.objects.exists()  # waiting for its turn
+        first_machine.execute(lock.format("unlock"), [serving.OWNER_STEPS_LOCK])
+        thread.join(60)
+    assert results == [0] and Schedule.objects.exists()
+    assert advisory_lock_free(connection.settings_dict, serving.OWNER_STEPS_LOCK)  # given back
+
+
 # --- Two clusters -------------------------------------------------------------------------------
 
 SCHEDULED = re.compile(r"created task \S+ from schedule \[([^\]]+)\]")
