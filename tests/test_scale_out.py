@@ -3,10 +3,11 @@
 django-q2 runs its scheduler in every cluster. It guards a schedule with ``SELECT ... FOR UPDATE``
 inside a transaction (a second cluster waits for the row, then finds it no longer due), but it
 pushes the task to the broker before that transaction commits, and a broker delivers at least
-once: the same sweep can still arrive twice. So every scheduled task claims its period itself
-(``SweepCycle`` rows for one-transaction sweeps, ``core.locks.once_per_period`` for work spanning
-many transactions), and these tests show both layers: two real clusters fire each schedule once,
-and each sweep delivered three times in one period does its work once.
+once: the same sweep can still arrive twice. So every scheduled task guards its own work: the sweeps
+claim their period (``SweepCycle`` rows for one-transaction sweeps, ``core.locks.once_per_period`` for
+work spanning many transactions), alert deliveries are claimed row by row, pruning finds nothing left.
+These tests show both layers: two real clusters fire each schedule once, and each sweep delivered three
+times in one period does its work once.
 """
 from __future__ import annotations
 
