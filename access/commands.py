@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from access.choices import Outcome, Via
 from access.services import audit_record, command_actor
+from core.commands import BaseCommand
 
 # Options every command has; they say nothing about what the command changed.
 _NOISE = {"verbosity", "settings", "pythonpath", "traceback", "no_color", "force_color", "skip_checks",

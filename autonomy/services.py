@@ -628,6 +628,28 @@ def readiness_snapshot_take(*, actor: str = "system:readiness", now=None):
     criteria, facts, window_start = readiness_evaluate(now=now)
     return ReadinessSnapshot.objects.create(at=now, green=readiness.green(criteria), criteria=criteria, facts=facts,
                                             window_start=window_start, created_by=actor)
+
+
+READINESS_ACTOR = "system:readiness"
+
+
+def readiness_sweep_run(*, now: datetime | None = None) -> dict | None:
+    """The readiness sweep: replay the promotions every activation rests on (recording each outcome), then
+    store a snapshot. Once per ``READINESS_SWEEP_MINUTES`` period however many clusters fire the schedule
+    (None when this period's sweep is running elsewhere or already stored its snapshot)."""
+    from autonomy.models import ReadinessSnapshot
+    from promotions.services import replay_sweep
+
+    def run() -> dict:
+        replays = replay_sweep()
+        snapshot = readiness_snapshot_take(actor=READINESS_ACTOR)  # after the replays: it reads them
+        return {"replays": len(replays), "green": snapshot.green, "snapshot_id": snapshot.pk,
+                "failing": [c["id"] for c in snapshot.criteria if c["status"] != "pass"]}
+
+    return locks.once_per_period(
+        "readiness:sweep", minutes=settings.READINESS_SWEEP_MINUTES, now=now, run=run,
+        finished_in=lambda start, end: ReadinessSnapshot.objects.filter(created_by=READINESS_ACTOR, at__gte=start,
+                                                                        at__lt=end).exists())
 # === alerts worker: alerts, delivery, heartbeats, stale signals, failure streak, LEAN circuit =====
 
 # --- Alerts ----------------------------------------------------------------------------------

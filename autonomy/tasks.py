@@ -36,7 +36,7 @@ def sweep_staleness() -> dict:
         evaluation = services.staleness_sweep()
         if evaluation is None:
             return {"evaluated": False}
-        return {"evaluated": True, "evaluation_id": evaluation.pk, "stale": evaluation.tripped,
+        return {"evaluated": True, "evaluation_id": evaluation.pk, "stale": evaluation.breached,
                 "action": evaluation.action}
 
     return run_audited(worker="staleness", task="sweep_staleness", run=run, did_work=lambda s: bool(s.get("action")))
@@ -50,17 +50,11 @@ def roll_budgets() -> dict:
 
 def readiness_sweep() -> dict:
     """Replay the promotions every activation rests on (recording each outcome), then store a readiness
-    snapshot. Each run appends its own records; the scorecard reads the newest."""
-    from autonomy.services import readiness_snapshot_take
-    from promotions.services import replay_sweep
-
+    snapshot; once per ``READINESS_SWEEP_MINUTES`` period. The scorecard reads the newest snapshot."""
     def run() -> dict:
-        replays = replay_sweep()
-        snapshot = readiness_snapshot_take()
-        return {"replays": len(replays), "green": snapshot.green, "snapshot_id": snapshot.pk,
-                "failing": [c["id"] for c in snapshot.criteria if c["status"] != "pass"]}
+        return services.readiness_sweep_run() or {"skipped": "this period's readiness sweep is running or done"}
 
-    return run_audited(worker="readiness", task="readiness_sweep", run=run, did_work=lambda s: True)
+    return run_audited(worker="readiness", task="readiness_sweep", run=run, did_work=lambda s: "skipped" not in s)
 
 
 def prune_heartbeats() -> dict:

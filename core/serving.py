@@ -28,6 +28,7 @@ loopback). This module never imports the Django settings: every step runs in its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -165,26 +166,41 @@ def owner_steps(kind: str, embedded: bool) -> list[list[str]]:
     return steps
 
 
+OWNER_STEPS_LOCK = "serving:owner-steps"
+
+
 def run_owner_steps(kind: str, embedded: bool) -> int:
     """In the owner's process: run ``owner_steps`` one after the other (one Django start-up, and one
-    start of the embedded server, for all of them)."""
+    start of the embedded server, for all of them), holding the database's advisory lock
+    ``serving:owner-steps``: web servers and workers started at once on several machines against one
+    database take turns, so one migrates and the others find nothing left to do."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "torghut_site.settings")
     import django
     from django.core.management import CommandError, call_command
 
     django.setup()
-    for step in owner_steps(kind, embedded):
-        name, *options = step
-        try:
-            call_command(name, *options, **({"skip_checks": False} if name == "migrate" else {}))
-        except (CommandError, SystemExit) as exc:
-            if isinstance(exc, SystemExit) and not exc.code:
-                continue
-            why = f"exit {exc.code}" if isinstance(exc, SystemExit) else str(exc)
-            hint = "; run `make serve` or `manage.py migrate` first" if "--check" in options else ""
-            print(f"serve: error: `manage.py {' '.join(step)}` failed ({why}{hint})", file=sys.stderr, flush=True)
-            return 2
-    return 0
+    from django.db import Error
+
+    from core import locks
+
+    locks.session_lock(OWNER_STEPS_LOCK)  # several machines starting at once migrate one after the other
+    try:
+        for step in owner_steps(kind, embedded):
+            name, *options = step
+            try:
+                call_command(name, *options, **({"skip_checks": False} if name == "migrate" else {}))
+            except (CommandError, SystemExit) as exc:
+                if isinstance(exc, SystemExit) and not exc.code:
+                    continue
+                why = f"exit {exc.code}" if isinstance(exc, SystemExit) else str(exc)
+                hint = "; run `make serve` or `manage.py migrate` first" if "--check" in options else ""
+                print(f"serve: error: `manage.py {' '.join(step)}` failed ({why}{hint})", file=sys.stderr,
+                      flush=True)
+                return 2
+        return 0
+    finally:
+        with contextlib.suppress(Error):  # a connection that went away took the lock with it
+            locks.session_unlock(OWNER_STEPS_LOCK)
 
 
 def _run(command: list[str], env: Mapping[str, str]) -> int:

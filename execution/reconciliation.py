@@ -45,6 +45,7 @@ from autonomy.conditions import DriftFacts
 from autonomy.selectors import position_qty_by_symbol
 from autonomy.services import positions_reconcile
 from core import locks
+from core.locks import once_per_period
 from execution.adapters.base import AdapterError, BrokerAdapter, BrokerOrder
 from execution.choices import Adapter, DiscrepancyKind, ExecutionStatus, status_from_broker
 from execution.circuit import lean_probe
@@ -268,6 +269,23 @@ def _run(run: ReconciliationRun, *, started: float, lookback_hours: int | None, 
     run.finished_at = timezone.now()
     run.save()
     return run
+
+
+SCHEDULED_RUN_LOCK = "reconcile:schedule"
+
+
+def reconcile_scheduled(*, now: datetime | None = None) -> ReconciliationRun | None:
+    """The schedule's reconciliation: one finished run per ``TRADING_RECONCILE_INTERVAL_MINUTES`` period,
+    however many clusters fire the schedule or however often the task is delivered. None when this
+    period's run is running elsewhere or already finished (a run killed half-way does not count: the
+    next delivery runs it again). An operator's ``manage.py reconcile`` is not limited."""
+    def finished_in(start: datetime, end: datetime) -> bool:
+        return ReconciliationRun.objects.filter(trigger="schedule", started_at__gte=start, started_at__lt=end,
+                                                finished_at__isnull=False).exists()
+
+    return once_per_period(SCHEDULED_RUN_LOCK, minutes=settings.TRADING_RECONCILE_INTERVAL_MINUTES,
+                           finished_in=finished_in, now=now,
+                           run=lambda: reconcile_run(trigger="schedule", time_budget_seconds=60.0))
 
 
 def _broker_positions(alpaca: BrokerAdapter) -> dict[str, Decimal]:

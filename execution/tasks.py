@@ -9,19 +9,21 @@ from autonomy.services import playbook_ensure, playbook_run
 from autonomy.tasks import run_audited
 from execution import selectors
 from execution.circuit import lean_circuit_sweep
-from execution.reconciliation import reconcile_run
+from execution.reconciliation import reconcile_scheduled
 from execution.wiring import adapters
 
 
 def reconcile_executions() -> dict:
-    """Scheduled reconciliation (idempotent; concurrent runs claim disjoint rows), audited as the
-    worker's own action."""
+    """Scheduled reconciliation, once per period (a second cluster or a second delivery of the same
+    period does nothing), audited as the worker's own action."""
     try:
-        run = reconcile_run(trigger="schedule", time_budget_seconds=60.0)
+        run = reconcile_scheduled()
     except Exception as exc:
         audit_record(actor="system:reconcile", via=Via.WORKER, action="task:reconcile_executions",
                      outcome=Outcome.ERROR, details={"error": f"{exc.__class__.__name__}: {exc}"[:1000]})
         raise
+    if run is None:
+        return {"skipped": "this period's scheduled reconciliation is running or finished"}
     summary = {"run_id": run.id, "checked": run.checked, "updated": run.updated,
                "discrepancies": run.discrepancy_count, "drift": getattr(run, "drift", None)}
     audit_record(actor="system:reconcile", via=Via.WORKER, action="task:reconcile_executions",

@@ -11,11 +11,14 @@ from a separate superuser connection, and the web server as ``make serve`` runs 
   ends, connections are refused until it is back) — only the worktree's own embedded server.
 * :class:`Gunicorn` serves ``torghut_site.wsgi`` with gthread workers in a subprocess, with
   the environment given (``DATABASE_URL`` pointing through a proxy, DEBUG, brokers...).
+* :class:`QCluster` runs ``manage.py qcluster`` the same way; :func:`redis_queue` gives a test a
+  django-q2 queue of its own on the machine's Redis (:func:`redis_answers` says whether one answers).
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -287,14 +290,58 @@ def database_round_trip() -> int:
         return cursor.fetchone()[0]
 
 
+def redis_url() -> str:
+    return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+
+
+def redis_answers() -> bool:
+    try:
+        import redis
+
+        return bool(redis.from_url(redis_url(), socket_timeout=1, socket_connect_timeout=1).ping())
+    except Exception:  # noqa: BLE001 - no Redis here: the tests that need one are skipped
+        return False
+
+
+REDIS_SKIP_REASON = "no Redis answers at REDIS_URL (or redis://127.0.0.1:6379/15)"
+
+
+@contextlib.contextmanager
+def redis_queue(monkeypatch):
+    """A django-q2 queue of the test's own on the shared Redis (its own name, prefix and cluster name),
+    in this process's django-q2 configuration; yields the name to hand to ``qcluster`` as ``Q_NAME``.
+    Every key of the queue is deleted afterwards."""
+    import uuid
+
+    import redis
+    from django_q.conf import Conf
+
+    name = f"torghut-test-{uuid.uuid4().hex[:8]}"
+    for key, value in {"REDIS": redis_url(), "ORM": None, "PREFIX": name, "CLUSTER_NAME": name}.items():
+        monkeypatch.setattr(Conf, key, value)
+    try:
+        yield name
+    finally:
+        client = redis.from_url(redis_url())
+        for key in client.scan_iter(f"django_q:{name}:*"):
+            client.delete(key)
+
+
 class QCluster:
-    """``manage.py qcluster`` in a process group of its own (its workers are child processes)."""
+    """``manage.py qcluster`` in a process group of its own (its workers are child processes).
+
+    It is stopped as a supervisor stops ``make worker``: SIGTERM to the main process, which stops its
+    sentinel, pusher, workers and monitor itself (the tasks in hand finish). SIGTERM sent to every
+    process of the group at once kills the sentinel and workers on the spot and leaves the main
+    process waiting for them (django-q2 sets SIGTERM to its default action in them), so it is never
+    sent that way. Whatever is still running after ``timeout`` is killed, the whole group."""
 
     def __init__(self, env: dict[str, str], *, log: Path) -> None:
         base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_NAME")}
         self.env = {**base, **env}
         self.log = log
         self.proc: subprocess.Popen | None = None
+        self._signalled = False
 
     def __enter__(self) -> QCluster:
         self._log_file = open(self.log, "ab")  # noqa: SIM115 - closed in __exit__
@@ -302,20 +349,31 @@ class QCluster:
                                      stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        import signal
+    def signal_stop(self) -> None:
+        """SIGTERM to the main process, once: the cluster begins to stop (see :meth:`stop`). A second
+        SIGTERM while it stops can end the main process by the signal's default action."""
+        if self.proc is not None and self.proc.poll() is None and not self._signalled:
+            self._signalled = True
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
 
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                pass
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
+    def stop(self, timeout: float = 30) -> int | None:
+        """Stop the cluster; its exit status (0: it stopped by itself), None when it had to be killed."""
+        if self.proc is None:
+            return None
+        self.signal_stop()
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            status = None
+        with contextlib.suppress(ProcessLookupError):  # nothing of the group is left running
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        return status
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
         self._log_file.close()
 
     def log_tail(self, chars: int = 4000) -> str:

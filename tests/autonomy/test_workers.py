@@ -1,9 +1,7 @@
 """The django-q2 side: schedules kept by name, and a task run through a real qcluster on Redis."""
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from io import StringIO
 
 import pytest
@@ -12,6 +10,15 @@ from django.utils.module_loading import import_string
 
 from autonomy import schedules as autonomy_schedules
 from execution import schedules
+from tests.dbfaults import (
+    REDIS_SKIP_REASON,
+    DatabaseProxy,
+    QCluster,
+    redis_answers,
+    redis_queue,
+    redis_url,
+    server_address,
+)
 
 EXPECTED = {schedules.RECONCILE: "execution.tasks.reconcile_executions",
             schedules.SWEEP_LEAN_CIRCUIT: "execution.tasks.sweep_lean_circuit",
@@ -40,67 +47,47 @@ def test_sync_schedules_keeps_every_sweep_once_by_name_with_an_explicit_next_run
     assert Schedule.objects.get(name=autonomy_schedules.SWEEP_STALENESS).minutes == 5
 
 
-def redis_url() -> str:
-    return os.environ.get("REDIS_URL") or os.environ.get("REDUS_URL") or "redis://127.0.0.1:6379/15"
-
-
-def redis_answers() -> bool:
-    try:
-        import redis
-
-        return bool(redis.from_url(redis_url(), socket_timeout=1, socket_connect_timeout=1).ping())
-    except Exception:  # noqa: BLE001 - no Redis here: the test is skipped
-        return False
-
-
-@pytest.mark.skipif(not redis_answers(), reason="no Redis answers at REDIS_URL (or 127.0.0.1:6379)")
+@pytest.mark.skipif(not redis_answers(), reason=REDIS_SKIP_REASON)
 @pytest.mark.django_db(transaction=True)
 def test_a_task_runs_through_qcluster_on_the_redis_broker(settings, monkeypatch, tmp_path):
     """An alert opens; its delivery task is queued on Redis (on commit) and a real ``qcluster`` with
     the Redis broker runs it: the loopback receiver gets the signed notification, and the task's
     result is stored in the database."""
-    import redis
     from django.db import connection
     from django_q.brokers import get_broker
-    from django_q.conf import Conf
     from django_q.models import Task
 
     from autonomy import services
     from tests.autonomy.receivers import WebhookReceiver
-    from tests.dbfaults import DatabaseProxy, QCluster, server_address
 
-    name = f"torghut-test-{uuid.uuid4().hex[:8]}"  # a queue of its own on a shared Redis
-    for key, value in {"REDIS": redis_url(), "ORM": None, "PREFIX": name, "CLUSTER_NAME": name}.items():
-        monkeypatch.setattr(Conf, key, value)
-    broker = get_broker()
-    assert type(broker).__name__ == "Redis"
-    hook = WebhookReceiver("redis-secret").start()
-    settings.ALERT_WEBHOOK_URL, settings.ALERT_WEBHOOK_SECRET = hook.url, "redis-secret"
-    settings.ALERT_EMAIL_TO = []
-    try:
-        alert = services.alert_raise(dedup_key="budget:orders", severity="critical", title="order budget breached",
-                                     evidence={"used": 501})
-        assert broker.queue_size() == 1  # queued on Redis once the alert committed
-        settings_dict = connection.settings_dict
-        env = {"REDIS_URL": redis_url(), "Q_NAME": name, "Q_WORKERS": "1", "ALERT_WEBHOOK_SECRET": "redis-secret",
-               "LOG_LEVEL": "WARNING"}
-        with DatabaseProxy(*server_address(settings_dict)) as proxy, \
-                QCluster({**env, "DATABASE_URL": proxy.url(settings_dict)}, log=tmp_path / "qcluster.log") as cluster:
-            deadline = time.monotonic() + 90
-            while not hook.delivered_ids() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert hook.delivered_ids(), cluster.log_tail()
-            deadline = time.monotonic() + 30
-            while not Task.objects.filter(func="autonomy.tasks.deliver_alerts").exists() \
-                    and time.monotonic() < deadline:
-                time.sleep(0.2)
-        [got] = hook.received
-        assert got.signed and got.body["alert"]["id"] == alert.pk
-        task = Task.objects.get(func="autonomy.tasks.deliver_alerts")
-        assert task.success and task.result["delivered"] == 1
-        assert broker.queue_size() == 0
-    finally:
-        hook.stop()
-        client = redis.from_url(redis_url())
-        for key in client.scan_iter(f"django_q:{name}:*"):
-            client.delete(key)
+    with redis_queue(monkeypatch) as name:  # a queue of its own on a shared Redis
+        broker = get_broker()
+        assert type(broker).__name__ == "Redis"
+        hook = WebhookReceiver("redis-secret").start()
+        settings.ALERT_WEBHOOK_URL, settings.ALERT_WEBHOOK_SECRET = hook.url, "redis-secret"
+        settings.ALERT_EMAIL_TO = []
+        try:
+            alert = services.alert_raise(dedup_key="budget:orders", severity="critical",
+                                         title="order budget breached", evidence={"used": 501})
+            assert broker.queue_size() == 1  # queued on Redis once the alert committed
+            settings_dict = connection.settings_dict
+            env = {"REDIS_URL": redis_url(), "Q_NAME": name, "Q_WORKERS": "1",
+                   "ALERT_WEBHOOK_SECRET": "redis-secret", "LOG_LEVEL": "WARNING"}
+            with DatabaseProxy(*server_address(settings_dict)) as proxy, \
+                    QCluster({**env, "DATABASE_URL": proxy.url(settings_dict)},
+                             log=tmp_path / "qcluster.log") as cluster:
+                deadline = time.monotonic() + 90
+                while not hook.delivered_ids() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert hook.delivered_ids(), cluster.log_tail()
+                deadline = time.monotonic() + 30
+                while not Task.objects.filter(func="autonomy.tasks.deliver_alerts").exists() \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.2)
+            [got] = hook.received
+            assert got.signed and got.body["alert"]["id"] == alert.pk
+            task = Task.objects.get(func="autonomy.tasks.deliver_alerts")
+            assert task.success and task.result["delivered"] == 1
+            assert broker.queue_size() == 0
+        finally:
+            hook.stop()

@@ -1,15 +1,21 @@
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from access.choices import Outcome, Via
 from access.roles import Role
 from access.services import audit_record, command_actor, principal_create
+from core.commands import BaseCommand
 
 
 class Command(BaseCommand):
-    help = ("Create a user (or add roles to an existing one) and print a new API token "
-            "alone on the last line. The token is shown once and stored hashed.")
+    help = """Create a user (or add roles to an existing one) and print a new API token alone on the last
+line. The token is shown once and stored hashed; list_tokens shows its key, revoke_token ends it.
+
+Examples:
+  manage.py create_principal research-bot --role agent --expires-days 90
+  manage.py create_principal olga --role approver --strategy tsmom
+  TOKEN=$(manage.py create_principal ci-agent --role agent | tail -n 1)"""
 
     def add_arguments(self, parser):
         parser.add_argument("name")

@@ -1,23 +1,32 @@
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from access import db_roles
 from access.checks import ledger_read_errors
 from access.choices import Outcome, Via
 from access.services import audit_record, command_actor
+from core.commands import BaseCommand
 
 
 class Command(BaseCommand):
-    help = ("PostgreSQL runtime roles. `apply`: create torghut_app, torghut_readonly and "
-            "torghut_research if missing, grant per table, set default privileges, and close "
-            "pgtrigger.ignore to every role but the tables' owner. `check`: SET ROLE to each, try what "
-            "must work and what must be refused on every table, print a role x table matrix; exits "
-            "non-zero on any gap. `login NAME`: create (or check) the login role NAME, a member of "
-            "torghut_app that owns nothing, for the serving processes. `check-service`: run on the "
-            "serving connection; says which role it is and exits non-zero if that role could bypass "
-            "the invariants (superuser, owner, TRUNCATE, CREATE, pgtrigger.ignore).")
+    help = """PostgreSQL runtime roles.
+  apply          create torghut_app, torghut_readonly and torghut_research if missing, grant per
+                 table, set default privileges, and close pgtrigger.ignore to every role but the
+                 tables' owner (runs after every migrate)
+  check          SET ROLE to each, try what must work and what must be refused on every table, print
+                 a role x table matrix; exits non-zero on any gap
+  login NAME     create (or check) the login role NAME, a member of torghut_app that owns nothing,
+                 for the serving processes
+  check-service  run on the serving connection: says which role it is and exits non-zero if that
+                 role could bypass the invariants (superuser, owner, TRUNCATE, CREATE, pgtrigger.ignore)
+
+Examples:
+  manage.py db_roles apply
+  manage.py db_roles check
+  manage.py db_roles login torghut_web
+  DATABASE_URL=postgresql://torghut_web@db.internal/torghut manage.py db_roles check-service"""
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["apply", "check", "login", "check-service"])

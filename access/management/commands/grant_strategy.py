@@ -1,13 +1,18 @@
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from access.selectors import PERM_ROLE
 from access.services import command_actor, strategy_grant_audited, strategy_revoke
+from core.commands import BaseCommand
 
 
 class Command(BaseCommand):
-    help = ("Grant (or --revoke) one per-strategy right: approve_promotions (approvers) or "
-            "operate_strategy (operators).")
+    help = """Grant (or --revoke) one per-strategy right to a user: approve_promotions (for approvers) or
+operate_strategy (for operators). Audited.
+
+Examples:
+  manage.py grant_strategy olga tsmom --perm approve_promotions
+  manage.py grant_strategy olga tsmom --perm approve_promotions --revoke"""
 
     def add_arguments(self, parser):
         parser.add_argument("name")

@@ -9,7 +9,12 @@ def _fmt(value) -> str:
 
 
 class Command(AuditedCommand):
-    help = "List API tokens (key prefix, created, expiry, last used); never their secrets."
+    help = """List API tokens (key prefix, created, expiry, last used), of everyone or of one principal; never
+their secrets. Expired tokens are purged first.
+
+Examples:
+  manage.py list_tokens
+  manage.py list_tokens research-bot"""
 
     def add_arguments(self, parser):
         parser.add_argument("name", nargs="?")

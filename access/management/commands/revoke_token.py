@@ -1,10 +1,16 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from access.services import command_actor, token_revoke
+from core.commands import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Revoke a principal's API token by its key (see list_tokens), or all of its tokens with --all."
+    help = """Revoke a principal's API token by its key (the prefix list_tokens shows), or all of its tokens
+with --all. A revoked token is refused from the next request on.
+
+Examples:
+  manage.py revoke_token research-bot --key 1a2b3c4d
+  manage.py revoke_token research-bot --all"""
 
     def add_arguments(self, parser):
         parser.add_argument("name")

@@ -19,7 +19,7 @@ SHIPPED = Path(services.SHIPPED_PLAYBOOK).parent
 
 
 class Command(AuditedCommand):
-    help = "Load, activate and list recovery-playbook versions (rules as data)."
+    help = __doc__
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)

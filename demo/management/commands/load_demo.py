@@ -1,4 +1,9 @@
-"""Load the demo: principals, walk-forward research runs, and routed executions. Idempotent."""
+"""Load the demo: principals (with a login and an agent token, printed), walk-forward research runs,
+and routed executions over simulated days against the sandbox brokers. Idempotent.
+
+Example:
+  manage.py load_demo        # make demo runs it, then serve_demo
+"""
 
 from access.commands import AuditedCommand
 from demo import services

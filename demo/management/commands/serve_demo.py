@@ -1,4 +1,9 @@
-"""Serve the demo: fake brokers, a django-q2 worker and the web server, until Ctrl-C."""
+"""Serve the demo: the sandbox brokers, a django-q2 worker and the web server, until Ctrl-C (which
+stops all three and leaves nothing running).
+
+Example:
+  manage.py serve_demo --port 8000 --lean-port 8751 --alpaca-port 8752
+"""
 import contextlib
 import os
 import signal
@@ -7,8 +12,9 @@ import sys
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from core.commands import BaseCommand
 from demo.services import DEMO_PASSWORD, DEMO_USERNAME
 
 STOP_SECONDS = 10  # how long the children have to stop before they are killed

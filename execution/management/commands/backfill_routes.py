@@ -6,7 +6,13 @@ from execution.backfill import backfill_plan, backfill_routes
 
 
 class Command(AuditedCommand):
-    help = "Backfill execution_expected_adapter / execution_actual_adapter on legacy rows (batched, resumable)."
+    help = """Backfill execution_expected_adapter / execution_actual_adapter on legacy rows from their raw_order
+keys, in committed batches; resumes from its checkpoint after an interruption.
+
+Examples:
+  manage.py backfill_routes --dry-run
+  manage.py backfill_routes --batch-size 10000
+  manage.py backfill_routes --restart        # ignore the checkpoint"""
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="Print what would be written; change nothing.")

@@ -1,15 +1,11 @@
 """Serve the fake LEAN runner and fake Alpaca on 127.0.0.1 in the foreground."""
 import signal
-from argparse import RawDescriptionHelpFormatter
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
+from django.core.management.base import CommandError
 
+from core.commands import BaseCommand
 from execution.fake_brokers import DEFAULT_ALPACA_PORT, DEFAULT_LEAN_PORT, FAULT_MODE_HELP, serve_forever_both
-
-
-class _HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
-    """Django's option order, with the description's line breaks kept."""
 
 
 def _modes_help() -> str:
@@ -18,15 +14,14 @@ def _modes_help() -> str:
              "(/_fault itself always answers). Modes:"]
     lines += [f"  {mode}: {text}" for mode, text in FAULT_MODE_HELP.items()]
     lines.append("GET <alpaca url>/v2/orders?status=all lists every order the Alpaca fake accepted.")
+    lines += ["", "Examples:", "  manage.py fake_brokers --lean-port 8751 --alpaca-port 8752",
+              "  manage.py fake_brokers --lean-port 0 --alpaca-port 0 --book-dir --quiet"]
     return "\n".join(lines)
 
 
 class Command(BaseCommand):
     help = ("Serve the sandbox brokers (LEAN runner API + Alpaca REST subset) until Ctrl-C; prints both URLs.\n\n"
             + _modes_help())
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        return super().create_parser(prog_name, subcommand, formatter_class=_HelpFormatter, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("--lean-port", type=int, default=DEFAULT_LEAN_PORT, help="0 picks a free port.")

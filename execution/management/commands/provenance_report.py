@@ -1,14 +1,19 @@
 """Null and unknown route counts by day."""
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from core.commands import BaseCommand
 from execution.selectors import provenance_by_day
 
 
 class Command(BaseCommand):
-    help = "Print, per day, how many executions have NULL or unknown expected/actual adapters."
+    help = """Print, per day, how many executions have NULL or unknown expected/actual adapters (what
+backfill_routes has left to recover).
+
+Examples:
+  manage.py provenance_report
+  manage.py provenance_report --days 30"""
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, default=3650, help="How many days back (default: all history).")

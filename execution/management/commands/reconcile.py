@@ -5,11 +5,18 @@ from execution.reconciliation import reconcile_run
 
 
 class Command(AuditedCommand):
-    help = "Compare open and recent executions with LEAN and Alpaca by client order id; record the run."
+    help = """Compare open and recent executions with LEAN and Alpaca by client order id, settle what the brokers
+say, check position drift, and record the run with its discrepancies (the schedule runs the same
+service every TRADING_RECONCILE_INTERVAL_MINUTES; this run is never held back by it).
+
+Examples:
+  manage.py reconcile
+  manage.py reconcile --lookback-hours 72 --max-rows 20000"""
 
     def add_arguments(self, parser):
-        parser.add_argument("--lookback-hours", type=int, default=None)
-        parser.add_argument("--max-rows", type=int, default=5000)
+        parser.add_argument("--lookback-hours", type=int, default=None,
+                            help="How far back (default: TRADING_RECONCILE_LOOKBACK_HOURS).")
+        parser.add_argument("--max-rows", type=int, default=5000, help="Stop after checking this many orders.")
 
     def handle(self, *args, lookback_hours, max_rows, **options):
         run = reconcile_run(trigger="command", lookback_hours=lookback_hours, max_rows=max_rows)

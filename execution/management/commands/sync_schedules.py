@@ -5,8 +5,12 @@ from execution.schedules import sync_schedules
 
 
 class Command(AuditedCommand):
-    help = ("Sync django-q2 schedules (reconciliation, the kill-switch sweeps, alert delivery) by unique name "
-            "with an explicit next_run.")
+    help = """Create or update the django-q2 schedules (reconciliation, the kill-switch sweeps, alert delivery,
+readiness, budgets, heartbeat retention) by unique name with an explicit next_run; never duplicates
+one. make worker runs it before qcluster; run it once per deployment, whatever the number of workers.
+
+Example:
+  manage.py sync_schedules"""
 
     def handle(self, *args, **options):
         for name, created in sync_schedules():

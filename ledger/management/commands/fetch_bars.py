@@ -1,4 +1,9 @@
-"""Fetch 1-minute bars from Alpaca's historical data API (alpaca-py) and store them as a dataset."""
+"""Fetch 1-minute bars from Alpaca's historical data API (alpaca-py) and store them as a dataset.
+Needs ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY (ALPACA_DATA_URL overrides the host).
+
+Example:
+  manage.py fetch_bars --dataset-version bars-2026-02 --symbols AAPL,MSFT --start 2026-02-02 --end 2026-02-27
+"""
 import datetime as dt
 import os
 
@@ -17,7 +22,7 @@ def _when(text: str) -> dt.datetime:
 
 
 class Command(AuditedCommand):
-    help = __doc__ + " Needs ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY (ALPACA_DATA_URL overrides the host)."
+    help = __doc__
 
     def add_arguments(self, parser):
         parser.add_argument("--dataset-version", "--label", dest="version", required=True)

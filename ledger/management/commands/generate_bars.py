@@ -1,4 +1,9 @@
-"""Generate a seeded, deterministic synthetic dataset (trending, mean-reverting and volatile regimes)."""
+"""Generate a seeded, deterministic synthetic dataset of 1-minute bars (trending, mean-reverting and
+volatile regimes) and store it like any other dataset: the same arguments give the same fingerprint.
+
+Example:
+  manage.py generate_bars --dataset-version synthetic-60d --symbols AAPL,MSFT --days 60 --seed 7
+"""
 import datetime as dt
 
 from django.core.management.base import CommandError

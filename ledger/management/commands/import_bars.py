@@ -1,4 +1,9 @@
-"""Import bars from CSV (symbol,timestamp,open,high,low,close,volume[,spread_bps]) as a dataset."""
+"""Import bars from a CSV file (symbol,timestamp,open,high,low,close,volume[,spread_bps]) as a dataset,
+fingerprinted by its content.
+
+Example:
+  manage.py import_bars var/bars-2026-02.csv --dataset-version bars-2026-02
+"""
 from django.core.management.base import CommandError
 
 from access.commands import AuditedCommand

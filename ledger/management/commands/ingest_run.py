@@ -11,8 +11,13 @@ from ledger.services import run_ingest
 
 
 class Command(AuditedCommand):
-    help = ("Ingest torghut.research-run/v1 artifacts: PATH may be a JSON file, a folder (every *.json in it, "
-            "sorted), or - for standard input. Each file is stored atomically; identical re-ingests are no-ops.")
+    help = """Ingest torghut.research-run/v1 artifacts: PATH may be a JSON file, a folder (every *.json in it,
+sorted), or - for standard input. Each file is stored atomically; identical re-ingests are no-ops.
+
+Examples:
+  manage.py ingest_run var/runs/run-0042.json
+  manage.py ingest_run var/runs/ --fail-fast
+  cat run.json | manage.py ingest_run -"""
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", help="JSON files, folders, or - for stdin")

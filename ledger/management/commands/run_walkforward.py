@@ -1,4 +1,10 @@
-"""Run the walk-forward backtest on a stored dataset and store each run in the ledger."""
+"""Run the walk-forward backtest on a stored dataset, for every registered strategy or the ones named,
+and store each run in the ledger (with the code commit it ran).
+
+Examples:
+  manage.py run_walkforward --dataset synthetic-60d
+  manage.py run_walkforward --dataset synthetic-60d --strategy tsmom --train-days 20 --test-days 5
+"""
 import subprocess
 
 from django.conf import settings

@@ -24,16 +24,6 @@ SHIPPED = Path(__file__).resolve().parents[2] / "policies"
 class Command(AuditedCommand):
     help = __doc__
 
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        from django.core.management.base import DjangoHelpFormatter
-
-        class Formatter(DjangoHelpFormatter):
-            def _fill_text(self, text, width, indent):
-                return "".join(indent + line for line in text.splitlines(keepends=True))
-
-        kwargs.setdefault("formatter_class", Formatter)
-        return super().create_parser(prog_name, subcommand, **kwargs)
-
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         load = sub.add_parser("load", help="Store policy documents (JSON files); a stored version never changes.")

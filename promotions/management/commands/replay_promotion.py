@@ -9,8 +9,9 @@ the readiness scorecard reads the slowest of its window) unless --no-record.
 """
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from core.commands import BaseCommand
 from promotions import selectors, services
 from promotions.models import Promotion
 

@@ -6,14 +6,15 @@ checked, and the gates are recomputed from the bundled rows.
 
 Example:
   curl -H "Authorization: Token $TOKEN" http://127.0.0.1:8000/api/v1/promotions/42/evidence > bundle.json
-  python manage.py verify_evidence bundle.json
+  manage.py verify_evidence bundle.json
 Exit status 0 when everything holds; 1 and one line per problem otherwise.
 """
 import json
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from core.commands import BaseCommand
 from promotions.bundle import verify
 
 
