@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
 from access.choices import Outcome, Via
 from access.services import audit_record, command_actor
@@ -16,6 +16,13 @@ from access.services import audit_record, command_actor
 # Options every command has; they say nothing about what the command changed.
 _NOISE = {"verbosity", "settings", "pythonpath", "traceback", "no_color", "force_color", "skip_checks",
           "stdout", "stderr"}
+
+
+class NewlineHelpFormatter(DjangoHelpFormatter):
+    """Keeps the line breaks of a command's help, so its examples stay one per line."""
+
+    def _fill_text(self, text, width, indent):
+        return "".join(indent + line for line in text.splitlines(keepends=True))
 
 
 def _plain(value: Any) -> Any:

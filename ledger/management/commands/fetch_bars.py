@@ -1,6 +1,5 @@
 """Fetch 1-minute bars from Alpaca's historical data API (alpaca-py) and store them as a dataset."""
 import datetime as dt
-import os
 
 from django.core.management.base import CommandError
 
@@ -8,7 +7,7 @@ from access.commands import AuditedCommand
 from core.errors import ApplicationError
 from ledger.choices import DatasetSource
 from ledger.services import dataset_store_bars
-from ledger.sources.alpaca_bars import AlpacaBarsError, fetch_alpaca_bars
+from ledger.sources.alpaca_bars import AlpacaBarsError, alpaca_credentials, fetch_alpaca_bars
 
 
 def _when(text: str) -> dt.datetime:
@@ -34,9 +33,7 @@ class Command(AuditedCommand):
         names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
         self.stdout.write(f"fetching 1-minute bars for {', '.join(names)} from {start_at} to {end_at}…")
         try:
-            bars = fetch_alpaca_bars(names, start_at, end_at, api_key=os.environ.get("ALPACA_API_KEY_ID", ""),
-                                     secret_key=os.environ.get("ALPACA_API_SECRET_KEY", ""),
-                                     url_override=os.environ.get("ALPACA_DATA_URL") or None, feed=feed)
+            bars = fetch_alpaca_bars(names, start_at, end_at, feed=feed, **alpaca_credentials())
             dataset, created = dataset_store_bars(bars=bars, version=version, source=DatasetSource.ALPACA,
                                                   snapshot_ref=f"alpaca:{','.join(names)}:{start}:{end}",
                                                   actor="command:fetch_bars")
