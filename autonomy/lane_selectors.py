@@ -49,10 +49,12 @@ def lane_cycle_get(*, cycle_id: int) -> LaneCycle | None:
 
 
 def lane_health(*, now: datetime) -> dict[str, Any]:
-    """Last cycle, signals per cycle, the no-signal streak and whether the lane is paused (and why)."""
+    """Last cycle, signals per cycle (new bars, over the latest cycles that succeeded or were skipped), the
+    no-signal streak and whether the lane is paused (and why)."""
     state = lane_state_get()
     last = LaneCycle.objects.order_by("-id").first()
-    finished = LaneCycle.objects.exclude(status__in=[LaneCycleStatus.RUNNING, LaneCycleStatus.FAILED])
+    # the cycles that asked the feed and got its answer (a failed or paused one got none)
+    finished = LaneCycle.objects.filter(status__in=[LaneCycleStatus.SUCCEEDED, LaneCycleStatus.SKIPPED])
     recent = list(finished.order_by("-id").values_list("signals", flat=True)[:200])
     average = finished.order_by("-id")[:SIGNAL_WINDOW].aggregate(a=Avg("signals"))["a"] if recent else None
     retry = LaneCycle.objects.filter(status=LaneCycleStatus.FAILED).order_by("next_retry_at").first()

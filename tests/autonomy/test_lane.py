@@ -189,18 +189,23 @@ def _closed_port() -> int:
 
 @pytest.mark.django_db
 def test_a_transient_failure_is_retried_with_backoff_then_pauses_the_lane_at_the_fifth(
-        lane_settings, lenient_policy, monkeypatch, make_client):
+        lane_settings, lenient_policy, monkeypatch, make_client, django_capture_on_commit_callbacks):
     monkeypatch.setenv("ALPACA_API_KEY_ID", "key")
     monkeypatch.setenv("ALPACA_API_SECRET_KEY", "secret")
     monkeypatch.setenv("ALPACA_DATA_URL", f"http://127.0.0.1:{_closed_port()}")  # nothing listens
+    from django_q.models import Schedule
+
     now, delays = NOW, []
     for attempt in range(1, 6):
-        cycle = run(now=now).cycle
+        with django_capture_on_commit_callbacks(execute=True):
+            cycle = run(now=now).cycle
         assert cycle.attempt == attempt and cycle.failure_class == "transient", cycle.error
         if attempt < 5:
             assert cycle.status == LaneCycleStatus.FAILED
             assert run(now=cycle.next_retry_at - timedelta(seconds=1)).cycle is None  # not due yet
             delays.append((cycle.next_retry_at - now).total_seconds())
+            wake = Schedule.objects.get(name="autonomy.lane_retry")  # the worker wakes the lane when it is due
+            assert wake.next_run == cycle.next_retry_at and wake.func == "autonomy.tasks.lane_cycle"
             now = cycle.next_retry_at
     assert delays == [15, 30, 60, 120]
     assert cycle.status == LaneCycleStatus.PAUSED and "transient failure 5 of 5" in cycle.reason
