@@ -66,6 +66,6 @@ def lane_health(*, now: datetime) -> dict[str, Any]:
         "signals_per_cycle": None if average is None else round(float(average), 1),
         "signal_window": min(len(recent), SIGNAL_WINDOW),
         "no_signal_streak": lane.no_signal_streak(recent),
-        "retry": retry, "cycles": LaneCycle.objects.count(),
+        "retry": retry,
         "cycle_minutes": settings.LANE_CYCLE_MINUTES, "now": now,
     }

@@ -227,12 +227,16 @@ def test_a_transient_failure_is_retried_with_backoff_then_pauses_the_lane_at_the
 @pytest.mark.django_db
 def test_a_deterministic_failure_pauses_the_lane_at_the_second(lane_settings, lenient_policy):
     lane_settings.LANE_SYMBOLS = []  # the same input fails the same way
+    lane_settings.LANE_HEARTBEATS = "on"  # each cycle reports to the failure-streak rule
     first = run().cycle
     assert first.status == LaneCycleStatus.FAILED and first.failure_class == "deterministic"
     assert (first.next_retry_at - NOW).total_seconds() == 15
     second = run(now=first.next_retry_at).cycle
     assert second.pk == first.pk and second.attempt == 2 and second.status == LaneCycleStatus.PAUSED
     assert "LANE_SYMBOLS" in second.error and LaneState.objects.get().paused
+    from autonomy.models import SignalSource
+    source = SignalSource.objects.get(source="lane")
+    assert source.last_status == "failed" and source.failure_streak == 2
 
 
 @pytest.mark.django_db
