@@ -335,7 +335,7 @@ def _take_bars(*, cycle: LaneCycle, now: datetime, outputs: dict, say) -> StepRe
         count = lane.new_sessions_due(periods_elapsed=elapsed, window=window_size, produced=state.feed_sessions)
         if not count:
             raise SkipCycle(f"no new bars: the synthetic feed adds one session per {settings.LANE_CYCLE_MINUTES}-"
-                            f"minute period, and this period's ({state.feed_sessions}) is in already")
+                            f"minute period, and this period's (session {state.feed_sessions}) is in already")
         fresh = lane_feed.synthetic_sessions(
             symbols, start=dt.date.fromisoformat(settings.LANE_SYNTHETIC_START), first=state.feed_sessions,
             count=count, seed=settings.LANE_SYNTHETIC_SEED, last_close=lane_feed.last_closes(previous))

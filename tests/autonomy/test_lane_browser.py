@@ -69,7 +69,7 @@ def test_the_lane_on_the_home_page_and_its_own_page(live_server, monkeypatch, la
             page.wait_for_url("**/autonomy/lane/")
             assert page.locator("[data-lane-paused]").is_visible()
             assert page.locator("[data-cycle]").count() == 3
-            page.screenshot(path=str(SHOTS / f"lane-{width}.png"), full_page=True)
+            page.screenshot(path=str(SHOTS / f"lane-cycles-{width}.png"), full_page=True)
             too_wide += [f"lane at {width}px"] if _overflow(page) > 0 else []
 
             page.goto(f"{live_server.url}/autonomy/lane/cycles/{first.pk}/")
