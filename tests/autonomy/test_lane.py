@@ -341,3 +341,62 @@ def test_the_command_prints_each_stage(lane_settings, lenient_policy):
                   "5. Live evidence"):
         assert stage in text
     assert "succeeded: 4680 new bars" in text
+
+
+# --- Alpaca's data API (alpaca-py's real client against a loopback server) ---------------------------
+
+class _Bars(__import__("http.server").server.BaseHTTPRequestHandler):
+    """Five sessions of 1-minute bars before NOW; a request answers the bars at or after its ``start``."""
+
+    days = [datetime(2026, 11, d, 14, 30, tzinfo=UTC) for d in (23, 24, 25, 26, 27)]
+    requests: list[dict] = []
+
+    def do_GET(self):  # noqa: N802
+        from urllib.parse import parse_qs, urlparse
+
+        query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+        _Bars.requests.append(query)
+        start = datetime.fromisoformat(query["start"].replace("Z", "+00:00"))
+        bars = {}
+        for symbol in query["symbols"].split(","):
+            rows = []
+            for day in self.days:
+                for i in range(BARS_PER_SESSION):
+                    t = day + timedelta(minutes=i)
+                    price = 100 + (i % 17) * 0.1 + day.day
+                    if t >= start:
+                        rows.append({"t": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "o": price, "h": price + 0.2,
+                                     "l": price - 0.2, "c": price + 0.05, "v": 1000 + i, "n": 5, "vw": price})
+            bars[symbol] = rows
+        data = json.dumps({"bars": bars, "next_page_token": None}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.django_db
+def test_with_alpaca_keys_the_lane_takes_the_bars_printed_since_its_last_one(lane_settings, lenient_policy,
+                                                                              monkeypatch):
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Bars)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("ALPACA_API_KEY_ID", "key")
+    monkeypatch.setenv("ALPACA_API_SECRET_KEY", "secret")
+    monkeypatch.setenv("ALPACA_DATA_URL", f"http://127.0.0.1:{server.server_port}")
+    _Bars.requests = []
+    try:
+        first = run().cycle
+        assert first.status == LaneCycleStatus.SUCCEEDED and first.source == "alpaca", (first.reason, first.error)
+        assert first.signals == 5 * BARS_PER_SESSION and first.runs == 2
+        empty = run(now=NOW + timedelta(minutes=5)).cycle
+    finally:
+        server.shutdown()
+    assert empty.status == LaneCycleStatus.SKIPPED and "Alpaca has nothing for AAPL after 2026-11-27T21:00:00Z" \
+        in empty.reason
+    assert _Bars.requests[-1]["start"].startswith("2026-11-27T21:00:00")  # the minute after the last bar it holds
