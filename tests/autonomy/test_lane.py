@@ -350,10 +350,16 @@ class _Bars(__import__("http.server").server.BaseHTTPRequestHandler):
 
     days = [datetime(2026, 11, d, 14, 30, tzinfo=UTC) for d in (23, 24, 25, 26, 27)]
     requests: list[dict] = []
+    hold: threading.Event | None = None  # set: each request waits for it (a data API that does not answer)
+    holding = threading.Event()
 
     def do_GET(self):  # noqa: N802
         from urllib.parse import parse_qs, urlparse
 
+        if _Bars.hold is not None:
+            _Bars.holding.set()
+            _Bars.hold.wait(120)
+            return
         query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
         _Bars.requests.append(query)
         start = datetime.fromisoformat(query["start"].replace("Z", "+00:00"))
@@ -379,24 +385,73 @@ class _Bars(__import__("http.server").server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.django_db
-def test_with_alpaca_keys_the_lane_takes_the_bars_printed_since_its_last_one(lane_settings, lenient_policy,
-                                                                              monkeypatch):
+@pytest.fixture
+def alpaca_data(monkeypatch):
+    """Alpaca's keys set and its data API on loopback (``_Bars``)."""
     from http.server import ThreadingHTTPServer
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Bars)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("ALPACA_API_KEY_ID", "key")
     monkeypatch.setenv("ALPACA_API_SECRET_KEY", "secret")
     monkeypatch.setenv("ALPACA_DATA_URL", f"http://127.0.0.1:{server.server_port}")
-    _Bars.requests = []
-    try:
-        first = run().cycle
-        assert first.status == LaneCycleStatus.SUCCEEDED and first.source == "alpaca", (first.reason, first.error)
-        assert first.signals == 5 * BARS_PER_SESSION and first.runs == 2
-        empty = run(now=NOW + timedelta(minutes=5)).cycle
-    finally:
-        server.shutdown()
+    _Bars.requests, _Bars.hold = [], None
+    _Bars.holding.clear()
+    yield server
+    if _Bars.hold is not None:
+        _Bars.hold.set()
+    server.shutdown()
+
+
+@pytest.mark.django_db
+def test_with_alpaca_keys_the_lane_takes_the_bars_printed_since_its_last_one(lane_settings, lenient_policy,
+                                                                              alpaca_data):
+    first = run().cycle
+    assert first.status == LaneCycleStatus.SUCCEEDED and first.source == "alpaca", (first.reason, first.error)
+    assert first.signals == 5 * BARS_PER_SESSION and first.runs == 2
+    empty = run(now=NOW + timedelta(minutes=5)).cycle
     assert empty.status == LaneCycleStatus.SKIPPED and "Alpaca has nothing for AAPL after 2026-11-27T21:00:00Z" \
         in empty.reason
     assert _Bars.requests[-1]["start"].startswith("2026-11-27T21:00:00")  # the minute after the last bar it holds
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_cycle_leaves_the_cycle_to_the_next_run_which_finishes_it_once(
+        lane_settings, lenient_policy, alpaca_data, tmp_path):
+    """``run_lane_cycle`` in a process of its own waits on the data API; it is killed (SIGKILL) there. Its
+    cycle stays ``running`` and its lock goes with its connection: the next run takes the cycle up."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.dbfaults import ROOT, DatabaseProxy, server_address
+
+    _Bars.hold = threading.Event()
+    settings_dict = connection.settings_dict
+    with DatabaseProxy(*server_address(settings_dict)) as proxy:
+        env = {**{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_NAME")},
+               "DATABASE_URL": proxy.url(settings_dict), "LANE_SYMBOLS": "AAPL", "LANE_FEED": "alpaca"}
+        with open(tmp_path / "cycle.log", "wb") as log:
+            proc = subprocess.Popen([sys.executable, "manage.py", "run_lane_cycle"], cwd=str(ROOT), env=env,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                assert _Bars.holding.wait(90), (tmp_path / "cycle.log").read_text()
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+    killed = LaneCycle.objects.get()
+    assert killed.status == LaneCycleStatus.RUNNING and killed.trigger == "command"
+    assert killed.stages.get().status == "running"  # it died taking the bars
+    _Bars.hold.set()
+    _Bars.hold = None
+    lines: list[str] = []
+    resumed = run(lines=lines).cycle
+    assert resumed.pk == killed.pk and resumed.attempt == 2 and resumed.status == LaneCycleStatus.SUCCEEDED
+    assert any("left running by a worker that stopped" in line for line in lines)
+    assert resumed.signals == 5 * BARS_PER_SESSION and LaneCycle.objects.count() == 1
+    assert run(now=NOW + timedelta(seconds=10)).cycle.status == LaneCycleStatus.SKIPPED  # nothing is done twice
+    assert Dataset.objects.filter(version__startswith="lane-").count() == 1 and ResearchRun.objects.count() == 2
