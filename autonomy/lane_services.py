@@ -311,13 +311,15 @@ def _take_bars(*, cycle: LaneCycle, now: datetime, outputs: dict, say) -> StepRe
     from ledger.services import dataset_store_bars
 
     state = lane_state_locked()
-    previous = dataset_bars(dataset=state.feed_dataset) if state.feed_dataset_id else None
     symbols = list(settings.LANE_SYMBOLS)
     if not symbols:
         raise InvalidInput("The lane has no symbols: set LANE_SYMBOLS.", code="lane_no_symbols")
     window_size = settings.LANE_WINDOW_SESSIONS
-    if lane_feed_source() == DatasetSource.ALPACA:
-        source = DatasetSource.ALPACA
+    source = lane_feed_source()
+    # the window the last cycle took in, when it came from the same feed (a switch of feed starts anew)
+    previous = (dataset_bars(dataset=state.feed_dataset)
+                if state.feed_dataset_id and state.feed_dataset.source == source else None)
+    if source == DatasetSource.ALPACA:
         newest = lane_feed.last_ts(previous)
         start = (datetime.fromtimestamp(newest + 60, dt.UTC) if newest is not None
                  else now - timedelta(days=window_size * 7 // 5 + 3))
@@ -328,11 +330,12 @@ def _take_bars(*, cycle: LaneCycle, now: datetime, outputs: dict, say) -> StepRe
             raise SkipCycle(f"no new bars: Alpaca has nothing for {', '.join(symbols)} after {_iso(start)}")
         version, ref = f"lane-alpaca-{now:%Y%m%dT%H%M}", f"alpaca:{','.join(symbols)}:to={_iso(now)}"
     else:
-        source = DatasetSource.SYNTHETIC
         if state.feed_origin is None:
             state.feed_origin = now
         elapsed = int((now - state.feed_origin).total_seconds() // (settings.LANE_CYCLE_MINUTES * 60))
         count = lane.new_sessions_due(periods_elapsed=elapsed, window=window_size, produced=state.feed_sessions)
+        if count and previous is None:
+            count = window_size  # nothing of this feed to append to (it switched back): a whole window
         if not count:
             raise SkipCycle(f"no new bars: the synthetic feed adds one session per {settings.LANE_CYCLE_MINUTES}-"
                             f"minute period, and this period's (session {state.feed_sessions}) is in already")
