@@ -60,6 +60,7 @@ LANE_ACTOR = "system:lane"
 LANE_LOCK = "autonomy:lane"
 PAUSE_ALERT = "lane_paused"
 HEARTBEAT_SOURCE = "lane"
+RETRY_SCHEDULE = "autonomy.lane_retry"  # a one-off django-q2 schedule that wakes the lane when a retry is due
 
 #: The stages of a cycle, in order, with what each does.
 STEPS: list[tuple[str, str]] = [
@@ -283,8 +284,6 @@ def _schedule_retry(at: datetime) -> None:
     Schedule.objects.update_or_create(name=RETRY_SCHEDULE, defaults={
         "func": "autonomy.tasks.lane_cycle", "schedule_type": Schedule.ONCE, "repeats": -1, "next_run": at})
 
-
-RETRY_SCHEDULE = "autonomy.lane_retry"
 
 
 def _heartbeat(cycle: LaneCycle, *, ok: bool, now: datetime) -> None:
