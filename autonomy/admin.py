@@ -24,6 +24,9 @@ from autonomy.models import (
     ControlEvent,
     Heartbeat,
     Incident,
+    LaneCycle,
+    LaneCycleStage,
+    LaneState,
     LlmAllowlistEntry,
     LlmCircuit,
     LlmCircuitEvaluation,
@@ -603,3 +606,25 @@ class LlmCircuitAdmin(ReadOnlyAdmin):
 class LlmCircuitEvaluationAdmin(ReadOnlyAdmin):
     list_display = ["at", "review", "errors_in_window", "open_after", "open_until_after", "opened"]
     list_filter = ["opened", "open_after"]
+
+
+# --- The autonomous lane: read-only here; an operator resumes a paused lane on /autonomy/lane/ ---------
+
+class LaneStageInline(ReadOnlyInline):
+    model = LaneCycleStage
+    fields = ["position", "stage", "status", "attempt", "summary", "error", "started_at", "finished_at", "detail"]
+
+
+@admin.register(LaneCycle)
+class LaneCycleAdmin(ReadOnlyAdmin):
+    list_display = ["id", "key", "trigger", "status", "attempt", "failure_class", "next_retry_at", "signals",
+                    "candidates", "handoffs", "rollbacks", "started_at", "finished_at"]
+    list_filter = ["status", "trigger", "failure_class"]
+    search_fields = ["key", "reason", "error"]
+    inlines = [LaneStageInline]
+
+
+@admin.register(LaneState)
+class LaneStateAdmin(ReadOnlyAdmin):
+    list_display = ["paused", "paused_reason", "paused_at", "paused_by", "resumed_at", "resumed_by",
+                    "feed_dataset", "feed_sessions", "updated_at"]

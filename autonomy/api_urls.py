@@ -1,5 +1,5 @@
 """REST endpoints of the autonomy app, mounted under /api/v1/."""
-from autonomy import api, llm_api
+from autonomy import api, lane_api, llm_api
 from core.api import slashless
 
 urlpatterns = [
@@ -16,6 +16,10 @@ urlpatterns = [
     *slashless("alerts/<id:alert_id>/acknowledge", api.AlertAcknowledge.as_view(), name="api-alert-acknowledge"),
     *slashless("alerts/<id:alert_id>/resolve", api.AlertResolve.as_view(), name="api-alert-resolve"),
     *slashless("autonomy/heartbeats", api.HeartbeatCreate.as_view(), name="api-heartbeats"),
+    # --- the autonomous lane ---
+    *slashless("autonomy/lane", lane_api.LaneHealth.as_view(), name="api-autonomy-lane"),
+    *slashless("autonomy/lane/cycles", lane_api.LaneCycleList.as_view(), name="api-autonomy-lane-cycles"),
+    *slashless("autonomy/lane/resume", lane_api.LaneResume.as_view(), name="api-autonomy-lane-resume"),
     # --- LLM governance ---
     *slashless("llm/reviews", llm_api.LlmReviews.as_view(), name="api-llm-reviews"),
     *slashless("llm/governance", llm_api.LlmGovernance.as_view(), name="api-llm-governance"),

@@ -187,3 +187,30 @@ class LlmErrorFallback(models.TextChoices):
 
     VETO = "veto", "Veto"
     PASS_THROUGH = "pass_through", "Pass through"
+
+
+# --- The autonomous lane -------------------------------------------------------------------------
+
+class LaneCycleStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed (a retry is due)"
+    SKIPPED = "skipped", "Skipped (nothing new to work on)"
+    PAUSED = "paused", "Paused the lane"
+
+
+#: A failed cycle runs again (a retry); every other move ends it.
+LANE_CYCLE_TRANSITIONS = [("running", "succeeded"), ("running", "failed"), ("running", "skipped"),
+                          ("running", "paused"), ("failed", "running")]
+
+
+class LaneStageStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class LaneTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "The worker's schedule"
+    COMMAND = "command", "manage.py run_lane_cycle"

@@ -1,8 +1,8 @@
 """One filter definition per list, shared by the API and the pages."""
 import django_filters
 
-from autonomy.choices import AlertSeverity, AlertStatus
-from autonomy.models import Alert, Position
+from autonomy.choices import AlertSeverity, AlertStatus, LaneCycleStatus
+from autonomy.models import Alert, LaneCycle, Position
 
 
 class PositionFilter(django_filters.FilterSet):
@@ -24,3 +24,11 @@ class AlertFilter(django_filters.FilterSet):
     class Meta:
         model = Alert
         fields = ["status", "severity"]
+
+
+class LaneCycleFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=LaneCycleStatus.choices)
+
+    class Meta:
+        model = LaneCycle
+        fields = ["status"]

@@ -22,6 +22,7 @@ from autonomy.choices import (
     ALERT_TRANSITIONS,
     BREACH_STATES,
     DELIVERY_TRANSITIONS,
+    LANE_CYCLE_TRANSITIONS,
     LLM_STAGE_RANK,
     AlertEvent,
     AlertSeverity,
@@ -32,6 +33,9 @@ from autonomy.choices import (
     DeliveryStatus,
     HeartbeatStatus,
     IncidentStatus,
+    LaneCycleStatus,
+    LaneStageStatus,
+    LaneTrigger,
     LlmAllowlistKind,
     LlmAppliedVerdict,
     LlmMode,
@@ -42,6 +46,8 @@ from autonomy.choices import (
     TradingStateChoice,
 )
 from core.db import append_only
+from ledger.models import Dataset
+from promotions.choices import FailureClass, OrchestrationStage
 from strategies.models import Strategy
 
 QTY = {"max_digits": 24, "decimal_places": 8}
@@ -884,3 +890,115 @@ class LlmStageDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage_before} → {self.stage_after} by {self.actor}"
+
+
+# --- The autonomous lane ---------------------------------------------------------------------------
+
+class LaneState(models.Model):
+    """The lane's one row: paused or not (and why), and where its bar feed stands (the dataset the last
+    cycle took in, and how many synthetic sessions the feed has produced since its first period)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    paused = models.BooleanField(default=False)
+    paused_reason = models.TextField(blank=True, default="")
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.CharField(max_length=150, blank=True, default="")
+    paused_cycle = models.ForeignKey("LaneCycle", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.CharField(max_length=150, blank=True, default="")
+    feed_dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                     help_text="The window the last cycle took in; the next one appends to it.")
+    feed_origin = models.DateTimeField(null=True, blank=True, help_text="When the synthetic feed started.")
+    feed_sessions = models.PositiveIntegerField(default=0, help_text="Synthetic sessions produced so far.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "autonomy_lane_state"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="lane_state_single_row"),
+            models.CheckConstraint(condition=Q(paused=False) | ~Q(paused_reason=""), name="lane_pause_explained"),
+        ]
+
+    def __str__(self) -> str:
+        return "lane paused" if self.paused else "lane running"
+
+
+class LaneCycle(models.Model):
+    """One cycle of the autonomous lane, torghut's AgentRun with its stages, failure class and retries.
+
+    ``key`` names the work: ``period:<n>`` for the schedule's n-th ``LANE_CYCLE_MINUTES`` period (a task
+    delivered twice, or run by two workers, finds it taken), ``command:<time>`` for a foreground run. A failed
+    cycle waits for ``next_retry_at`` and runs again (``attempt`` + 1) until its failure class pauses the lane;
+    a cycle left ``running`` by a killed worker is taken up by the next run."""
+
+    key = models.CharField(max_length=64, unique=True)
+    trigger = models.CharField(max_length=16, choices=LaneTrigger.choices)
+    status = models.CharField(max_length=16, choices=LaneCycleStatus.choices, default=LaneCycleStatus.RUNNING)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    failure_class = models.CharField(max_length=16, choices=FailureClass.choices, blank=True, default="")
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, default="", help_text="Why it was skipped, failed or paused the lane.")
+    error = models.TextField(blank=True, default="")
+    source = models.CharField(max_length=16, blank=True, default="", help_text="synthetic or alpaca")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    signals = models.PositiveIntegerField(default=0, help_text="New bars taken in.")
+    runs = models.PositiveIntegerField(default=0)
+    candidates = models.PositiveIntegerField(default=0)
+    evaluations = models.PositiveIntegerField(default=0)
+    passed = models.PositiveIntegerField(default=0)
+    handoffs = models.PositiveIntegerField(default=0)
+    rollbacks = models.PositiveIntegerField(default=0)
+    strategies_halted = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=150, blank=True, default="", help_text="host:pid that ran it last")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "autonomy_lane_cycles"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "-id"], name="lane_cycle_status_recent")]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=LaneCycleStatus.values), name="lane_cycle_status_valid"),
+            models.CheckConstraint(condition=Q(trigger__in=LaneTrigger.values), name="lane_cycle_trigger_valid"),
+            models.CheckConstraint(condition=~Q(status__in=["failed", "paused"]) | ~Q(failure_class=""),
+                                   name="lane_cycle_failure_classified"),
+            models.CheckConstraint(condition=~Q(status="failed") | Q(next_retry_at__isnull=False),
+                                   name="lane_cycle_retry_due"),
+            models.CheckConstraint(condition=~Q(status__in=["skipped", "failed", "paused"]) | ~Q(reason=""),
+                                   name="lane_cycle_reason_given"),
+            models.CheckConstraint(condition=Q(attempt__gte=1), name="lane_cycle_attempt_positive"),
+        ]
+        triggers = [
+            pgtrigger.FSM(name="lane_cycle_status_fsm", field="status", transitions=LANE_CYCLE_TRANSITIONS),
+            pgtrigger.Protect(name="lane_cycle_no_delete", operation=pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"lane cycle #{self.pk} {self.key} ({self.status})"
+
+
+class LaneCycleStage(models.Model):
+    """One stage of a lane cycle (torghut's orchestration stages), with what it did (``detail``)."""
+
+    cycle = models.ForeignKey(LaneCycle, on_delete=models.PROTECT, related_name="stages")
+    stage = models.CharField(max_length=32, choices=OrchestrationStage.choices)
+    position = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=LaneStageStatus.choices, default=LaneStageStatus.RUNNING)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    summary = models.CharField(max_length=500, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "autonomy_lane_cycle_stages"
+        ordering = ["cycle_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["cycle", "stage"], name="lane_stage_once_per_cycle"),
+            models.CheckConstraint(condition=Q(status__in=LaneStageStatus.values), name="lane_stage_status_valid"),
+        ]
+        triggers = [pgtrigger.Protect(name="lane_stage_no_delete", operation=pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.stage} ({self.status})"

@@ -177,3 +177,57 @@ def evaluate(document: dict, metrics: PlaybookMetrics) -> list[PlaybookAction]:
                 else:
                     symbol_to(rule, symbol, SymbolMode.CANARY, reason + ", and its alert is still open", evidence)
     return actions
+
+
+# --- Live evidence against the gate policy (the autonomous lane's rollback rule) -------------------
+# A strategy at paper, canary or live runs on a promotion the active gate policy allowed. Once its orders
+# at that stage hold at least ``min_fills`` fills, the lane judges them against the same policy's evidence
+# limits (gate 3: slippage, fallback ratio, LLM error ratio; at canary and live, gate 5's canary slippage
+# too). A breach rolls the strategy back one stage, as an agent may (a demotion only reduces risk).
+
+@dataclass(frozen=True)
+class LiveEvidenceLimits:
+    min_fills: int
+    max_slippage_bps: Decimal | None = None
+    max_fallback_ratio: Decimal | None = None
+    max_llm_error_ratio: Decimal | None = None
+
+
+def live_evidence_limits(policy: dict, *, stage: str, min_fills: int) -> LiveEvidenceLimits:
+    """The evidence limits of a gate policy document for a strategy at ``stage``."""
+    gate3 = (policy.get("gates") or {}).get("gate3_shadow_paper_quality") or {}
+    gate5 = (policy.get("gates") or {}).get("gate5_live_ramp_readiness") or {}
+
+    def limit(params: dict, name: str) -> Decimal | None:
+        return Decimal(str(params[name])) if params.get(name) is not None else None
+
+    slippage = [v for v in (limit(gate3, "max_slippage_bps"),
+                            limit(gate5, "max_canary_slippage_bps") if stage in ("canary", "live") else None)
+                if v is not None]
+    return LiveEvidenceLimits(min_fills=min_fills, max_slippage_bps=min(slippage) if slippage else None,
+                              max_fallback_ratio=limit(gate3, "max_fallback_ratio"),
+                              max_llm_error_ratio=limit(gate3, "max_llm_error_ratio"))
+
+
+def live_evidence_breaches(*, orders: dict, llm: dict, limits: LiveEvidenceLimits) -> list[str]:
+    """Why the live evidence breaks the policy (empty: it holds, or there is too little to judge).
+
+    ``orders``: the stage's orders (``fills``, ``orders``, ``slippage_bps``, ``fallback_ratio``);
+    ``llm``: the strategy's LLM reviews (``reviews``, ``errors``)."""
+    reasons: list[str] = []
+    fills = int(orders.get("fills") or 0)
+    if fills >= limits.min_fills:
+        slippage = orders.get("slippage_bps")
+        if limits.max_slippage_bps is not None and slippage is not None \
+                and Decimal(str(slippage)) > limits.max_slippage_bps:
+            reasons.append(f"slippage {slippage} bps over {fills} fills > {limits.max_slippage_bps} bps")
+        ratio = orders.get("fallback_ratio")
+        if limits.max_fallback_ratio is not None and ratio is not None \
+                and Decimal(str(ratio)) > limits.max_fallback_ratio:
+            reasons.append(f"route fallback ratio {ratio} > {limits.max_fallback_ratio}")
+    reviews, errors = int(llm.get("reviews") or 0), int(llm.get("errors") or 0)
+    if limits.max_llm_error_ratio is not None and reviews >= limits.min_fills:
+        ratio = (Decimal(errors) / Decimal(reviews)).quantize(Decimal("0.0001"))
+        if ratio > limits.max_llm_error_ratio:
+            reasons.append(f"LLM error ratio {ratio} over {reviews} reviews > {limits.max_llm_error_ratio}")
+    return reasons

@@ -9,6 +9,7 @@ SWEEP_STALENESS = "autonomy.sweep_staleness"
 ROLL_BUDGETS = "autonomy.roll_budgets"
 READINESS = "autonomy.readiness_sweep"
 PRUNE_HEARTBEATS = "autonomy.prune_heartbeats"
+LANE_CYCLE = "autonomy.lane_cycle"
 
 
 def desired_schedules() -> list[dict]:
@@ -26,4 +27,8 @@ def desired_schedules() -> list[dict]:
         # deletes heartbeats older than HEARTBEAT_RETENTION_DAYS, in batches
         {"name": PRUNE_HEARTBEATS, "func": "autonomy.tasks.prune_heartbeats", "schedule_type": Schedule.MINUTES,
          "minutes": 60, "repeats": -1},
+        # the autonomous lane: bars, walk-forward, gates, handoffs, rollbacks (a failed cycle's retry is woken
+        # by the one-off `autonomy.lane_retry` schedule the cycle sets)
+        {"name": LANE_CYCLE, "func": "autonomy.tasks.lane_cycle", "schedule_type": Schedule.MINUTES,
+         "minutes": settings.LANE_CYCLE_MINUTES, "repeats": -1},
     ]

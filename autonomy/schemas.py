@@ -221,3 +221,67 @@ class HeartbeatOut(BaseModel):
     lag_seconds: float = Field(description="received_at - observed_at, in seconds.")
     status: HeartbeatStatus
     failure_streak: int = Field(description="Failed cycles in a row from this source (and symbol).")
+
+
+# --- The autonomous lane ---------------------------------------------------------------------------
+
+class LaneStageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    stage: str = Field(description="torghut's orchestration stage (research-intake, candidate-build, …).")
+    title: str
+    status: str = Field(description="running | succeeded | failed | skipped")
+    attempt: int
+    summary: str
+    detail: dict[str, Any] = Field(description="What the stage did: the dataset, runs, evaluations, handoffs, "
+                                               "rollbacks (ids to follow).")
+    error: str
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class LaneCycleOut(BaseModel):
+    """One cycle of the autonomous lane with its stages."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    key: str = Field(description="period:<n> for the schedule's n-th period, command:<time> for a foreground run.")
+    trigger: str
+    status: str = Field(description="running | succeeded | failed (a retry is due) | skipped | paused")
+    attempt: int
+    failure_class: str = Field(description="transient | deterministic | policy, or empty")
+    next_retry_at: datetime | None
+    reason: str
+    error: str
+    source: str = Field(description="Where the bars came from: synthetic or alpaca.")
+    dataset: str | None = Field(description="The fingerprint of the window the cycle worked on.")
+    signals: int = Field(description="New bars taken in.")
+    runs: int
+    candidates: int
+    evaluations: int
+    passed: int
+    handoffs: int
+    rollbacks: int
+    strategies_halted: int
+    started_at: datetime
+    finished_at: datetime | None
+    stages: list[LaneStageOut]
+
+
+class LaneHealthOut(BaseModel):
+    paused: bool
+    paused_reason: str
+    paused_at: datetime | None
+    paused_by: str
+    resumed_at: datetime | None
+    resumed_by: str
+    last_cycle: LaneCycleOut | None
+    signals_per_cycle: float | None = Field(description="Mean new bars over the latest finished cycles.")
+    no_signal_streak: int = Field(description="The latest finished cycles in a row that took in no new bar.")
+    next_retry_at: datetime | None
+    cycle_minutes: int
+
+
+class LaneResumeIn(_In):
+    reason: Reason

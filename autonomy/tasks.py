@@ -62,3 +62,21 @@ def prune_heartbeats() -> dict:
     stays in its signal-source row)."""
     return run_audited(worker="heartbeat-retention", task="prune_heartbeats", run=services.heartbeats_prune,
                        did_work=lambda s: s["deleted"] > 0)
+
+
+def lane_cycle() -> dict:
+    """One cycle of the autonomous lane (or the retry that is due); nothing when another worker holds the
+    lane, the lane is paused, or this period's cycle already ran."""
+    from autonomy.lane_services import lane_cycle_run
+
+    def run() -> dict:
+        outcome = lane_cycle_run()
+        cycle = outcome.cycle
+        if cycle is None:
+            return {"ran": False, "message": outcome.message}
+        return {"ran": True, "cycle": cycle.pk, "key": cycle.key, "status": cycle.status, "attempt": cycle.attempt,
+                "signals": cycle.signals, "candidates": cycle.candidates, "handoffs": cycle.handoffs,
+                "rollbacks": cycle.rollbacks, "message": outcome.message}
+
+    # the cycle audits itself (lane_cycle rows); a run that found nothing to do is not worth a row
+    return run_audited(worker="lane", task="lane_cycle", run=run, did_work=lambda s: False)

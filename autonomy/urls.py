@@ -1,7 +1,7 @@
 """Pages of the autonomy app (mounted at /autonomy/)."""
 from django.urls import path
 
-from autonomy import views
+from autonomy import lane_views, views
 
 app_name = "autonomy"
 urlpatterns = [
@@ -11,6 +11,10 @@ urlpatterns = [
     path("alerts/<int:alert_id>/acknowledge/", views.alert_action, {"action": "acknowledge"},
          name="alert-acknowledge"),
     path("alerts/<int:alert_id>/resolve/", views.alert_action, {"action": "resolve"}, name="alert-resolve"),
+    # --- the autonomous lane ---
+    path("lane/", lane_views.lane_index, name="lane"),
+    path("lane/cycles/<int:cycle_id>/", lane_views.lane_cycle, name="lane-cycle"),
+    path("lane/resume/", lane_views.lane_resume, name="lane-resume"),
     # --- LLM governance ---
     path("llm/", views.llm_governance, name="llm"),
     path("llm/stage/", views.llm_stage_change, name="llm-stage"),

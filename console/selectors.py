@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import reverse
 
+from autonomy import lane_selectors
 from autonomy import selectors as autonomy
 from autonomy.choices import AlertSeverity, AlertStatus, TradingStateChoice
 from execution import selectors as execution
@@ -47,6 +48,7 @@ def home_overview(*, now: datetime) -> dict:
     readiness = autonomy.readiness_get(now=now)
     recon = execution.reconciliation_latest()
     heartbeats = autonomy.heartbeat_freshness(now=now, stalest=0)
+    lane = lane_selectors.lane_health(now=now)
 
     lean_down = not glob.lean_enabled or circuit["open"]
     ratio = settings.AUTONOMY_LEAN_FALLBACK_RATIO
@@ -102,6 +104,10 @@ def home_overview(*, now: datetime) -> dict:
         problems.append(Problem("warning", f"{heartbeats['stale']} stale and {heartbeats['failing']} failing "
                                 f"signal source(s) of {heartbeats['total']}", control_url + "#heartbeats"))
 
+    if lane["paused"]:
+        problems.append(Problem("warning", f"The autonomous lane is paused: {lane['paused_reason']}",
+                                reverse("autonomy:lane")))
+
     worst = ("critical" if any(p.severity == "critical" for p in problems) else "warning" if problems else "")
     return {
         "now": now, "today": today, "problems": problems, "worst": worst,
@@ -121,4 +127,6 @@ def home_overview(*, now: datetime) -> dict:
                            "url": reverse("execution-reconciliation-run", args=[recon.pk]) if recon else None,
                            "list_url": reverse("execution-reconciliation-runs")},
         "heartbeats": {**heartbeats, "url": control_url + "#heartbeats", "sources_url": alerts_url + "#sources"},
+        "lane": {**lane, "url": reverse("autonomy:lane"),
+                 "last_url": reverse("autonomy:lane-cycle", args=[lane["last"].pk]) if lane["last"] else None},
     }

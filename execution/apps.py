@@ -26,3 +26,7 @@ class ExecutionConfig(AppConfig):
         from execution.selectors import order_for_llm_review
 
         llm_order_lookup_register(order_for_llm_review)
+        # The autonomous lane (autonomy) rolls a strategy back on its live evidence: the orders of its stage.
+        from autonomy.lane_selectors import stage_evidence_register
+
+        stage_evidence_register(stage_evidence)

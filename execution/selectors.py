@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -417,10 +417,14 @@ def open_qty(*, strategy_id: int, symbol: str, side: str) -> Decimal:
     return Decimal(rows[0][0])
 
 
-def stage_evidence(*, strategy_id: int, now: datetime, stage: str) -> dict[str, Any]:
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def stage_evidence(*, strategy_id: int, now: datetime, stage: str, since: datetime | None = None) -> dict[str, Any]:
     """What the gates read of a strategy's orders at ``stage`` (paper or canary): fills, the days they
     fell on, slippage against decision prices (bps, adverse positive), the fallback ratio, and whether
-    every row records both routes. Plain JSON data (stored with the evaluation)."""
+    every row records both routes. Plain JSON data (stored with the evaluation). ``since``: only orders
+    created from then on (the autonomous lane reads a stage's evidence since the strategy reached it)."""
     fills, days, slippage, orders, fallbacks, incomplete = _rows(
         "SELECT count(*) FILTER (WHERE e.filled_qty > 0), count(DISTINCT date(e.created_at)) FILTER "
         "(WHERE e.filled_qty > 0), avg(CASE WHEN e.side = 'buy' THEN (e.avg_fill_price - d.decision_price) "
@@ -429,8 +433,8 @@ def stage_evidence(*, strategy_id: int, now: datetime, stage: str) -> dict[str, 
         "count(*) FILTER (WHERE e.execution_expected_adapter IS NULL OR e.execution_actual_adapter IS NULL "
         "OR 'unknown' IN (e.execution_expected_adapter, e.execution_actual_adapter)) FROM executions e "
         "LEFT JOIN trade_decisions d ON d.id = e.trade_decision_id "
-        "WHERE e.strategy_id = %s AND e.strategy_stage = %s AND e.created_at <= %s",
-        [strategy_id, stage, now])[0]
+        "WHERE e.strategy_id = %s AND e.strategy_stage = %s AND e.created_at <= %s AND e.created_at >= %s",
+        [strategy_id, stage, now, since or _EPOCH])[0]
     return {"fills": fills, "days": days, "orders": orders,
             "slippage_bps": None if slippage is None else f"{slippage:.2f}",
             "fallback_ratio": None if not orders else f"{fallbacks / orders:.4f}",

@@ -541,6 +541,21 @@ def promotion_rollback(*, promotion_id: int, user, reason: str, to_stage: str | 
     return promotion
 
 
+def promotion_rollback_by_rule(*, promotion_id: int, actor: str, reason: str, evidence: dict | None = None,
+                               via: str = Via.WORKER) -> dict:
+    """A rollback a rule decided (the autonomous lane, on live evidence that breaks the policy): the same
+    signed decision as an agent's, to the stage before, recorded as ``actor`` (``system:…``) with the
+    evidence it rests on in the audit row."""
+    if not reason or not reason.strip():
+        raise InvalidInput("Say why the promotion is rolled back.", details={"fields": {"reason": ["required"]}})
+    with transaction.atomic():
+        promotion = _locked_promotion(promotion_id)
+        result = _rollback(promotion=promotion, actor=actor, roles=[], reason=reason.strip(), to_stage=None)
+        audit_record(actor=actor, via=via, action="promotion_rollback", object_ref=f"promotion:{promotion.pk}",
+                     details={**result, "reason": reason.strip(), "evidence": evidence or {}})
+    return result
+
+
 def _rollback(*, promotion: Promotion, actor: str, roles, reason: str, to_stage: str | None) -> dict:
     if promotion.status != PromotionStatus.APPLIED:
         raise Conflict(f"Promotion #{promotion.pk} is {promotion.status}; only an applied promotion is rolled back.",

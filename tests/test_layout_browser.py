@@ -97,6 +97,7 @@ def site(transactional_db, settings, tmp_path):
         "readiness": "/autonomy/readiness/",
         "alerts": "/autonomy/alerts/",
         "llm": "/autonomy/llm/",
+        "lane": "/autonomy/lane/",
         "audit": "/audit/",
         "admin": "/admin/",
         "admin-executions": "/admin/execution/execution/",

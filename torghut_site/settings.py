@@ -384,6 +384,27 @@ CONSOLE_REFRESH_SECONDS = max(1, int(os.environ.get("CONSOLE_REFRESH_SECONDS", "
 CONSOLE_CHART_REFRESH_SECONDS = max(1, int(os.environ.get("CONSOLE_CHART_REFRESH_SECONDS", "60")))
 # The recovery playbook (its rules are a stored document: manage.py playbook) runs this often.
 AUTONOMY_PLAYBOOK_MINUTES = int(os.environ.get("AUTONOMY_PLAYBOOK_MINUTES", "5"))
+# --- The autonomous lane (autonomy/lane*.py) --------------------------------------------------
+# One cycle every LANE_CYCLE_MINUTES: the newest bars of LANE_SYMBOLS (Alpaca's data API when
+# ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY are set, else a synthetic feed adding one session per
+# period), a walk-forward over the last LANE_WINDOW_SESSIONS sessions (folds of LANE_TRAIN_DAYS /
+# LANE_TEST_DAYS) for every strategy not HALTED, the gates of each new candidate, an AgentRun handoff
+# for each that passes, and a rollback of each strategy whose live evidence (at least
+# LANE_ROLLBACK_MIN_FILLS fills at its stage) breaks the active gate policy.
+# LANE_FEED: "auto" (Alpaca when its keys are set, unless ALPACA_BASE_URL points the broker at a sandbox and
+# no ALPACA_DATA_URL says where its data is), "alpaca" or "synthetic".
+LANE_FEED = os.environ.get("LANE_FEED", "auto").strip().lower()
+LANE_CYCLE_MINUTES = max(1, int(os.environ.get("LANE_CYCLE_MINUTES", "5")))
+LANE_SYMBOLS = [s.strip().upper() for s in os.environ.get("LANE_SYMBOLS", "AAPL,MSFT").split(",") if s.strip()]
+LANE_WINDOW_SESSIONS = max(2, int(os.environ.get("LANE_WINDOW_SESSIONS", "12")))
+LANE_TRAIN_DAYS = max(1, int(os.environ.get("LANE_TRAIN_DAYS", "3")))
+LANE_TEST_DAYS = max(1, int(os.environ.get("LANE_TEST_DAYS", "1")))
+LANE_SYNTHETIC_SEED = int(os.environ.get("LANE_SYNTHETIC_SEED", "17"))
+LANE_SYNTHETIC_START = os.environ.get("LANE_SYNTHETIC_START", "2025-01-02")
+LANE_ROLLBACK_MIN_FILLS = max(1, int(os.environ.get("LANE_ROLLBACK_MIN_FILLS", "5")))
+# Each cycle reports a heartbeat (source "lane") to the stale-signal and failure-streak rules: "auto"
+# only when a cycle every LANE_CYCLE_MINUTES cannot look stale to those rules, "on", or "off".
+LANE_HEARTBEATS = os.environ.get("LANE_HEARTBEATS", "auto").strip().lower()
 # LEAN circuit: fallbacks / LEAN requests over TRADING_LEAN_CIRCUIT_WINDOW_SECONDS at or over the
 # ratio (with at least the minimum of requests), or an open LEAN outage -> the LEAN lane is disabled.
 # AUTONOMY_LEAN_RECOVERY_PROBES > 0 lets N clean health probes in a row bring it back; 0: operators only.

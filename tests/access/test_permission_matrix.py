@@ -106,6 +106,10 @@ API = {
     "alerts/<id:alert_id>/resolve": Row({"POST": frozenset({Role.OPERATOR})},
                                         kwargs=lambda ctx: {"alert_id": _matrix_alert().pk}),
     "autonomy/heartbeats": Row({"POST": frozenset({Role.AGENT})}, body={"POST": lambda ctx: {}}),
+    # the autonomous lane: everyone reads it; operators resume it (a lane that is not paused is a 409), never agents
+    "autonomy/lane": Row({"GET": ALL}),
+    "autonomy/lane/cycles": Row({"GET": ALL}),
+    "autonomy/lane/resume": Row({"POST": frozenset({Role.OPERATOR})}, body={"POST": lambda ctx: {"reason": "matrix"}}),
 }
 
 

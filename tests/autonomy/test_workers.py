@@ -26,7 +26,8 @@ EXPECTED = {schedules.RECONCILE: "execution.tasks.reconcile_executions",
             autonomy_schedules.DELIVER_ALERTS: "autonomy.tasks.deliver_alerts",
             autonomy_schedules.SWEEP_STALENESS: "autonomy.tasks.sweep_staleness",
             autonomy_schedules.ROLL_BUDGETS: "autonomy.tasks.roll_budgets",
-            autonomy_schedules.PRUNE_HEARTBEATS: "autonomy.tasks.prune_heartbeats"}
+            autonomy_schedules.PRUNE_HEARTBEATS: "autonomy.tasks.prune_heartbeats",
+            autonomy_schedules.LANE_CYCLE: "autonomy.tasks.lane_cycle"}
 
 
 @pytest.mark.django_db
@@ -42,9 +43,11 @@ def test_sync_schedules_keeps_every_sweep_once_by_name_with_an_explicit_next_run
         assert stored[name].next_run is not None and stored[name].repeats == -1
         import_string(stored[name].func)  # the stored dotted path is a contract: it must resolve
     settings.AUTONOMY_SWEEP_MINUTES = 5
+    settings.LANE_CYCLE_MINUTES = 15
     call_command("sync_schedules", stdout=StringIO())
     assert Schedule.objects.filter(name__in=list(EXPECTED)).count() == len(EXPECTED)
     assert Schedule.objects.get(name=autonomy_schedules.SWEEP_STALENESS).minutes == 5
+    assert Schedule.objects.get(name=autonomy_schedules.LANE_CYCLE).minutes == 15
 
 
 @pytest.mark.skipif(not redis_answers(), reason=REDIS_SKIP_REASON)

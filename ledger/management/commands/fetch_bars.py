@@ -5,7 +5,6 @@ Example:
   manage.py fetch_bars --dataset-version bars-2026-02 --symbols AAPL,MSFT --start 2026-02-02 --end 2026-02-27
 """
 import datetime as dt
-import os
 
 from django.core.management.base import CommandError
 
@@ -13,7 +12,7 @@ from access.commands import AuditedCommand
 from core.errors import ApplicationError
 from ledger.choices import DatasetSource
 from ledger.services import dataset_store_bars
-from ledger.sources.alpaca_bars import AlpacaBarsError, fetch_alpaca_bars
+from ledger.sources.alpaca_bars import AlpacaBarsError, alpaca_credentials, fetch_alpaca_bars
 
 
 def _when(text: str) -> dt.datetime:
@@ -39,9 +38,7 @@ class Command(AuditedCommand):
         names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
         self.stdout.write(f"fetching 1-minute bars for {', '.join(names)} from {start_at} to {end_at}…")
         try:
-            bars = fetch_alpaca_bars(names, start_at, end_at, api_key=os.environ.get("ALPACA_API_KEY_ID", ""),
-                                     secret_key=os.environ.get("ALPACA_API_SECRET_KEY", ""),
-                                     url_override=os.environ.get("ALPACA_DATA_URL") or None, feed=feed)
+            bars = fetch_alpaca_bars(names, start_at, end_at, feed=feed, **alpaca_credentials())
             dataset, created = dataset_store_bars(bars=bars, version=version, source=DatasetSource.ALPACA,
                                                   snapshot_ref=f"alpaca:{','.join(names)}:{start}:{end}",
                                                   actor="command:fetch_bars")
