@@ -244,6 +244,8 @@ class ReconciliationRun(models.Model):
     updated = models.PositiveIntegerField(default=0)
     discrepancy_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    interrupted = models.BooleanField(default=False, help_text="Its process stopped before the run finished; a "
+                                                               "later run closed it with what it had recorded.")
 
     class Meta:
         db_table = "execution_reconciliation_runs"

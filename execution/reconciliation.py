@@ -112,7 +112,7 @@ def _run_start(trigger: str) -> ReconciliationRun:
         dead = [pk for pk in others if _lock_free(RUN_LOCK.format(pk))]
         for pk in dead:  # closed with what it recorded before it stopped
             ReconciliationRun.objects.filter(pk=pk, finished_at__isnull=True).update(
-                finished_at=timezone.now(),
+                finished_at=timezone.now(), interrupted=True,
                 discrepancy_count=ReconciliationDiscrepancy.objects.filter(run_id=pk).count(),
                 errors=[f"interrupted: its process stopped before the run finished; run {run.pk} took over"])
         if dead and len(dead) == len(others):  # nobody else is running: every lease left is a dead run's
@@ -281,7 +281,7 @@ def reconcile_scheduled(*, now: datetime | None = None) -> ReconciliationRun | N
     next delivery runs it again). An operator's ``manage.py reconcile`` is not limited."""
     def finished_in(start: datetime, end: datetime) -> bool:
         return ReconciliationRun.objects.filter(trigger="schedule", started_at__gte=start, started_at__lt=end,
-                                                finished_at__isnull=False).exists()
+                                                finished_at__isnull=False, interrupted=False).exists()
 
     return once_per_period(SCHEDULED_RUN_LOCK, minutes=settings.TRADING_RECONCILE_INTERVAL_MINUTES,
                            finished_in=finished_in, now=now,

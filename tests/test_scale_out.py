@@ -66,9 +66,26 @@ def test_the_scheduled_reconciliation_runs_once_per_period_and_again_after_a_kil
     assert first["run_id"] != killed.pk  # the unfinished run did not count: this period's run ran
     again = reconcile_executions()  # the same period delivered again (a second cluster, a redelivery)
     assert "skipped" in again
-    assert ReconciliationRun.objects.filter(finished_at__isnull=False).count() == 1
+    killed.refresh_from_db()
+    assert killed.interrupted and killed.finished_at  # closed by the run that took over, never counted
+    assert ReconciliationRun.objects.filter(finished_at__isnull=False, interrupted=False).count() == 1
     call_command("reconcile", stdout=StringIO())  # an operator's run is never held back
-    assert ReconciliationRun.objects.filter(finished_at__isnull=False).count() == 2
+    assert ReconciliationRun.objects.filter(finished_at__isnull=False, interrupted=False).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_run_closed_as_interrupted_does_not_count_as_the_periods_run(brokers, settings):
+    from execution.models import ReconciliationRun
+    from execution.tasks import reconcile_executions
+
+    settings.TRADING_RECONCILE_INTERVAL_MINUTES = PERIOD_MINUTES
+    ReconciliationRun.objects.create(trigger="schedule")  # the schedule's run died half-way
+    call_command("reconcile", stdout=StringIO())  # an operator's run closes it as interrupted
+    assert ReconciliationRun.objects.filter(trigger="schedule", interrupted=True).count() == 1
+    ran = reconcile_executions()  # the schedule's run of this period still has to run
+    assert "skipped" not in ran
+    assert ReconciliationRun.objects.filter(trigger="schedule", interrupted=False,
+                                            finished_at__isnull=False).count() == 1
 
 
 @pytest.mark.django_db

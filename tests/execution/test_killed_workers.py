@@ -169,7 +169,7 @@ def test_reconciliation_killed_mid_run_keeps_what_it_did_and_the_next_run_takes_
 
     run = reconcile_run(trigger="test")  # the next run: no wait for the dead run's leases to run out
     killed.refresh_from_db()
-    assert killed.finished_at is not None and "interrupted" in killed.errors[0]
+    assert killed.finished_at is not None and killed.interrupted and "interrupted" in killed.errors[0]
     assert killed.discrepancy_count == 3  # the runs list counts what it recorded
     statuses = [Execution.objects.get(pk=r.pk).status for r in rows]
     assert statuses == ["rejected"] * 3 + ["filled"] * 3
