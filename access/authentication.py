@@ -70,7 +70,7 @@ def _token_query() -> tuple[str, list[str], list[str]]:
 def _candidates(token_key: str):
     """Yield AuthToken instances (user attached, roles cached on the user) for one token key."""
     sql, token_names, user_names = _token_query()
-    with connection.cursor() as cursor:
+    with connection.bound_cursor() as cursor:
         cursor.execute(sql, [list(Role.values), token_key])
         rows = cursor.fetchall()
     n = len(token_names)
