@@ -440,12 +440,18 @@ ok AS (
 ADMISSION_STALE = "TA001"
 
 
+def _array_literal(values) -> str:
+    return "{" + ",".join(str(v) for v in values) + "}"
+
+
 def admission_guard_params(*, snapshot: AdmissionSnapshot, amounts: dict[str, Decimal], strategy_id: int,
                            stage: str) -> dict:
     limits = {b.name: b.limit for b in snapshot.budgets}
     names = sorted(n for n, a in amounts.items() if a)
-    return {"guard_names": names, "guard_amounts": [amounts[n] for n in names],
-            "guard_limits": [limits[n] for n in names], "guard_day": snapshot.day, "guard_count": len(names),
+    # array literals (budget names are identifiers, amounts decimals): cheaper to bind than Python lists
+    return {"guard_names": _array_literal(names), "guard_amounts": _array_literal(amounts[n] for n in names),
+            "guard_limits": _array_literal(limits[n] for n in names), "guard_day": snapshot.day,
+            "guard_count": len(names),
             "guard_version": snapshot.version, "guard_strategy_id": strategy_id, "guard_stage": stage}
 
 
