@@ -60,7 +60,9 @@ def _token_query() -> tuple[str, list[str], list[str]]:
         sql = (
             "SELECT " + ", ".join([f't."{f.column}"' for f in token_fields] + [f'u."{f.column}"' for f in user_fields])
             + f', ARRAY(SELECT g.name FROM "{through.db_table}" ug JOIN "{group.db_table}" g ON g.id = ug.group_id'
-              f" WHERE ug.user_id = u.id AND g.name = ANY(%s) ORDER BY g.name)"
+              # the role names are fixed identifiers: a constant of the statement, not a parameter to bind
+              f" WHERE ug.user_id = u.id AND g.name = ANY('{{{','.join(sorted(Role.values))}}}'::text[])"
+              " ORDER BY g.name)"
             + f' FROM "{AuthToken._meta.db_table}" t JOIN "{user_model._meta.db_table}" u ON u.id = t.user_id'
             + " WHERE t.token_key = %s")
         _query = (sql, [f.attname for f in token_fields], [f.attname for f in user_fields])
@@ -70,8 +72,8 @@ def _token_query() -> tuple[str, list[str], list[str]]:
 def _candidates(token_key: str):
     """Yield AuthToken instances (user attached, roles cached on the user) for one token key."""
     sql, token_names, user_names = _token_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [list(Role.values), token_key])
+    with connection.bound_cursor() as cursor:
+        cursor.execute(sql, [token_key])
         rows = cursor.fetchall()
     n = len(token_names)
     user_model = get_user_model()

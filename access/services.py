@@ -85,7 +85,7 @@ def _audit_insert(event: AuditEvent) -> None:
         sql = _AUDIT_INSERT_SQL.setdefault("sql", f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) "
                                                   f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id")
     values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    with connection.bound_cursor() as cursor:
         cursor.execute(sql, values)
         event.pk = cursor.fetchone()[0]
     event._state.adding = False

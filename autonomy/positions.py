@@ -7,10 +7,20 @@ than the position flips it, opening the rest at the fill price.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 PRICE_STEP = Decimal("0.00000001")
 ZERO = Decimal(0)
+
+
+def grown_average(*, qty: Decimal, avg_entry_price: Decimal, fill_qty: Decimal, fill_price: Decimal) -> Decimal:
+    """The average entry price of ``qty`` held at ``avg_entry_price`` grown by a fill, rounded half-even to
+    PRICE_STEP exactly: the sum and the quotient are exact before the one rounding, as the database's
+    ``autonomy_price_half_even`` computes it in the order path's one-statement fill."""
+    with localcontext() as ctx:
+        ctx.prec = 200  # far past any product or quotient of column values: only the quantize rounds
+        return ((abs(qty) * avg_entry_price + fill_qty * fill_price) / (abs(qty) + fill_qty)).quantize(
+            PRICE_STEP, rounding=ROUND_HALF_EVEN)
 
 
 def signed_qty(side: str, qty: Decimal) -> Decimal:
@@ -36,8 +46,8 @@ def position_after_fill(*, qty: Decimal, avg_entry_price: Decimal | None, side: 
     avg = avg_entry_price or ZERO
     if qty == 0 or (qty > 0) == (delta > 0):
         new_qty = qty + delta
-        new_avg = (abs(qty) * avg + fill_qty * fill_price) / abs(new_qty)
-        return PositionChange(new_qty, new_avg.quantize(PRICE_STEP), ZERO)
+        return PositionChange(new_qty, grown_average(qty=qty, avg_entry_price=avg, fill_qty=fill_qty,
+                                                     fill_price=fill_price), ZERO)
     closed = min(abs(delta), abs(qty))
     direction = 1 if qty > 0 else -1
     realized = closed * (fill_price - avg) * direction

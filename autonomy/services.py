@@ -86,7 +86,7 @@ from autonomy.models import (
     SymbolControl,
     TradingState,
 )
-from autonomy.positions import PositionChange, position_after_fill
+from autonomy.positions import PositionChange, position_after_fill, signed_qty
 from autonomy.selectors import (
     FLAGS_COLUMNS,
     LEAN_ALERT_KEY,
@@ -444,12 +444,18 @@ ok AS (
 ADMISSION_STALE = "TA001"
 
 
+def _array_literal(values) -> str:
+    return "{" + ",".join(str(v) for v in values) + "}"
+
+
 def admission_guard_params(*, snapshot: AdmissionSnapshot, amounts: dict[str, Decimal], strategy_id: int,
                            stage: str) -> dict:
     limits = {b.name: b.limit for b in snapshot.budgets}
     names = sorted(n for n, a in amounts.items() if a)
-    return {"guard_names": names, "guard_amounts": [amounts[n] for n in names],
-            "guard_limits": [limits[n] for n in names], "guard_day": snapshot.day, "guard_count": len(names),
+    # array literals (budget names are identifiers, amounts decimals): cheaper to bind than Python lists
+    return {"guard_names": _array_literal(names), "guard_amounts": _array_literal(amounts[n] for n in names),
+            "guard_limits": _array_literal(limits[n] for n in names), "guard_day": snapshot.day,
+            "guard_count": len(names),
             "guard_version": snapshot.version, "guard_strategy_id": strategy_id, "guard_stage": stage}
 
 
@@ -575,6 +581,59 @@ def position_lock_params(*, strategy_id: int, symbol: str) -> dict:
     return {"pos_strategy_id": strategy_id, "pos_symbol": symbol.upper()}
 
 
+def position_grow_ctes(*, only_if: str) -> str:
+    """CTEs (``pos``, ``gn``) that apply a fill in one statement when it opens or grows the strategy's position
+    (the common case: no P&L realized), as :func:`position_fill_apply` would: the quantity added and the average
+    entry price weighted (``autonomy_price_half_even``, the same rounding as
+    :func:`autonomy.positions.grown_average`); for an order admitted without a price, the fill's notional added
+    to today's gross notional budget while that stays within its limit (the stored policy's, else the
+    setting's). ``only_if``: an SQL condition (the fill was inserted). A fill against the position, or one that
+    would breach the budget, changes nothing here: :data:`POSITION_GROW_GUARD` then raises (TA002) and the
+    caller stores the fill in the locked transaction.
+    Parameters from :func:`position_grow_params`."""
+    return f"""pos AS (
+  INSERT INTO autonomy_positions AS p (strategy_id, symbol, qty, avg_entry_price, realized_pnl, updated_at)
+  SELECT %(pos_strategy_id)s, %(pos_symbol)s, %(grow_delta)s::numeric,
+         autonomy_price_half_even(%(grow_qty)s::numeric * %(grow_price)s::numeric, %(grow_qty)s::numeric), 0, now()
+  WHERE {only_if}
+  ON CONFLICT (strategy_id, symbol) DO UPDATE
+  SET qty = p.qty + EXCLUDED.qty,
+      avg_entry_price = autonomy_price_half_even(
+        abs(p.qty) * coalesce(p.avg_entry_price, 0) + %(grow_qty)s::numeric * %(grow_price)s::numeric,
+        abs(p.qty) + %(grow_qty)s::numeric),
+      updated_at = now()
+  WHERE p.qty = 0 OR (p.qty > 0) = (EXCLUDED.qty > 0)
+  RETURNING 1),
+gn AS (
+  UPDATE autonomy_budget_usage u SET used = u.used + %(grow_qty)s::numeric * %(grow_price)s::numeric, updated_at = now()
+  WHERE %(grow_gross)s::boolean AND {only_if} AND u.day = %(grow_day)s::date AND u.name = 'gross_notional'
+    AND u.breached_at IS NULL
+    AND u.used + %(grow_qty)s::numeric * %(grow_price)s::numeric
+        <= coalesce((SELECT bp."limit" FROM autonomy_budget_policies bp WHERE bp.name = u.name),
+                    %(grow_default_limit)s::numeric)
+  RETURNING 1)"""
+
+
+#: The select of a statement built on :func:`position_grow_ctes`: raises TA002 unless the fill (when new) grew
+#: the position and used the budget it had to.
+POSITION_GROW_GUARD = ("autonomy_fill_guard(NOT ({only_if}) OR (EXISTS (SELECT 1 FROM pos)"
+                       " AND (NOT %(grow_gross)s::boolean OR EXISTS (SELECT 1 FROM gn))))")
+POSITION_LOCKED_PATH = "TA002"
+
+
+def position_grow_params(*, strategy_id: int, symbol: str, side: str, qty: Decimal, price: Decimal,
+                         gross_notional: bool) -> dict:
+    return {**position_lock_params(strategy_id=strategy_id, symbol=symbol),
+            "grow_delta": signed_qty(side, Decimal(qty)), "grow_qty": Decimal(qty), "grow_price": Decimal(price),
+            "grow_gross": gross_notional, "grow_day": budget_today(),
+            "grow_default_limit": budget_default(BudgetName.GROSS_NOTIONAL).limit}
+
+
+def position_needs_lock(exc: BaseException) -> bool:
+    """True when ``exc`` is :data:`POSITION_GROW_GUARD` sending a fill to the locked path."""
+    return getattr(exc.__cause__, "sqlstate", None) == POSITION_LOCKED_PATH
+
+
 def position_apply_fill(*, strategy_id: int, symbol: str, side: str, qty: Decimal, price: Decimal,
                         actor: str = "system:fills") -> Position:
     """Apply one stored fill to the strategy's position in the symbol (call it in the transaction that
@@ -604,7 +663,7 @@ def position_fill_apply(*, locked: tuple, strategy_id: int, symbol: str, side: s
     if change.realized_pnl < 0:  # budget rows are locked in name order: the loss before gross notional
         budget_use(name=BudgetName.DAILY_REALIZED_LOSS, amount=-change.realized_pnl, actor=actor,
                    evidence={"fill": fill})
-    with connection.cursor() as cursor:
+    with connection.bound_cursor() as cursor:
         if gross_notional:
             params.update(budget_use_params(name=BudgetName.GROSS_NOTIONAL, amount=qty * price))
             cursor.execute(_POSITION_SET_AND_USE, params)

@@ -20,7 +20,7 @@ KEY_SQL = "hashtextextended(%s, 0)"
 
 def xact_lock(key: str) -> None:
     """Take a transaction-level lock (released at commit or rollback); waits for a holder."""
-    with connection.cursor() as cursor:
+    with connection.bound_cursor() as cursor:
         cursor.execute(f"SELECT pg_advisory_xact_lock({KEY_SQL})", [key])
 
 
@@ -33,19 +33,19 @@ def xact_lock_shared(key: str) -> None:
 
 def try_session_lock(key: str) -> bool:
     """Try a session-level lock (held until :func:`session_unlock`); never waits."""
-    with connection.cursor() as cursor:
+    with connection.bound_cursor() as cursor:
         cursor.execute(f"SELECT pg_try_advisory_lock({KEY_SQL})", [key])
         return bool(cursor.fetchone()[0])
 
 
 def session_lock(key: str) -> None:
     """Take a session-level lock, waiting for its holder."""
-    with connection.cursor() as cursor:
+    with connection.bound_cursor() as cursor:
         cursor.execute(f"SELECT pg_advisory_lock({KEY_SQL})", [key])
 
 
 def session_unlock(key: str) -> None:
-    with connection.cursor() as cursor:
+    with connection.bound_cursor() as cursor:
         cursor.execute(f"SELECT pg_advisory_unlock({KEY_SQL})", [key])
 
 

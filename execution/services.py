@@ -54,6 +54,7 @@ from autonomy.selectors import (
 from autonomy.services import (
     ADMISSION_GUARD_CTES,
     BUDGETS_CONSUME_SQL,
+    POSITION_GROW_GUARD,
     POSITION_LOCK_SQL,
     admission_guard_failed,
     admission_guard_params,
@@ -61,8 +62,11 @@ from autonomy.services import (
     budget_use,
     budgets_consume_params,
     position_fill_apply,
+    position_grow_ctes,
+    position_grow_params,
     position_lock_params,
     position_lock_sql,
+    position_needs_lock,
 )
 from core import latency, locks
 from core.db import is_database_unavailable
@@ -159,7 +163,7 @@ def _lock_and_look_up(data: OrderInput) -> _Looked:
     params = {"lock_key": key, "cid": data.client_order_id, "llm_cid": data.client_order_id,
               **admission_snapshot_params(symbol=data.symbol, strategy=data.strategy)}
     try:
-        with connection.cursor() as cursor:
+        with connection.bound_cursor() as cursor:
             cursor.execute(_LOCK_LOOK_UP_AND_READ, params)
             locked, execution_id, consecutive, lean_open, *rest = cursor.fetchone()
         n = LLM_VERDICT_COLUMNS
@@ -386,7 +390,7 @@ def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: st
         params.update(guard)
         try:  # a savepoint only inside an outer transaction: on its own the statement is atomic
             with transaction.atomic() if connection.in_atomic_block else nullcontext(), \
-                    connection.cursor() as cursor:
+                    connection.bound_cursor() as cursor:
                 cursor.execute(_INSERT_ORDER_GUARDED, params)
                 row = cursor.fetchone()[1:]
         except DatabaseError as exc:
@@ -394,7 +398,7 @@ def _execution_insert(*, data: OrderInput, strategy_id: int | None, expected: st
                 return None
             raise
     else:
-        with connection.cursor() as cursor:
+        with connection.bound_cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
     if row is None:  # another writer stored this client_order_id first
@@ -439,6 +443,14 @@ _APPLY_OUTCOME_AND_LOCK_POSITION = (
     f"pos AS ({position_lock_sql(only_if='EXISTS (SELECT 1 FROM f)').strip()})\n"
     "SELECT (SELECT count(*) FROM f), pos.id, pos.qty, pos.avg_entry_price, pos.realized_pnl\n"
     "FROM (SELECT 1) AS one LEFT JOIN pos ON true")
+# With a new fill that opens or grows the strategy's position (no P&L realized, no budget breached): the outcome,
+# the fill, the position and the budget it uses in ONE statement, committed on its own. Anything else (a fill
+# against the position, a budget at its limit) raises TA002 in that statement, which stores nothing: the fill
+# then goes through the transaction above.
+_NEW_FILL = "EXISTS (SELECT 1 FROM f)"
+_APPLY_OUTCOME_GROWING = (
+    f"WITH f AS ({_FILL_INSERT}), e AS ({_OUTCOME_UPDATE} RETURNING 1),\n{position_grow_ctes(only_if=_NEW_FILL)}\n"
+    f"SELECT {POSITION_GROW_GUARD.format(only_if=_NEW_FILL)}")
 
 
 def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome, priced: bool = True) -> Execution:
@@ -477,14 +489,24 @@ def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome, pric
         "fill_qty": execution.filled_qty, "fill_price": execution.avg_fill_price or 0}
     if not with_fill or execution.strategy_id is None:
         # no position to move: one statement (a new fill of an unpriced order still uses gross notional)
-        with transaction.atomic() if with_fill else nullcontext(), connection.cursor() as cursor:
+        with transaction.atomic() if with_fill else nullcontext(), connection.bound_cursor() as cursor:
             cursor.execute(_APPLY_OUTCOME, params)
             if with_fill and cursor.fetchone()[0]:
                 fill_applied(execution=execution, qty=execution.filled_qty, price=execution.avg_fill_price,
                              priced=priced)
         return execution
-    params.update(position_lock_params(strategy_id=execution.strategy_id, symbol=execution.symbol))
-    with transaction.atomic(), connection.cursor() as cursor:
+    params.update(position_grow_params(strategy_id=execution.strategy_id, symbol=execution.symbol,
+                                       side=execution.side, qty=execution.filled_qty, price=execution.avg_fill_price,
+                                       gross_notional=not priced))
+    try:  # a savepoint only inside an outer transaction: on its own the statement is atomic
+        with transaction.atomic() if connection.in_atomic_block else nullcontext(), \
+                connection.bound_cursor() as cursor:
+            cursor.execute(_APPLY_OUTCOME_GROWING, params)
+        return execution
+    except DatabaseError as exc:
+        if not position_needs_lock(exc):
+            raise
+    with transaction.atomic(), connection.bound_cursor() as cursor:
         cursor.execute(_APPLY_OUTCOME_AND_LOCK_POSITION, params)
         new_fill, *locked = cursor.fetchone()
         if new_fill:
@@ -503,7 +525,7 @@ def fill_applied(*, execution: Execution, qty: Decimal, price: Decimal, priced: 
     strategy's position (and the realized-loss budget), and, for an order admitted without a price, the
     gross notional budget. A breach moves trading at once."""
     if execution.strategy_id is not None:
-        with connection.cursor() as cursor:
+        with connection.bound_cursor() as cursor:
             cursor.execute(POSITION_LOCK_SQL, position_lock_params(strategy_id=execution.strategy_id,
                                                                    symbol=execution.symbol))
             position_fill_apply(locked=cursor.fetchone(), strategy_id=execution.strategy_id, symbol=execution.symbol,

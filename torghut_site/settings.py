@@ -146,6 +146,11 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", T
 # An unreachable server must cost a request seconds (then a 503), not libpq's unbounded wait.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
     "connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT_SECONDS", "5")))
+# The order path's statements are bound on the server and prepared after this many runs on one connection
+# (core.postgresql: DatabaseWrapper.bound_cursor); "off" behind a pooler in transaction mode (pgbouncer),
+# where a prepared statement may not be on the next transaction's server connection.
+_prepare = os.environ.get("DB_PREPARE_THRESHOLD", "2").strip().lower()
+DB_PREPARE_THRESHOLD = None if _prepare in ("off", "none", "") else int(_prepare)
 if EMBEDDED_DATABASE_USER:  # the embedded server trusts its Unix socket: no password
     DATABASES["default"].update(USER=EMBEDDED_DATABASE_USER, PASSWORD="")
 DATABASES["default"].setdefault("TEST", {})
