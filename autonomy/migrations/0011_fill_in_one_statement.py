@@ -28,7 +28,7 @@ END $$;
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autonomy', '0009_per_source_freshness'),
+        ('autonomy', '0010_lane_cycles'),
     ]
 
     operations = [
