@@ -21,6 +21,7 @@ from access.context import current_request_id, new_request_id
 from access.models import AuditEvent, LoginFailure
 from access.roles import Role
 from access.selectors import PERM_ROLE, StrategyPerm, user_roles
+from core.chain import CHAIN_FIELDS
 from core.jsonparse import printable
 from strategies.models import Strategy
 
@@ -78,16 +79,17 @@ def _storable(value: Any) -> Any:
 def _audit_insert(event: AuditEvent) -> None:
     """INSERT one audit row with a fixed statement (it runs on every state-changing request; the
     ORM's per-call SQL compilation was a visible share of the order hot path)."""
-    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key and f.name not in CHAIN_FIELDS]
     sql = _AUDIT_INSERT_SQL.get("sql")
     if sql is None:
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         sql = _AUDIT_INSERT_SQL.setdefault("sql", f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) "
-                                                  f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id")
+                                                  f"VALUES ({', '.join(['%s'] * len(fields))}) "
+                                                  f"RETURNING id, {', '.join(CHAIN_FIELDS)}")
     values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        event.pk = cursor.fetchone()[0]
+        cursor.execute(sql, values)  # the chain trigger sets the id, position and hashes
+        event.pk, event.chain_position, event.prev_sha256, event.row_sha256 = cursor.fetchone()
     event._state.adding = False
 
 

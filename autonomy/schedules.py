@@ -9,6 +9,7 @@ SWEEP_STALENESS = "autonomy.sweep_staleness"
 ROLL_BUDGETS = "autonomy.roll_budgets"
 READINESS = "autonomy.readiness_sweep"
 PRUNE_HEARTBEATS = "autonomy.prune_heartbeats"
+VERIFY_AUDIT_CHAIN = "autonomy.verify_audit_chain"
 
 
 def desired_schedules() -> list[dict]:
@@ -26,4 +27,7 @@ def desired_schedules() -> list[dict]:
         # deletes heartbeats older than HEARTBEAT_RETENTION_DAYS, in batches
         {"name": PRUNE_HEARTBEATS, "func": "autonomy.tasks.prune_heartbeats", "schedule_type": Schedule.MINUTES,
          "minutes": 60, "repeats": -1},
+        # walks the hash chains of the audit and control events; a break raises the critical alert audit_chain
+        {"name": VERIFY_AUDIT_CHAIN, "func": "autonomy.tasks.verify_audit_chain", "schedule_type": Schedule.MINUTES,
+         "minutes": settings.AUDIT_CHAIN_VERIFY_MINUTES, "repeats": -1},
     ]

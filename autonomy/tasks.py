@@ -68,3 +68,14 @@ def prune_heartbeats() -> dict:
     stays in its signal-source row)."""
     return run_audited(worker="heartbeat-retention", task="prune_heartbeats", run=services.heartbeats_prune,
                        did_work=lambda s: s["deleted"] > 0)
+
+
+def verify_audit_chain() -> dict:
+    """Verify the hash chains of the audit and control events and store the result (the readiness
+    scorecard's ``audit_chain_verified``); a break raises the critical alert ``audit_chain``."""
+    def run() -> dict:
+        check = services.audit_chain_verify()
+        return {"check": check.pk, "ok": check.ok, "rows_checked": check.rows_checked,
+                "first_break": check.first_break}
+
+    return run_audited(worker="audit-chain", task="verify_audit_chain", run=run, did_work=lambda s: not s["ok"])
