@@ -40,17 +40,16 @@ bytes in SQL. :func:`walk` checks a run of rows against the chain and names the 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 import pgtrigger
 from django.db import models
 
 GENESIS = "0" * 64
-CONTENT_VERSION = 1
 CHAIN_FIELDS = ("chain_position", "prev_sha256", "row_sha256")
 
 TEXT, INTEGER, BOOLEAN, TIMESTAMP, INET, TEXT_ARRAY, JSONB = (
@@ -164,31 +163,31 @@ def select_list(columns: Sequence[tuple[str, str]]) -> list[str]:
 
 # --- The offline definition -------------------------------------------------------------------
 
-def _string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+# A JSON string as jsonb writes it: json's own escaping without ensure_ascii (the C function).
+_string = encode_basestring
 
 
-def _element(kind: str, value: Any) -> str:
-    if value is None:
-        return "null"
-    if kind == JSONB:
-        return value  # read as its jsonb text
-    if kind == TEXT_ARRAY:
-        return "[" + ", ".join("null" if v is None else _string(v) for v in value) + "]"
-    if kind == TIMESTAMP:
-        return _string(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    if kind == BOOLEAN:
-        return "true" if value else "false"
-    if kind == INTEGER:
-        return str(int(value))
-    return _string(str(value))
+def _timestamp(value: datetime) -> str:
+    return _string(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+_WRITERS: dict[str, Callable[[Any], str]] = {
+    TEXT: _string,
+    INTEGER: lambda value: str(int(value)),
+    BOOLEAN: lambda value: "true" if value else "false",
+    TIMESTAMP: _timestamp,
+    INET: _string,  # read as host(address)
+    TEXT_ARRAY: lambda value: "[" + ", ".join("null" if v is None else _string(v) for v in value) + "]",
+    JSONB: str,  # read as its jsonb text
+}
 
 
 def row_content(table: str, columns: Sequence[tuple[str, str]], *, position: int, row_id: int, prev_sha256: str,
                 values: Sequence[Any]) -> bytes:
     """The canonical content of one row (UTF-8), ``values`` in the order of ``columns``."""
     elements = [_string(table), str(position), str(row_id), _string(prev_sha256)]
-    elements += [_element(kind, value) for (_name, kind), value in zip(columns, values, strict=True)]
+    elements += ["null" if value is None else _WRITERS[kind](value)
+                 for (_name, kind), value in zip(columns, values, strict=True)]
     return ("[" + ", ".join(elements) + "]").encode("utf-8")
 
 

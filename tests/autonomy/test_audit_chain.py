@@ -254,3 +254,38 @@ def test_concurrent_writers_build_one_unbroken_chain():
     assert ControlEvent.objects.count() > 0
     out, _ = verify()
     assert "unbroken (check #" in out
+
+
+def test_the_admin_shows_the_chain_columns_read_only(client):
+    from django.contrib.auth import get_user_model
+
+    event = AuditEvent.objects.get(pk=audits(1)[0].pk)
+    services.trading_state_set(state="HALTED", reason="drill", actor="ops")
+    control = ControlEvent.objects.get()
+    verify()
+    client.force_login(get_user_model().objects.create_superuser("root", password="a-long-password-1"))
+    for url, row in ((f"/admin/access/auditevent/{event.pk}/change/", event),
+                     (f"/admin/autonomy/controlevent/{control.pk}/change/", control)):
+        page = client.get(url).content.decode()
+        assert row.row_sha256 in page and row.prev_sha256 in page and "Chain position" in page
+        assert 'name="row_sha256"' not in page  # shown, not an input
+    assert "ok" in client.get("/admin/autonomy/auditchaincheck/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_request_audit_row_does_not_wait_for_the_disk_and_leaves_the_setting_alone():
+    """The middleware's row commits on its own without waiting for the WAL flush (the chain lock is held
+    until commit); the setting is its transaction's alone, and never touched inside a caller's transaction."""
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    assert connection.get_autocommit() and setting() == "on"
+    event = audit_record(actor="web", via=Via.API, action="order_create", after_commit_flush=False)
+    assert event.chain_position == 1 and setting() == "on"
+    with transaction.atomic():
+        audit_record(actor="web", via=Via.API, action="inside", after_commit_flush=False)
+        assert setting() == "on"
+    out, _ = verify()
+    assert "audit_events: 2 rows unbroken" in out
