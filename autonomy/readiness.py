@@ -141,16 +141,17 @@ def _audit_chain_criterion(chain: dict | None, thresholds: Thresholds) -> dict:
                           "autonomy.verify_audit_chain schedule)")
     age = chain["age_seconds"]
     fresh = age <= thresholds.audit_chain_max_age_minutes * 60
-    when = f"{chain['checked_at']} ({duration_text(age)} ago{'' if fresh else f', older than {max_age}'})"
+    at = chain["checked_at"][:19].replace("T", " ") + " UTC"  # the time of the check, to the second
+    when = f"{at} ({duration_text(age)} ago{'' if fresh else f', older than {max_age}'})"
     broken = chain.get("first_break")
     if broken:
         where = f"{broken['table']} position {broken['position']}" + (
             f" (id {broken['id']})" if broken.get("id") is not None else "")
-        return _criterion(cid, title, False, f"broken at {chain['checked_at']}", threshold,
+        return _criterion(cid, title, False, f"broken at {at}", threshold,
                           f"the verification of {when} found a break: {where}: {broken['problem']}: "
                           f"{broken['detail']}")
-    return _criterion(cid, title, fresh, f"verified at {chain['checked_at']}", threshold,
-                      f"{chain['rows_checked']} row(s) in {chain['chains']} chain(s) unbroken at {when}")
+    return _criterion(cid, title, fresh, f"verified at {at}", threshold,
+                      f"{chain['rows_checked']} row(s) in {chain['chains']} chain(s) unbroken, checked {when}")
 
 
 def green(criteria: list[dict]) -> bool:

@@ -30,7 +30,7 @@ def test_all_facts_good_is_green_with_observed_values_and_thresholds():
     got = by_id(criteria)
     assert got["promotion_replay_time"]["observed"] == 31.5 and got["promotion_replay_time"]["threshold"] == 1000
     assert got["new_fills_route_recorded"]["observed"] == 0 and got["new_fills_route_recorded"]["threshold"] == 0
-    assert got["audit_chain_verified"]["observed"] == "verified at 2026-12-01T23:00:00Z"
+    assert got["audit_chain_verified"]["observed"] == "verified at 2026-12-01 23:00:00 UTC"
     assert got["audit_chain_verified"]["threshold"] == "unbroken, verified within 2 h 00 min"
 
 
