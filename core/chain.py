@@ -11,6 +11,10 @@ writer can skip them (only a role that can switch triggers off can, and the chai
     inserting transaction ends, so "the row before" is the previously chained row, never a row a
     concurrent writer has not committed yet. The row's ``id`` is raised above the head's when a
     concurrent writer drew a lower one before waiting for the lock: ids increase along the chain.
+    A transaction that writes a chained row keeps the chain waiting until it ends: write the row last,
+    in short transactions. (The project's transactions are READ COMMITTED, where the trigger's read sees
+    the latest head; one in REPEATABLE READ would read an older head and be refused by the unique
+    position, never leave a broken chain.)
 ``prev_sha256``
     the ``row_sha256`` of the row at ``chain_position - 1`` (64 zeros for the first row).
 ``row_sha256``
