@@ -5,6 +5,7 @@ from knox.models import AuthToken
 from access.forms import ThrottledAdminAuthenticationForm
 from access.models import AuditEvent, StrategyGroupObjectPermission, StrategyUserObjectPermission
 from core.admin import ReadOnlyAdmin
+from core.chain import CHAIN_FIELDS
 
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
@@ -16,6 +17,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ("actor", "path", "action", "request_id", "object_ref")
     date_hierarchy = "at"
     show_full_result_count = False
+    readonly_fields = CHAIN_FIELDS  # set by the database's chain trigger (core.chain); shown, never edited
 
 
 if admin.site.is_registered(AuthToken):

@@ -97,6 +97,7 @@ class AuditMiddleware:
                 action=action, object_ref=object_ref, request_id=request.request_id,
                 outcome=outcome,
                 status_code=response.status_code, client_ip=client_ip(request), details=details,
+                after_commit_flush=False,  # its own transaction: the chain lock is not held for a disk flush
             )
         except Exception as exc:  # the response is already decided; never turn it into a 500
             if is_database_unavailable(exc):

@@ -10,6 +10,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from knox.models import AuthToken
 
 from access.choices import Outcome, Via
+from core.chain import HashChained, hash_chain
 from core.db import append_only
 from strategies.models import Strategy
 
@@ -61,8 +62,10 @@ class LoginFailure(models.Model):
         return f"{self.username}@{self.ip} {self.at:%Y-%m-%d %H:%M:%S}"
 
 
-class AuditEvent(models.Model):
-    """Who did what, when, through which door, and how it ended. Never changes afterwards."""
+class AuditEvent(HashChained):
+    """Who did what, when, through which door, and how it ended. Never changes afterwards, and is
+    hash-chained (``core.chain``): ``manage.py verify_audit`` names a row changed, removed or inserted
+    out of order."""
 
     at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=150, help_text='A username, "anonymous", or "system:<worker>".')
@@ -91,7 +94,9 @@ class AuditEvent(models.Model):
             models.CheckConstraint(condition=Q(outcome__in=Outcome.values), name="audit_outcome_valid"),
             models.CheckConstraint(condition=~Q(actor=""), name="audit_actor_present"),
         ]
-        triggers = [append_only()]
+        triggers = [append_only(), hash_chain(columns=(
+            "at", "actor", "actor_roles", "via", "method", "path", "action", "object_ref", "request_id",
+            "outcome", "status_code", "client_ip", "details"))]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.outcome}"

@@ -21,6 +21,7 @@ from access.context import current_request_id, new_request_id
 from access.models import AuditEvent, LoginFailure
 from access.roles import Role
 from access.selectors import PERM_ROLE, StrategyPerm, user_roles
+from core.chain import CHAIN_FIELDS
 from core.jsonparse import printable
 from strategies.models import Strategy
 
@@ -37,17 +38,24 @@ def command_actor() -> str:
 
 # --- Audit ----------------------------------------------------------------------------------
 
-_AUDIT_INSERT_SQL: dict[str, str] = {}
+_AUDIT_INSERT_SQL: dict[bool, str] = {}
 
 
 def audit_record(*, actor: str, via: str, action: str, outcome: str = Outcome.OK,
                  actor_roles: list[str] | tuple[str, ...] | frozenset[str] = (), method: str = "",
                  path: str = "", object_ref: str = "", request_id: str | None = None,
                  status_code: int | None = None, client_ip: str | None = None,
-                 details: dict[str, Any] | None = None) -> AuditEvent:
+                 details: dict[str, Any] | None = None, after_commit_flush: bool = True) -> AuditEvent:
     """Append one audit row. Commands and workers call this directly (``via="command"`` /
     ``via="worker"``, actor ``"system:<worker>"``); the middleware calls it for every
-    state-changing request."""
+    state-changing request.
+
+    ``after_commit_flush=False`` (the middleware's row, written on its own after the response is built):
+    outside a transaction, the row's one-statement transaction commits without waiting for the WAL flush
+    (``synchronous_commit`` off for it alone). The hash chain's lock is held from the insert to the commit,
+    so a commit that waits for the disk would make every concurrent request wait for it too; a crash can
+    lose the last such rows (never a gap in the chain: they are its tail), as a crash before the
+    middleware wrote them would. Inside a transaction the setting is never touched."""
     event = AuditEvent(
         actor=_text(actor or "anonymous")[:150], actor_roles=sorted(actor_roles), via=Via(via),
         method=_text(method)[:10], path=_text(path)[:500], action=_text(action)[:200],
@@ -55,7 +63,7 @@ def audit_record(*, actor: str, via: str, action: str, outcome: str = Outcome.OK
         request_id=request_id or current_request_id() or new_request_id(), outcome=Outcome(outcome),
         status_code=status_code, client_ip=client_ip or None, details=_storable(details or {}),
     )
-    _audit_insert(event)
+    _audit_insert(event, wait_for_flush=after_commit_flush or connection.in_atomic_block)
     return event
 
 
@@ -75,19 +83,24 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _audit_insert(event: AuditEvent) -> None:
+def _audit_insert(event: AuditEvent, *, wait_for_flush: bool = True) -> None:
     """INSERT one audit row with a fixed statement (it runs on every state-changing request; the
-    ORM's per-call SQL compilation was a visible share of the order hot path)."""
-    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
-    sql = _AUDIT_INSERT_SQL.get("sql")
+    ORM's per-call SQL compilation was a visible share of the order hot path). Without
+    ``wait_for_flush`` the statement itself sets ``synchronous_commit`` off for its own transaction
+    (``set_config(..., true)`` around the first value: one round trip, as the other)."""
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key and f.name not in CHAIN_FIELDS]
+    sql = _AUDIT_INSERT_SQL.get(wait_for_flush)
     if sql is None:
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        sql = _AUDIT_INSERT_SQL.setdefault("sql", f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) "
-                                                  f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id")
+        first = "%s" if wait_for_flush else "(SELECT %s FROM set_config('synchronous_commit', 'off', true))"
+        placeholders = ", ".join([first] + ["%s"] * (len(fields) - 1))
+        sql = _AUDIT_INSERT_SQL.setdefault(wait_for_flush, f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) "
+                                                           f"VALUES ({placeholders}) "
+                                                           f"RETURNING id, {', '.join(CHAIN_FIELDS)}")
     values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
     with connection.bound_cursor() as cursor:
-        cursor.execute(sql, values)
-        event.pk = cursor.fetchone()[0]
+        cursor.execute(sql, values)  # the chain trigger sets the id, position and hashes
+        event.pk, event.chain_position, event.prev_sha256, event.row_sha256 = cursor.fetchone()
     event._state.adding = False
 
 

@@ -18,6 +18,7 @@ from autonomy.models import (
     Alert,
     AlertDelivery,
     AlertDeliveryAttempt,
+    AuditChainCheck,
     BudgetPolicy,
     BudgetUsage,
     ConditionEvaluation,
@@ -45,6 +46,7 @@ from autonomy.models import (
     TradingState,
 )
 from core.admin import ReadOnlyAdmin
+from core.chain import CHAIN_FIELDS
 from core.errors import ApplicationError
 from strategies.models import Strategy
 
@@ -316,9 +318,18 @@ class BudgetPolicyAdmin(ConfirmedChanges):
 
 @admin.register(ControlEvent)
 class ControlEventAdmin(ReadOnlyAdmin):
-    list_display = ["at", "kind", "scope", "actor", "via", "reason", "before", "after"]
+    list_display = ["at", "kind", "scope", "actor", "via", "reason", "before", "after", "chain_position"]
     list_filter = ["kind", "via"]
     search_fields = ["scope", "actor", "reason"]
+    readonly_fields = CHAIN_FIELDS  # set by the database's chain trigger (core.chain); shown, never edited
+
+
+@admin.register(AuditChainCheck)
+class AuditChainCheckAdmin(ReadOnlyAdmin):
+    """Each verification of the hash chains (``manage.py verify_audit``, the worker's schedule)."""
+
+    list_display = ["at", "ok", "rows_checked", "first_break", "created_by", "finished_at"]
+    list_filter = ["ok"]
 
 
 @admin.register(ConditionEvaluation)

@@ -45,6 +45,7 @@ from autonomy.choices import (
     SymbolMode,
     TradingStateChoice,
 )
+from core.chain import HashChained, hash_chain
 from core.db import append_only
 from ledger.models import Dataset
 from promotions.choices import FailureClass, OrchestrationStage
@@ -139,9 +140,10 @@ class StrategyTradingState(models.Model):
         return f"{self.strategy_id}: {self.state}"
 
 
-class ControlEvent(models.Model):
+class ControlEvent(HashChained):
     """One change of control state, with who, why, the evidence and the values before and after.
-    Append-only (a trigger refuses UPDATE and DELETE); written in the transaction that makes the change."""
+    Append-only (a trigger refuses UPDATE and DELETE) and hash-chained (``core.chain``); written in the
+    transaction that makes the change."""
 
     kind = models.CharField(max_length=32, choices=ControlKind.choices)
     scope = models.CharField(max_length=160, help_text='"global", "strategy:NAME", "symbol:SYM", "budget:NAME"…')
@@ -158,7 +160,8 @@ class ControlEvent(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["scope", "-id"], name="control_event_scope"),
                    models.Index(fields=["kind", "-id"], name="control_event_kind")]
-        triggers = [append_only(), pgtrigger.Trigger(
+        triggers = [append_only(), hash_chain(columns=(
+            "kind", "scope", "actor", "via", "reason", "evidence", "before", "after", "at")), pgtrigger.Trigger(
             name="control_version_bump", when=pgtrigger.After, operation=pgtrigger.Insert,
             func="INSERT INTO autonomy_control_version AS v (id, version) VALUES (1, 1) "
                  "ON CONFLICT (id) DO UPDATE SET version = v.version + 1; RETURN NULL;")]
@@ -350,6 +353,33 @@ class ReadinessSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"readiness at {self.at:%Y-%m-%d %H:%M}: {'green' if self.green else 'not green'}"
+
+
+class AuditChainCheck(models.Model):
+    """One verification of the hash chains (audit events, control events; ``manage.py verify_audit`` and
+    the ``autonomy.verify_audit_chain`` schedule): when, how many rows, and the first break. ``chains`` holds
+    each chain's rows checked and the head it reached (position and row_sha256): the next verification
+    requires that row unchanged (a chain rewritten or cut from the end shows)."""
+
+    at = models.DateTimeField(db_index=True, help_text="When the verification started.")
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    rows_checked = models.BigIntegerField()
+    chains = models.JSONField(help_text='{table: {"rows", "head_position", "head_sha256", "ok"}}')
+    first_break = models.JSONField(null=True, blank=True,
+                                   help_text='{"table", "position", "id", "problem", "detail"}, or null.')
+    created_by = models.CharField(max_length=150)
+
+    class Meta:
+        db_table = "autonomy_audit_chain_checks"
+        ordering = ["-at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(ok=True, first_break__isnull=True)
+                                              | Q(ok=False, first_break__isnull=False),
+                                              name="audit_chain_check_break_iff_not_ok")]
+        triggers = [append_only()]
+
+    def __str__(self) -> str:
+        return f"audit chain check at {self.at:%Y-%m-%d %H:%M}: {'ok' if self.ok else 'broken'}"
 # === alerts worker: alerts and their delivery, incidents, heartbeats, sweep memory ================
 
 class Alert(models.Model):

@@ -17,7 +17,9 @@ The criteria (ids are stable; agents read them from ``GET /api/v1/readiness``):
 - ``critical_flags_alerting``: critical control flags (trading halted, LEAN disabled, a budget
   breached) with no open critical alert;
 - ``lean_auto_disable_armed``: the LEAN circuit can disable the lane by itself: thresholds set and its
-  backstop sweep scheduled and recently run.
+  backstop sweep scheduled and recently run;
+- ``audit_chain_verified``: the hash chains of the audit and control events (``core.chain``) were verified
+  recently and the newest verification found no break.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ def collect(*, window_start: datetime, now: datetime) -> dict[str, dict]:
 class Thresholds:
     max_replay_ms: int = 1000
     sweep_max_age_minutes: int = 15
+    audit_chain_max_age_minutes: int = 120
 
 
 def _criterion(cid: str, title: str, ok: bool | None, observed: Any, threshold: Any, detail: str) -> dict:
@@ -122,7 +125,33 @@ def scorecard(facts: dict[str, dict], thresholds: Thresholds = Thresholds()) -> 
             + ("never run" if age is None else
                f"last run {duration_text(armed.get('sweep_age_seconds', age * 60))} ago "
                f"(at most {duration_text(thresholds.sweep_max_age_minutes * 60)})")))
+
+    out.append(_audit_chain_criterion(facts.get("audit_chain"), thresholds))
     return out
+
+
+def _audit_chain_criterion(chain: dict | None, thresholds: Thresholds) -> dict:
+    cid, title = "audit_chain_verified", "The audit and control-event hash chains verify"
+    max_age = duration_text(thresholds.audit_chain_max_age_minutes * 60)
+    threshold = f"unbroken, verified within {max_age}"
+    if chain is None:
+        return _unsupplied(cid, title, threshold, "audit-chain")
+    if chain["checked_at"] is None:
+        return _criterion(cid, title, False, None, threshold, "never verified (manage.py verify_audit, or the "
+                          "autonomy.verify_audit_chain schedule)")
+    age = chain["age_seconds"]
+    fresh = age <= thresholds.audit_chain_max_age_minutes * 60
+    at = chain["checked_at"][:19].replace("T", " ") + " UTC"  # the time of the check, to the second
+    when = f"{at} ({duration_text(age)} ago{'' if fresh else f', older than {max_age}'})"
+    broken = chain.get("first_break")
+    if broken:
+        where = f"{broken['table']} position {broken['position']}" + (
+            f" (id {broken['id']})" if broken.get("id") is not None else "")
+        return _criterion(cid, title, False, f"broken at {at}", threshold,
+                          f"the verification of {when} found a break: {where}: {broken['problem']}: "
+                          f"{broken['detail']}")
+    return _criterion(cid, title, fresh, f"verified at {at}", threshold,
+                      f"{chain['rows_checked']} row(s) in {chain['chains']} chain(s) unbroken, checked {when}")
 
 
 def green(criteria: list[dict]) -> bool:

@@ -10,6 +10,7 @@ ROLL_BUDGETS = "autonomy.roll_budgets"
 READINESS = "autonomy.readiness_sweep"
 PRUNE_HEARTBEATS = "autonomy.prune_heartbeats"
 LANE_CYCLE = "autonomy.lane_cycle"
+VERIFY_AUDIT_CHAIN = "autonomy.verify_audit_chain"
 
 
 def desired_schedules() -> list[dict]:
@@ -31,4 +32,7 @@ def desired_schedules() -> list[dict]:
         # by the one-off `autonomy.lane_retry` schedule the cycle sets)
         {"name": LANE_CYCLE, "func": "autonomy.tasks.lane_cycle", "schedule_type": Schedule.MINUTES,
          "minutes": settings.LANE_CYCLE_MINUTES, "repeats": -1},
+        # walks the hash chains of the audit and control events; a break raises the critical alert audit_chain
+        {"name": VERIFY_AUDIT_CHAIN, "func": "autonomy.tasks.verify_audit_chain", "schedule_type": Schedule.MINUTES,
+         "minutes": settings.AUDIT_CHAIN_VERIFY_MINUTES, "repeats": -1},
     ]

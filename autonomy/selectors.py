@@ -317,7 +317,8 @@ def _readiness_thresholds():
 
     from autonomy.readiness import Thresholds
 
-    return Thresholds(max_replay_ms=settings.READINESS_MAX_REPLAY_MS)
+    return Thresholds(max_replay_ms=settings.READINESS_MAX_REPLAY_MS,
+                      audit_chain_max_age_minutes=settings.AUDIT_CHAIN_MAX_AGE_MINUTES)
 
 
 def readiness_evaluate(*, now=None) -> tuple[list[dict], dict, object]:
@@ -449,6 +450,26 @@ def readiness_control(*, window_start, now) -> dict:
                              else int((now - last_sweep).total_seconds() // 60),
                              "sweep_age_seconds": None if last_sweep is None
                              else int((now - last_sweep).total_seconds())}}
+
+
+def readiness_audit_chain(*, window_start, now) -> dict:
+    """The audit-chain facts of the scorecard: the newest verification of the hash chains (``verify_audit``,
+    the ``autonomy.verify_audit_chain`` schedule), when it ran, how many rows it checked, its first break."""
+    from autonomy.models import AuditChainCheck
+
+    check = AuditChainCheck.objects.filter(at__lte=now).order_by("-at", "-id").first()
+    if check is None:
+        return {"checked_at": None}
+    return {"checked_at": check.at.isoformat().replace("+00:00", "Z"), "check": check.pk, "ok": check.ok,
+            "age_seconds": max(0, int((now - check.at).total_seconds())), "rows_checked": check.rows_checked,
+            "chains": len(check.chains), "first_break": check.first_break}
+
+
+def audit_chain_checks(*, limit: int = 20):
+    """The newest verifications of the hash chains."""
+    from autonomy.models import AuditChainCheck
+
+    return AuditChainCheck.objects.order_by("-at", "-id")[:limit]
 
 
 def readiness_history(*, limit: int = 96):

@@ -30,6 +30,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from access.choices import Outcome, Via
+from access.models import AuditEvent
 from access.policy import AgentForbidden
 from access.roles import Role
 from access.selectors import StrategyPerm, strategies_for
@@ -64,6 +65,7 @@ from autonomy.models import (
     Alert,
     AlertDelivery,
     AlertDeliveryAttempt,
+    AuditChainCheck,
     BudgetPolicy,
     BudgetUsage,
     ConditionEvaluation,
@@ -109,6 +111,7 @@ from autonomy.selectors import (
 )
 from core import locks
 from core.canonical import content_sha256, decimal_str
+from core.chain import Checkpoint, verify_table
 from core.errors import Conflict, InvalidInput, NotFound, PermissionRefused, PolicyRefused, invalid_fields
 from core.versions import version_store
 from promotions import signing
@@ -709,6 +712,52 @@ def readiness_sweep_run(*, now: datetime | None = None) -> dict | None:
         "readiness:sweep", minutes=settings.READINESS_SWEEP_MINUTES, now=now, run=run,
         finished_in=lambda start, end: ReadinessSnapshot.objects.filter(created_by=READINESS_ACTOR, at__gte=start,
                                                                         at__lt=end).exists())
+
+
+# --- The audit hash chains (tamper evidence) ------------------------------------------------------
+
+AUDIT_CHAIN_ALERT_KEY = "audit_chain"
+AUDIT_CHAIN_ACTOR = "system:audit-chain"
+
+
+def audit_chain_verify(*, actor: str = AUDIT_CHAIN_ACTOR, via: str = Via.WORKER, batch_size: int | None = None,
+                       progress=None):
+    """Walk the hash chains of the audit events and the control events (``core.chain``), in batches, and
+    store the result (``AuditChainCheck``): rows checked, each chain's head, the first break.
+
+    Each chain must also still hold the head the last unbroken verification reached, unchanged (a chain
+    rewritten from some row on, or cut from the end, shows). A break raises the critical alert
+    ``audit_chain`` (its evidence: the table, position, id and what is wrong); an unbroken verification
+    resolves it. ``progress(state)`` is called after each batch (``core.chain.ChainState``)."""
+    batch_size = batch_size or settings.AUDIT_CHAIN_BATCH_SIZE
+    started = timezone.now()
+    last_ok = AuditChainCheck.objects.filter(ok=True).order_by("-at", "-id").first()
+    chains: dict[str, dict] = {}
+    first_break = None
+    for model in (AuditEvent, ControlEvent):
+        table = model._meta.db_table
+        head = (last_ok.chains.get(table) or {}) if last_ok is not None else {}
+        checkpoint = (Checkpoint(position=head["head_position"], sha256=head["head_sha256"],
+                                 at=last_ok.at.isoformat().replace("+00:00", "Z"))
+                      if head.get("head_position") else None)
+        state = verify_table(model, checkpoint=checkpoint, batch_size=batch_size, progress=progress)
+        chains[table] = {"rows": state.rows, "head_position": state.position, "head_sha256": state.sha256,
+                         "ok": state.broken is None}
+        if state.broken is not None and first_break is None:
+            first_break = state.broken
+    with transaction.atomic():
+        check = AuditChainCheck.objects.create(
+            at=started, finished_at=timezone.now(), ok=first_break is None,
+            rows_checked=sum(c["rows"] for c in chains.values()), chains=chains,
+            first_break=first_break.as_dict() if first_break is not None else None, created_by=actor)
+        if first_break is not None:
+            alert_raise(dedup_key=AUDIT_CHAIN_ALERT_KEY, severity=AlertSeverity.CRITICAL, actor=actor, via=via,
+                        title=f"Audit chain broken: {first_break}"[:300],
+                        evidence={"check": check.pk, **first_break.as_dict()})
+        else:
+            alert_clear(dedup_key=AUDIT_CHAIN_ALERT_KEY, actor=actor, via=via,
+                        reason=f"the audit chains verify again ({check.rows_checked} rows, check #{check.pk})")
+    return check
 # === alerts worker: alerts, delivery, heartbeats, stale signals, failure streak, LEAN circuit =====
 
 # --- Alerts ----------------------------------------------------------------------------------

@@ -80,3 +80,14 @@ def lane_cycle() -> dict:
 
     # the cycle audits itself (lane_cycle rows); a run that found nothing to do is not worth a row
     return run_audited(worker="lane", task="lane_cycle", run=run, did_work=lambda s: False)
+
+
+def verify_audit_chain() -> dict:
+    """Verify the hash chains of the audit and control events and store the result (the readiness
+    scorecard's ``audit_chain_verified``); a break raises the critical alert ``audit_chain``."""
+    def run() -> dict:
+        check = services.audit_chain_verify()
+        return {"check": check.pk, "ok": check.ok, "rows_checked": check.rows_checked,
+                "first_break": check.first_break}
+
+    return run_audited(worker="audit-chain", task="verify_audit_chain", run=run, did_work=lambda s: not s["ok"])

@@ -251,12 +251,13 @@ def demo_executions(*, days: int = 21, orders_per_hour: int = 30, legacy_rows: i
 
 def _demo_sweeps(lean) -> None:
     """What the worker's schedules run every few minutes, once per simulated hour: the LEAN circuit's
-    backstop sweep (with its recovery probe), then the readiness sweep (the promotions every activation
-    rests on replayed, a scorecard snapshot stored)."""
-    from autonomy.tasks import readiness_sweep
+    backstop sweep (with its recovery probe), the verification of the audit hash chains, then the readiness
+    sweep (the promotions every activation rests on replayed, a scorecard snapshot stored)."""
+    from autonomy.tasks import readiness_sweep, verify_audit_chain
     from execution.circuit import lean_circuit_sweep
 
     lean_circuit_sweep(lean)
+    verify_audit_chain()
     readiness_sweep()
 
 

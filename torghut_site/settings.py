@@ -280,6 +280,12 @@ READINESS_SWEEP_MINUTES = int(os.environ.get("READINESS_SWEEP_MINUTES", "5"))
 # Phase D on (the default): enabling the LEAN lane or an LLM stage above stage1 needs the scorecard green
 # for READINESS_GREEN_HOURS. Off only where a test says so (load_demo keeps it on).
 READINESS_PHASE_D = env_bool("READINESS_PHASE_D", True)
+# Hash chains of the audit and control events (core.chain): how often the worker verifies them
+# (autonomy.verify_audit_chain), how old the last verification may be before the readiness scorecard fails
+# its criterion (twice the interval by default), and how many rows each query of the walk reads.
+AUDIT_CHAIN_VERIFY_MINUTES = int(os.environ.get("AUDIT_CHAIN_VERIFY_MINUTES", "60"))
+AUDIT_CHAIN_MAX_AGE_MINUTES = int(os.environ.get("AUDIT_CHAIN_MAX_AGE_MINUTES", str(2 * AUDIT_CHAIN_VERIFY_MINUTES)))
+AUDIT_CHAIN_BATCH_SIZE = int(os.environ.get("AUDIT_CHAIN_BATCH_SIZE", "10000"))
 
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -12,6 +12,8 @@ GOOD = {
     "replays": {"count": 2, "slowest_ms": 31.5, "not_reproducible": 0},
     "control": {"critical_flags": 1, "flags_without_alert": [],
                 "lean_circuit": {"in_order_path": True, "fallback_ratio": "0.25", "sweep_age_minutes": 3}},
+    "audit_chain": {"checked_at": "2026-12-01T23:00:00Z", "check": 7, "ok": True, "age_seconds": 1800,
+                    "rows_checked": 5000, "chains": 2, "first_break": None},
 }
 
 
@@ -24,10 +26,12 @@ def test_all_facts_good_is_green_with_observed_values_and_thresholds():
     assert green(criteria)
     assert [c["id"] for c in criteria] == ["new_fills_route_recorded", "activations_signed_chain",
                                            "promotion_replay_time", "critical_flags_alerting",
-                                           "lean_auto_disable_armed"]
+                                           "lean_auto_disable_armed", "audit_chain_verified"]
     got = by_id(criteria)
     assert got["promotion_replay_time"]["observed"] == 31.5 and got["promotion_replay_time"]["threshold"] == 1000
     assert got["new_fills_route_recorded"]["observed"] == 0 and got["new_fills_route_recorded"]["threshold"] == 0
+    assert got["audit_chain_verified"]["observed"] == "verified at 2026-12-01 23:00:00 UTC"
+    assert got["audit_chain_verified"]["threshold"] == "unbroken, verified within 2 h 00 min"
 
 
 @pytest.mark.parametrize("change, failing, words", [
@@ -48,6 +52,13 @@ def test_all_facts_good_is_green_with_observed_values_and_thresholds():
     ({"control": {**GOOD["control"], "lean_circuit": {"in_order_path": False, "fallback_ratio": "0.25",
                                                         "sweep_age_minutes": 1}}},
      "lean_auto_disable_armed", "order-path trip off"),
+    ({"audit_chain": {"checked_at": None}}, "audit_chain_verified", "never verified"),
+    ({"audit_chain": {**GOOD["audit_chain"], "age_seconds": 3 * 3600}}, "audit_chain_verified",
+     "older than 2 h 00 min"),
+    ({"audit_chain": {**GOOD["audit_chain"], "ok": False, "first_break": {
+        "table": "audit_events", "position": 17, "id": 40, "problem": "changed",
+        "detail": "its content does not match"}}},
+     "audit_chain_verified", "audit_events position 17 (id 40): changed"),
 ])
 def test_one_bad_fact_fails_its_criterion_and_says_why(change, failing, words):
     criteria = by_id(scorecard({**GOOD, **change}))

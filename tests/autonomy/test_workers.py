@@ -27,7 +27,8 @@ EXPECTED = {schedules.RECONCILE: "execution.tasks.reconcile_executions",
             autonomy_schedules.SWEEP_STALENESS: "autonomy.tasks.sweep_staleness",
             autonomy_schedules.ROLL_BUDGETS: "autonomy.tasks.roll_budgets",
             autonomy_schedules.PRUNE_HEARTBEATS: "autonomy.tasks.prune_heartbeats",
-            autonomy_schedules.LANE_CYCLE: "autonomy.tasks.lane_cycle"}
+            autonomy_schedules.LANE_CYCLE: "autonomy.tasks.lane_cycle",
+            autonomy_schedules.VERIFY_AUDIT_CHAIN: "autonomy.tasks.verify_audit_chain"}
 
 
 @pytest.mark.django_db

@@ -42,9 +42,10 @@ def test_readiness_page_at_1280_and_390(live_server, flow, monkeypatch):
     from playwright.sync_api import sync_playwright
 
     from autonomy.services import readiness_snapshot_take
-    from autonomy.tasks import readiness_sweep
+    from autonomy.tasks import readiness_sweep, verify_audit_chain
 
     flow.promote("paper")
+    verify_audit_chain()  # the worker's schedule: the scorecard shows the time of the newest verification
     readiness_sweep()  # once per period: the other two snapshots are taken directly
     for _ in range(2):
         readiness_snapshot_take()
@@ -56,6 +57,8 @@ def test_readiness_page_at_1280_and_390(live_server, flow, monkeypatch):
             page = log_in(browser, live_server.url, width=width)
             page.goto(f"{live_server.url}/autonomy/readiness/")
             assert page.locator("#criterion-promotion_replay_time .badge").inner_text() == "pass"
+            chain = page.locator("#criterion-audit_chain_verified")
+            assert chain.locator(".badge").inner_text() == "pass" and "verified at " in chain.inner_text()
             assert page.locator(".readiness-strip span").count() == 3
             page.screenshot(path=str(SHOTS / f"autonomy-readiness-{width}.png"), full_page=True)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

@@ -23,11 +23,17 @@ ARMED = {"critical_flags": 0, "flags_without_alert": [],
          "lean_circuit": {"in_order_path": True, "fallback_ratio": "0.25", "sweep_age_minutes": 1}}
 
 
+VERIFIED = {"checked_at": "2026-12-01T23:00:00Z", "check": 1, "ok": True, "age_seconds": 60, "rows_checked": 10,
+            "chains": 2, "first_break": None}
+
+
 @pytest.fixture
 def control_facts(monkeypatch):
-    """The control facts as the autonomy app supplies them once its alerts and circuits exist; here a
-    fixed, healthy set, so these tests judge the other criteria alone."""
+    """The control facts as the autonomy app supplies them once its alerts and circuits exist, and a recent
+    unbroken verification of the audit chains (tests/autonomy/test_audit_chain.py); here a fixed, healthy
+    set, so these tests judge the other criteria alone."""
     monkeypatch.setitem(readiness._PROVIDERS, "control", lambda window_start, now: ARMED)
+    monkeypatch.setitem(readiness._PROVIDERS, "audit_chain", lambda window_start, now: VERIFIED)
 
 
 def criterion(body, cid):
