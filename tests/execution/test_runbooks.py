@@ -109,16 +109,15 @@ def test_a_lean_outage_runbook(routed, ops, agent, settings):
     assert (after["execution_expected_adapter"], after["execution_actual_adapter"]) == ("lean", "lean")
 
 
-def test_a_lean_lane_alert_resolved_by_hand_leaves_the_flag_unalerted_until_the_lane_is_enabled(routed, ops):
-    """Why the runbook says acknowledge, never resolve: the readiness criterion then fails, and nothing raises the
-    alert again while the lane stays off."""
+def test_a_lean_lane_alert_cannot_be_resolved_by_hand_while_the_lane_is_off(routed, ops):
+    """Why the runbook says acknowledge: resolving the alert of a flag that still holds is refused (the readiness
+    criterion would fail and nothing would raise the alert again while the lane stays off)."""
     lean_lane_set(enabled=False, reason="lean_circuit: a LEAN outage is open", actor="system:lean-circuit")
     alert = open_critical(ops, "lean_lane")
-    assert ops.post(f"/api/v1/alerts/{alert['id']}/resolve", {"comment": "noise"}, format="json").status_code == 200
-    failing = criterion(ops, "critical_flags_alerting")
-    assert failing["status"] == "fail" and "LEAN lane disabled" in failing["detail"]
-    lean_lane_set(enabled=False, reason="still off", actor="ops1")
-    assert not Alert.objects.filter(dedup_key="lean_lane").exclude(status="resolved").exists()
+    refused = ops.post(f"/api/v1/alerts/{alert['id']}/resolve", {"comment": "noise"}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "alert_condition_holds"
+    assert criterion(ops, "critical_flags_alerting")["status"] == "pass"
+    assert Alert.objects.filter(dedup_key="lean_lane").exclude(status="resolved").exists()
 
 
 def test_a_kill_switch_trip_runbook(routed, ops, agent):
