@@ -35,6 +35,9 @@ demo: venv
 WORKERS ?= 2
 THREADS ?= 8
 serve worker: export SECURE_SSL_REDIRECT ?= 0
+# persistent connections (one per thread, health-checked before each request): no connection set-up per request,
+# and the order path's statements stay prepared on them
+serve worker: export DB_CONN_MAX_AGE ?= 600
 serve: venv
 	exec $(PY) -m core.serving web --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads $(THREADS)
 
