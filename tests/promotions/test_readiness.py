@@ -213,6 +213,7 @@ def test_the_lean_lane_comes_back_through_the_control_room_after_its_alert_was_r
     flow.promote("paper")
     replay_sweep()
     services.lean_circuit_check(requests=10, fallbacks=0, outage_open=False, trigger="sweep", cycle=1)  # armed
+    assert services.audit_chain_verify().ok  # the worker's verification of the audit chains
     now = timezone.now()
     ReadinessSnapshot.objects.create(at=now - timedelta(hours=25), green=True, criteria=[], facts={},
                                      window_start=now - timedelta(hours=49), created_by="test")
