@@ -102,6 +102,14 @@ def promotions_ready(*, actor: str = "demo") -> tuple[str, str]:
     return signer.key_id, DEMO_POLICY
 
 
+def drills_rehearse(progress: Callable[[str], object]) -> None:
+    """The operator rehearses the kill-switch and rollback drills (gate 4 reads them within 72 h)."""
+    for kind in ("kill_switch", "rollback"):
+        drill = services.drill_run(kind=kind, strategy_name=None, actor=OPERATOR)
+        if not drill.passed:
+            progress(f"  {kind} drill FAILED: {drill.evidence}")
+
+
 class DemoPromotions:
     """Called by the executions replay at the start of each simulated trading day."""
 
@@ -140,10 +148,7 @@ class DemoPromotions:
         return Strategy.objects.filter(name=strategy).values_list("stage", flat=True).first() or "shadow"
 
     def _drills(self) -> None:
-        for kind in ("kill_switch", "rollback"):
-            drill = services.drill_run(kind=kind, strategy_name=None, actor=OPERATOR)
-            if not drill.passed:
-                self.progress(f"  {kind} drill FAILED: {drill.evidence}")
+        drills_rehearse(self.progress)
 
     def _best_candidate(self, strategy: str) -> str:
         from ledger.models import ResearchCandidate

@@ -305,3 +305,52 @@ def _demo_legacy_rows(n: int, before, rng) -> int:
             execution_expected_adapter=None, execution_actual_adapter=None, created_at=at, last_update_at=at))
     Execution.objects.bulk_create(rows, batch_size=1000)
     return n
+
+
+# --- The autonomous lane: a few cycles just before the demo is served -----------------------------
+
+def demo_lane(progress: Callable[[str], object] = print) -> list[tuple[str, str]]:
+    """The autonomous lane's first cycles, as the worker (and an operator) would have run them in the
+    ``LANE_CYCLE_MINUTES`` periods just before now, so the lane page and the home tile have a history and
+    ``serve_demo``'s worker goes on from them (its first cycle adds the sessions of the periods since).
+
+    The demo's operator rehearses the kill-switch and rollback drills first (gate 4 reads them), then: a
+    scheduled cycle takes the synthetic feed's first window, the next period's takes one more session, an
+    operator's ``run_lane_cycle`` in that same period finds nothing new (``skipped``), and the period after
+    takes one more. Each cycle's monitoring stage judges the live evidence of the demo's promoted strategies
+    under the active policy, as every later cycle will (nothing new trades in the demo, so the same
+    evidence). Runs on the synthetic feed (``LANE_FEED`` set to it here: the demo never asks Alpaca for
+    bars). Dated just before now rather than in the replayed weeks: a lane whose feed started days ago
+    would catch up a whole window per cycle once served. Idempotent: nothing is done when the lane has run a
+    cycle already. Returns (key, status) of the cycles it ran."""
+    import datetime as dt
+
+    from django.test import override_settings
+
+    from autonomy.choices import LaneTrigger
+    from autonomy.lane_services import lane_cycle_run
+    from autonomy.models import LaneCycle
+    from demo.promotions import drills_rehearse
+
+    if LaneCycle.objects.exists():
+        progress("lane: cycles already ran")
+        return []
+    period = dt.timedelta(minutes=settings.LANE_CYCLE_MINUTES)
+    now = dt.datetime.now(dt.UTC)
+    first = dt.datetime.fromtimestamp(now.timestamp() // period.total_seconds() * period.total_seconds(),
+                                      dt.UTC) - 3 * period  # three periods before this one
+    tick = period / 5  # a minute into the period with the default 5-minute cycles
+    plan = [(first + tick, LaneTrigger.SCHEDULE),                 # the first window
+            (first + period + tick, LaneTrigger.SCHEDULE),        # one more session
+            (first + period + 2 * tick, LaneTrigger.COMMAND),     # nothing new in this period: skipped
+            (first + 2 * period + tick, LaneTrigger.SCHEDULE)]    # one more session
+    ran = []
+    with simulated_clock(first) as clock, override_settings(LANE_FEED=DatasetSource.SYNTHETIC):
+        drills_rehearse(progress)
+        for at, trigger in plan:
+            clock["now"] = at
+            outcome = lane_cycle_run(now=at, trigger=trigger)
+            progress(f"lane: {outcome.message}")
+            if outcome.cycle is not None:
+                ran.append((outcome.cycle.key, outcome.cycle.status))
+    return ran

@@ -96,14 +96,17 @@ def test_the_demo_walks_strategies_through_the_gates_and_trades_only_what_was_pr
         assert client_order_id in books[adapter], f"{client_order_id} filled at {adapter}, not in its book"
 
     _the_llm_page_shows_the_reviews(counts)
+    _the_lane_judges_the_promoted_strategies_and_rolls_none_back(stages)
 
     # idempotent: a second load changes nothing
-    from autonomy.models import LlmDecisionReview
+    from autonomy.models import LaneCycle, LlmDecisionReview
+    from demo.services import demo_lane
     totals = (Execution.objects.count(), OrderRefusal.objects.count(), LlmDecisionReview.objects.count(),
-              ControlEvent.objects.count(), Promotion.objects.count())
+              ControlEvent.objects.count(), Promotion.objects.count(), LaneCycle.objects.count())
     demo_executions(days=21, orders_per_hour=4, legacy_rows=10, progress=lambda m: None)
+    assert demo_lane(progress=lambda m: None) == []
     assert (Execution.objects.count(), OrderRefusal.objects.count(), LlmDecisionReview.objects.count(),
-            ControlEvent.objects.count(), Promotion.objects.count()) == totals
+            ControlEvent.objects.count(), Promotion.objects.count(), LaneCycle.objects.count()) == totals
 
 
 def _settings_snapshot() -> dict[str, str]:
@@ -185,3 +188,38 @@ def _the_llm_page_shows_the_reviews(counts) -> None:
         filtered = client.get("/autonomy/llm/", {"client_order_id": review.client_order_id})
         table = filtered.content.decode().split('id="llm-reviews"')[1].split("</table>")[0]
         assert reason in table and review.client_order_id in table and f">{verdict}</span>" in table
+
+
+def _the_lane_judges_the_promoted_strategies_and_rolls_none_back(stages: dict[str, str]) -> None:
+    """The lane's first cycles after the replay: each one's monitoring stage judges the live evidence of
+    breakout (live), pairs_revert and vol_carry (paper) under v4-gates-1; the LEAN outages' fallbacks are a
+    small share of their orders, so it holds and nothing is rolled back."""
+    from django.test import Client
+
+    from autonomy.models import LaneCycle
+    from demo.services import demo_lane
+    from promotions.models import AgentRun
+    from strategies.models import Strategy
+
+    ran = demo_lane(progress=lambda m: None)
+    assert [status for _, status in ran] == ["succeeded", "succeeded", "skipped", "succeeded"]
+    for cycle in LaneCycle.objects.filter(status="succeeded"):
+        monitoring = cycle.stages.get(stage="continuous-monitoring").detail
+        judged = {j["strategy"]: j for j in monitoring["judged"]}
+        assert {name: j["stage"] for name, j in judged.items()} == {
+            "breakout": "live", "pairs_revert": "paper", "vol_carry": "paper"}
+        assert all(j["policy"] == "v4-gates-1" and j["breaches"] == [] for j in judged.values())
+        assert monitoring["rolled_back"] == [] and cycle.rollbacks == 0
+    after = dict(Strategy.objects.values_list("name", "stage"))
+    assert {name: after[name] for name in judged} == {name: stages[name] for name in judged}
+    assert not AgentRun.objects.filter(created_by="system:lane").exists()  # v4-gates-1 passed no candidate
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="demo"))
+    tile = client.get("/").content.decode().split('id="tile-lane"')[1].split("</section>")[0]
+    last = LaneCycle.objects.order_by("-id").first()
+    assert f"#{last.pk}</a>" in tile and 'data-figure="lane-last-status">succeeded<' in tile
+    assert 'data-figure="lane-streak">0<' in tile and "No cycle has run yet" not in tile
+    page = client.get("/autonomy/lane/").content.decode()
+    assert page.count('class="lane-cycle"') == 4
+    assert "(session 13) is in already" in page and "3 strategies judged, 0 rolled back" in page

@@ -1,5 +1,6 @@
 """Load the demo: principals (with a login and an agent token, printed), walk-forward research runs,
-and routed executions over simulated days against the sandbox brokers. Idempotent.
+routed executions over simulated days against the sandbox brokers, and the autonomous lane's first
+cycles (in the periods just before now). Idempotent.
 
 Example:
   manage.py load_demo        # make demo runs it, then serve_demo
@@ -18,5 +19,7 @@ class Command(AuditedCommand):
         self.stdout.write(self.style.SUCCESS(f"research: {runs} walk-forward runs in the ledger"))
         counts = services.demo_executions(progress=lambda m: self.stdout.write(f"  {m}"))
         self.stdout.write(self.style.SUCCESS(f"executions: {counts}"))
+        cycles = services.demo_lane(progress=lambda m: self.stdout.write(f"  {m}"))
+        self.stdout.write(self.style.SUCCESS(f"autonomous lane: {len(cycles)} cycles"))
         self.stdout.write(f"login: {login.username} / {login.password}")
         self.stdout.write(f"agent API token (demo-agent): {login.agent_token}")
