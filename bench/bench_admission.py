@@ -142,17 +142,18 @@ def bench_admission(orders: int) -> None:
 
 
 def bench_fill_write(orders: int) -> None:
-    """The write of a filled order's outcome: before, one statement (route fields, status, the fill); after,
-    in one transaction, the same statement also locking the strategy's position, then the position written
-    (and, for an order admitted without a price, its notional added to the gross notional budget)."""
+    """The write of a filled order's outcome: before, one statement (route fields, status, the fill); after, for a
+    fill that opens or grows the strategy's position, the same statement also writing the position (and, for an
+    order admitted without a price, its notional added to the gross notional budget); for a fill that reduces it,
+    that statement refused, then the transaction that locks the position and realizes the P&L."""
     from execution.adapters.base import BrokerOrder
     from execution.routing import RouteOutcome
     from execution.services import OrderInput, execution_apply_outcome
 
-    def run(label: str, prefix: str, *, position: bool, priced: bool) -> float:
+    def run(label: str, prefix: str, *, position: bool, priced: bool, side: str = "buy") -> float:
         rows = []
         for i in range(orders):
-            data = OrderInput(client_order_id=f"{prefix}-{i}", strategy="bench", symbol="AAPL", side="buy",
+            data = OrderInput(client_order_id=f"{prefix}-{i}", strategy="bench", symbol="AAPL", side=side,
                               qty=Decimal(1), decision_price=Decimal(100) if priced else None)
             rows.append(_after(data, "bench")[0])
         samples = []
@@ -171,10 +172,13 @@ def bench_fill_write(orders: int) -> None:
 
     print("writing a filled order's outcome:", flush=True)
     before = run("before (one statement, no position)", "fb", position=False, priced=True)
-    after = run("after, priced order (position locked and written in the same transaction)", "fa", position=True,
-                priced=True)
-    run("after, unpriced order (also its notional to the gross notional budget)", "fu", position=True, priced=False)
-    print(f"  the fill write adds {after - before:+.3f} ms per filled order", flush=True)
+    after = run("after, priced order growing the position (outcome, fill and position in one statement)", "fa",
+                position=True, priced=True)
+    run("after, unpriced order growing it (also its notional to the gross notional budget, same statement)", "fu",
+        position=True, priced=False)
+    run("after, an order reducing it (P&L realized: tried in one statement, then the locked transaction)", "fr",
+        position=True, priced=True, side="sell")
+    print(f"  the fill write adds {after - before:+.3f} ms per filled order that grows a position", flush=True)
 
 
 def _strategy_id(name: str) -> int:
