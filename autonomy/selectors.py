@@ -162,6 +162,7 @@ ADMISSION_SNAPSHOT_SQL = f"""
 SELECT cv.version,
   (SELECT {budgets_json()} FROM autonomy_budget_usage u LEFT JOIN autonomy_budget_policies p ON p.name = u.name
    WHERE u.day = %(snap_day)s) AS budgets,
+  (SELECT pos.qty FROM autonomy_positions pos WHERE pos.strategy_id = st.id AND pos.symbol = %(snap_symbol)s),
   {FLAGS_COLUMNS}
 FROM autonomy_trading_state ts
 LEFT JOIN autonomy_control_version cv ON cv.id = 1
@@ -169,7 +170,7 @@ LEFT JOIN autonomy_symbol_controls sc ON sc.symbol = %(snap_symbol)s
 LEFT JOIN strategies st ON st.name = %(snap_strategy)s
 LEFT JOIN autonomy_strategy_states ss ON ss.strategy_id = st.id
 WHERE ts.id = 1"""
-ADMISSION_SNAPSHOT_COLUMNS = 16
+ADMISSION_SNAPSHOT_COLUMNS = 17
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class AdmissionSnapshot:
     budgets: tuple[conditions.BudgetFacts, ...]
     breached: frozenset[str]  # today's budgets already marked breached
     flags: OrderFlags
+    position_qty: Decimal = Decimal(0)  # the strategy's position in the symbol (a hint for the fill's write)
 
 
 def admission_snapshot_params(*, symbol: str, strategy: str) -> dict:
@@ -189,11 +191,12 @@ def admission_snapshot_params(*, symbol: str, strategy: str) -> dict:
 def admission_snapshot_from_row(row, *, day: date) -> AdmissionSnapshot | None:
     """The snapshot from the columns of :data:`ADMISSION_SNAPSHOT_SQL`; None when it cannot be used (no global
     row or control version yet, or today's budget rows not all created): admission then locks."""
-    version, budgets, *flags = row
+    version, budgets, held, *flags = row
     if version is None or budgets is None or len(budgets) < len(BudgetName.values):
         return None
     return AdmissionSnapshot(version=version, day=day, budgets=tuple(budget_facts(budgets)),
-                             breached=frozenset(b[0] for b in budgets if b[4]), flags=order_flags_from_row(flags))
+                             breached=frozenset(b[0] for b in budgets if b[4]), flags=order_flags_from_row(flags),
+                             position_qty=held if held is not None else Decimal(0))
 
 
 def position_qty(*, strategy_id: int, symbol: str) -> Decimal:

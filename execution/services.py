@@ -213,8 +213,9 @@ def order_submit(*, data: OrderInput, actor: str = "", router: OrderRouter | Non
                                qty=data.qty, order_type=data.order_type, time_in_force=data.time_in_force,
                                limit_price=data.limit_price)
         outcome = router.route(request, expected=expected, policy_reason=policy_reason)
+        held = looked.snapshot.position_qty if looked.snapshot is not None else None
         execution = _record_outcome(execution=execution, outcome=outcome, locked_on=locked_on,
-                                    priced=_notional(data) is not None)
+                                    priced=_notional(data) is not None, position_before=held)
         return SubmitResult(execution, created=True, outcome=outcome)
     finally:
         order_release(data.client_order_id)
@@ -286,7 +287,8 @@ def _admit(*, data: OrderInput, actor: str, looked: _Looked) -> tuple[Execution,
 RELOCK_WAIT_SECONDS = 5.0
 
 
-def _record_outcome(*, execution: Execution, outcome: RouteOutcome, locked_on, priced: bool = True) -> Execution:
+def _record_outcome(*, execution: Execution, outcome: RouteOutcome, locked_on, priced: bool = True,
+                    position_before: Decimal | None = None) -> Execution:
     """Write the outcome the brokers gave; never lose it to a connection that went away meanwhile.
 
     If the session that took the order's lock is gone (it died while the brokers were called) or
@@ -297,7 +299,8 @@ def _record_outcome(*, execution: Execution, outcome: RouteOutcome, locked_on, p
     """
     try:
         if connection.connection is locked_on:
-            return execution_apply_outcome(execution=execution, outcome=outcome, priced=priced)
+            return execution_apply_outcome(execution=execution, outcome=outcome, priced=priced,
+                                           position_before=position_before)
     except DatabaseError as exc:
         if not is_database_unavailable(exc):
             raise
@@ -314,7 +317,8 @@ def _record_outcome(*, execution: Execution, outcome: RouteOutcome, locked_on, p
         stored = Execution.objects.get(pk=execution.pk)
         if stored.status != ExecutionStatus.PENDING_SUBMIT:
             return stored  # reconciliation settled it from the broker in the meantime
-        return execution_apply_outcome(execution=execution, outcome=outcome, priced=priced)
+        return execution_apply_outcome(execution=execution, outcome=outcome, priced=priced,
+                                       position_before=position_before)
     except DatabaseError as exc:
         if not is_database_unavailable(exc):
             raise
@@ -453,13 +457,16 @@ _APPLY_OUTCOME_GROWING = (
     f"SELECT {POSITION_GROW_GUARD.format(only_if=_NEW_FILL)}")
 
 
-def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome, priced: bool = True) -> Execution:
+def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome, priced: bool = True,
+                            position_before: Decimal | None = None) -> Execution:
     """Write the router's outcome (route fields, status, broker id, first fill) in one statement; with a
     fill, the strategy's position (and the budgets a fill uses) in the same transaction.
 
     Only for a row fresh from :func:`_execution_insert` (nothing filled yet); later changes go
     through :func:`execution_apply_broker_state`. ``priced``: the order's notional was known (and
-    consumed from the gross notional budget) at admission.
+    consumed from the gross notional budget) at admission. ``position_before``: the strategy's position in the
+    symbol as admission read it, if known: a fill against it goes straight to the locked transaction (the
+    one-statement write, which would refuse it, is not tried).
     """
     now = timezone.now()
     order = outcome.broker_order
@@ -498,14 +505,15 @@ def execution_apply_outcome(*, execution: Execution, outcome: RouteOutcome, pric
     params.update(position_grow_params(strategy_id=execution.strategy_id, symbol=execution.symbol,
                                        side=execution.side, qty=execution.filled_qty, price=execution.avg_fill_price,
                                        gross_notional=not priced))
-    try:  # a savepoint only inside an outer transaction: on its own the statement is atomic
-        with transaction.atomic() if connection.in_atomic_block else nullcontext(), \
-                connection.bound_cursor() as cursor:
-            cursor.execute(_APPLY_OUTCOME_GROWING, params)
-        return execution
-    except DatabaseError as exc:
-        if not position_needs_lock(exc):
-            raise
+    if position_before is None or position_before == 0 or (position_before > 0) == (execution.side == "buy"):
+        try:  # a savepoint only inside an outer transaction: on its own the statement is atomic
+            with transaction.atomic() if connection.in_atomic_block else nullcontext(), \
+                    connection.bound_cursor() as cursor:
+                cursor.execute(_APPLY_OUTCOME_GROWING, params)
+            return execution
+        except DatabaseError as exc:
+            if not position_needs_lock(exc):
+                raise
     with transaction.atomic(), connection.bound_cursor() as cursor:
         cursor.execute(_APPLY_OUTCOME_AND_LOCK_POSITION, params)
         new_fill, *locked = cursor.fetchone()

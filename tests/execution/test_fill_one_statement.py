@@ -95,7 +95,8 @@ def _position_statements(**kw) -> list[str]:
 
     with CaptureQueriesContext(connection) as captured:
         submit(**kw)
-    return [q["sql"] for q in captured.captured_queries if "autonomy_positions" in q["sql"]]
+    writes = ("INSERT INTO autonomy_positions", "UPDATE autonomy_positions")  # the look-up only reads it
+    return [q["sql"] for q in captured.captured_queries if any(w in q["sql"] for w in writes)]
 
 
 def test_the_path_each_fill_takes(routed):
@@ -103,7 +104,32 @@ def test_the_path_each_fill_takes(routed):
     assert len(opening) == 1 and "autonomy_fill_guard" in opening[0]  # outcome, fill and position together
     growing = _position_statements(side="buy", qty=D(5), decision_price=None)  # gross notional used at the fill
     assert len(growing) == 1 and "autonomy_fill_guard" in growing[0]
-    reducing = _position_statements(side="sell", qty=D(2))  # tried in one statement, then locked and set
-    assert "autonomy_fill_guard" in reducing[0]
-    assert any("UPDATE autonomy_positions SET qty" in s for s in reducing[1:])
+    # against the position admission read: straight to the locked transaction (P&L realized)
+    reducing = _position_statements(side="sell", qty=D(2))
+    assert not any("autonomy_fill_guard" in s for s in reducing)
+    assert any("UPDATE autonomy_positions SET qty" in s for s in reducing)
     assert Position.objects.get(strategy__name="macd_rsi", symbol="AAPL").qty == 8
+
+
+def test_a_fill_against_a_position_admission_did_not_see_is_refused_by_the_statement(routed):
+    """The position read at admission is only a hint: a fill that meets a position opened meanwhile (here one
+    written behind admission's back) is refused by the one statement and takes the locked path."""
+    from unittest import mock
+
+    from autonomy import selectors
+
+    strategy = Strategy.objects.get(name="macd_rsi")
+    real = selectors.admission_snapshot_from_row
+
+    def stale(row, *, day):  # admission read the position before another fill made it long
+        snapshot = real(row, day=day)
+        Position.objects.update_or_create(strategy=strategy, symbol="AAPL",
+                                          defaults={"qty": D(10), "avg_entry_price": base_price("AAPL") + 1})
+        return snapshot
+
+    with mock.patch("execution.services.admission_snapshot_from_row", stale):
+        statements = _position_statements(side="sell", qty=D(3))
+    assert "autonomy_fill_guard" in statements[0]
+    assert any("UPDATE autonomy_positions SET qty" in s for s in statements[1:])
+    pos = Position.objects.get(strategy=strategy, symbol="AAPL")
+    assert (pos.qty, pos.realized_pnl) == (D(7), D(-3))
