@@ -331,7 +331,8 @@ def _take_bars(*, cycle: LaneCycle, now: datetime, outputs: dict, say) -> StepRe
     else:
         if state.feed_origin is None:
             state.feed_origin = now
-        elapsed = int((now - state.feed_origin).total_seconds() // (settings.LANE_CYCLE_MINUTES * 60))
+        period = settings.LANE_CYCLE_MINUTES * 60  # periods counted on their boundaries, as the cycles' keys are
+        elapsed = int(now.timestamp() // period) - int(state.feed_origin.timestamp() // period)
         count = lane.new_sessions_due(periods_elapsed=elapsed, window=window_size, produced=state.feed_sessions)
         if count and previous is None:
             count = window_size  # nothing of this feed to append to (it switched back): a whole window

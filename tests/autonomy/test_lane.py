@@ -167,6 +167,17 @@ def test_an_empty_window_is_stored_as_a_skipped_cycle_with_its_reason(lane_setti
 
 
 @pytest.mark.django_db
+def test_the_synthetic_feed_adds_a_session_as_each_period_begins(lane_settings, lenient_policy):
+    """A session per period on the periods' boundaries (as the cycles' keys count them), not per five minutes
+    since the first cycle: a first cycle late in its period, the next one early in the next period."""
+    period = timedelta(minutes=5)
+    start = datetime.fromtimestamp(NOW.timestamp() // 300 * 300, UTC)
+    assert run(now=start + timedelta(minutes=4, seconds=50)).cycle.status == LaneCycleStatus.SUCCEEDED
+    early = run(now=start + period + timedelta(seconds=10)).cycle
+    assert early.status == LaneCycleStatus.SUCCEEDED and early.signals == BARS_PER_SESSION
+
+
+@pytest.mark.django_db
 def test_a_halted_strategy_is_skipped(lane_settings, lenient_policy):
     from autonomy.services import trading_state_set
     from tests.access.factories import StrategyFactory
