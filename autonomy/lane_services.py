@@ -167,7 +167,7 @@ def _claim(*, now: datetime, trigger: str) -> tuple[LaneCycle | None, str]:
         if waiting is not None:
             return None, f"cycle #{waiting.pk} waits for its retry at {_iso(waiting.next_retry_at)}"
         if trigger == LaneTrigger.SCHEDULE:
-            key = f"period:{int(now.timestamp() // (settings.LANE_CYCLE_MINUTES * 60))}"
+            key = f"period:{locks.period_index(now, settings.LANE_CYCLE_MINUTES)}"
         else:
             key = f"command:{now:%Y%m%dT%H%M%S.%f}"
         try:
@@ -331,8 +331,9 @@ def _take_bars(*, cycle: LaneCycle, now: datetime, outputs: dict, say) -> StepRe
     else:
         if state.feed_origin is None:
             state.feed_origin = now
-        period = settings.LANE_CYCLE_MINUTES * 60  # periods counted on their boundaries, as the cycles' keys are
-        elapsed = int(now.timestamp() // period) - int(state.feed_origin.timestamp() // period)
+        # periods counted on their boundaries, as the cycles' keys are
+        elapsed = (locks.period_index(now, settings.LANE_CYCLE_MINUTES)
+                   - locks.period_index(state.feed_origin, settings.LANE_CYCLE_MINUTES))
         count = lane.new_sessions_due(periods_elapsed=elapsed, window=window_size, produced=state.feed_sessions)
         if count and previous is None:
             count = window_size  # nothing of this feed to append to (it switched back): a whole window

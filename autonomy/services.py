@@ -1203,7 +1203,7 @@ def market_session() -> conditions.MarketSession:
 def sweep_cycle(now: datetime, minutes: int | None = None) -> int:
     """The number of the sweep period ``now`` falls in (one evaluation per condition and period), in
     periods of ``minutes`` (default ``AUTONOMY_SWEEP_MINUTES``)."""
-    return int(now.timestamp() // (max(1, minutes or settings.AUTONOMY_SWEEP_MINUTES) * 60))
+    return locks.period_index(now, minutes or settings.AUTONOMY_SWEEP_MINUTES)
 
 
 def staleness_sweep(*, now: datetime | None = None) -> ConditionEvaluation | None:

@@ -27,7 +27,7 @@ def xact_lock(key: str) -> None:
 def xact_lock_shared(key: str) -> None:
     """Take a transaction-level lock in share mode: many sharers at once, none while a
     :func:`xact_lock` holder has it."""
-    with connection.cursor() as cursor:
+    with connection.bound_cursor() as cursor:
         cursor.execute(f"SELECT pg_advisory_xact_lock_shared({KEY_SQL})", [key])
 
 
@@ -49,11 +49,15 @@ def session_unlock(key: str) -> None:
         cursor.execute(f"SELECT pg_advisory_unlock({KEY_SQL})", [key])
 
 
+def period_index(now: datetime, minutes: int) -> int:
+    """The number of the period of ``minutes`` that ``now`` falls in, periods counted from the epoch: how the
+    sweeps number their cycles, the lane keys its scheduled cycles and its feed counts sessions."""
+    return int(now.timestamp() // (max(1, minutes) * 60))
+
+
 def period_start(now: datetime, minutes: int) -> datetime:
-    """The start of the period of ``minutes`` that ``now`` falls in, periods counted from the epoch (as
-    the sweeps number their cycles)."""
-    seconds = max(1, minutes) * 60
-    return datetime.fromtimestamp(now.timestamp() // seconds * seconds, tz=UTC)
+    """The start of the period of ``minutes`` that ``now`` falls in (:func:`period_index`)."""
+    return datetime.fromtimestamp(period_index(now, minutes) * max(1, minutes) * 60, tz=UTC)
 
 
 def once_per_period(key: str, *, minutes: int, finished_in: Callable[[datetime, datetime], bool],

@@ -281,11 +281,17 @@ def test_the_request_audit_row_does_not_wait_for_the_disk_and_leaves_the_setting
             cursor.execute("SHOW synchronous_commit")
             return cursor.fetchone()[0]
 
+    from django.test.utils import CaptureQueriesContext
+
+    no_wait = "set_config('synchronous_commit', 'off', true)"
     assert connection.get_autocommit() and setting() == "on"
-    event = audit_record(actor="web", via=Via.API, action="order_create", after_commit_flush=False)
+    with CaptureQueriesContext(connection) as captured:
+        event = audit_record(actor="web", via=Via.API, action="order_create", after_commit_flush=False)
+    assert no_wait in captured.captured_queries[-1]["sql"]  # its own transaction does not wait
     assert event.chain_position == 1 and setting() == "on"
-    with transaction.atomic():
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
         audit_record(actor="web", via=Via.API, action="inside", after_commit_flush=False)
         assert setting() == "on"
+    assert not any(no_wait in q["sql"] for q in captured.captured_queries)
     out, _ = verify()
     assert "audit_events: 2 rows unbroken" in out

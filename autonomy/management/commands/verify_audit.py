@@ -1,9 +1,8 @@
 """Verify the hash chains of the audit events and the control events (``core.chain``)."""
 import time
-from argparse import RawDescriptionHelpFormatter
 
 from django.conf import settings
-from django.core.management.base import CommandError, DjangoHelpFormatter
+from django.core.management.base import CommandError
 
 from access.choices import Via
 from access.commands import AuditedCommand
@@ -23,15 +22,8 @@ Example:
   python manage.py verify_audit --batch-size 50000"""
 
 
-class _HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
-    """Django's option order, with the description's line breaks kept."""
-
-
 class Command(AuditedCommand):
     help = HELP
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        return super().create_parser(prog_name, subcommand, formatter_class=_HelpFormatter, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=settings.AUDIT_CHAIN_BATCH_SIZE,

@@ -25,15 +25,11 @@ Example:
 """
 import signal
 import time
-from argparse import RawDescriptionHelpFormatter
 
-from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
+from django.core.management.base import CommandError
 
+from core.commands import BaseCommand
 from demo.loop import Loop, LoopOptions, ScratchDatabaseError, StepFailed
-
-
-class _HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
-    """Django's option order, with the description's line breaks kept."""
 
 
 def _interrupt(signum, frame):
@@ -46,9 +42,6 @@ def _interrupt(signum, frame):
 class Command(BaseCommand):
     help = __doc__
     requires_migrations_checks = False  # it migrates a scratch database of its own
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        return super().create_parser(prog_name, subcommand, formatter_class=_HelpFormatter, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument(
