@@ -57,11 +57,6 @@ def failure_decide(*, failure_class: str, attempt: int, policy: RetryPolicy = Re
     return FailureDecision(RETRY, delay, f"{failure_class} failure {attempt} of {limit}: retry in {delay} s")
 
 
-def retry_schedule(failure_class: str, policy: RetryPolicy = RetryPolicy()) -> list[int]:
-    """Every backoff a cycle failing with ``failure_class`` each time goes through before it pauses."""
-    return [backoff_seconds(n, policy) for n in range(1, policy.pause_after[failure_class])]
-
-
 def no_signal_streak(signals_newest_first: Sequence[int]) -> int:
     """How many of the latest finished cycles in a row took in no new bar."""
     streak = 0

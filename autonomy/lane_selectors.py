@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Avg, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from autonomy import lane
 from autonomy.choices import LaneCycleStatus
@@ -35,7 +35,7 @@ def stage_evidence(*, strategy_id: int, stage: str, since: datetime | None, now:
 
 def lane_state_get() -> LaneState:
     """The lane's row (a fresh lane is running and has taken no bars yet)."""
-    return LaneState.objects.filter(id=1).select_related("paused_cycle").first() or LaneState(id=1)
+    return LaneState.objects.filter(id=1).first() or LaneState(id=1)
 
 
 def lane_cycle_list() -> QuerySet[LaneCycle]:
@@ -56,15 +56,15 @@ def lane_health(*, now: datetime) -> dict[str, Any]:
     # the cycles that asked the feed and got its answer (a failed or paused one got none)
     finished = LaneCycle.objects.filter(status__in=[LaneCycleStatus.SUCCEEDED, LaneCycleStatus.SKIPPED])
     recent = list(finished.order_by("-id").values_list("signals", flat=True)[:200])
-    average = finished.order_by("-id")[:SIGNAL_WINDOW].aggregate(a=Avg("signals"))["a"] if recent else None
+    window = recent[:SIGNAL_WINDOW]
     retry = LaneCycle.objects.filter(status=LaneCycleStatus.FAILED).order_by("next_retry_at").first()
     return {
         "paused": state.paused, "paused_reason": state.paused_reason, "paused_at": state.paused_at,
         "paused_by": state.paused_by, "paused_cycle_id": state.paused_cycle_id,
         "resumed_at": state.resumed_at, "resumed_by": state.resumed_by,
         "last": last, "last_signals": last.signals if last is not None else None,
-        "signals_per_cycle": None if average is None else round(float(average), 1),
-        "signal_window": min(len(recent), SIGNAL_WINDOW),
+        "signals_per_cycle": round(sum(window) / len(window), 1) if window else None,
+        "signal_window": len(window),
         "no_signal_streak": lane.no_signal_streak(recent),
         "retry": retry,
         "cycle_minutes": settings.LANE_CYCLE_MINUTES, "now": now,

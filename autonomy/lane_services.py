@@ -117,8 +117,7 @@ def failure_class_of(exc: BaseException) -> str:
 # --- running a cycle ------------------------------------------------------------------------------
 
 def lane_state_locked() -> LaneState:
-    LaneState.objects.get_or_create(id=1)
-    return LaneState.objects.select_for_update().get(id=1)
+    return LaneState.objects.select_for_update().get_or_create(id=1)[0]
 
 
 def lane_cycle_run(*, now: datetime | None = None, trigger: str = LaneTrigger.SCHEDULE,
@@ -510,9 +509,11 @@ def _rollbacks(*, cycle: LaneCycle, now: datetime, outputs: dict, say) -> StepRe
     for strategy in Strategy.objects.exclude(stage=Stage.SHADOW).order_by("name"):
         promotion = (Promotion.objects.filter(strategy=strategy, status=PromotionStatus.APPLIED,
                                               to_stage=strategy.stage).order_by("-id").first())
+        if promotion is None:
+            continue
         orders = lane_selectors.stage_evidence(strategy_id=strategy.pk, stage=strategy.stage,
                                                since=strategy.stage_changed_at, now=now)
-        if orders is None or promotion is None:
+        if orders is None:
             continue
         llm = llm_gate_evidence(strategy_id=strategy.pk, now=now)
         limits = playbook.live_evidence_limits(policy.document, stage=strategy.stage,

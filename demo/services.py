@@ -16,6 +16,7 @@ from django.db import transaction
 from access.roles import Role
 from access.selectors import user_roles
 from access.services import principal_create, roles_bootstrap
+from core import locks
 from ledger.choices import DatasetSource
 from ledger.services import dataset_store_bars, walkforward_run
 
@@ -337,8 +338,7 @@ def demo_lane(progress: Callable[[str], object] = print) -> list[tuple[str, str]
         return []
     period = dt.timedelta(minutes=settings.LANE_CYCLE_MINUTES)
     now = dt.datetime.now(dt.UTC)
-    first = dt.datetime.fromtimestamp(now.timestamp() // period.total_seconds() * period.total_seconds(),
-                                      dt.UTC) - 3 * period  # three periods before this one
+    first = locks.period_start(now, settings.LANE_CYCLE_MINUTES) - 3 * period  # three periods before this one
     tick = period / 5  # a minute into the period with the default 5-minute cycles
     plan = [(first + tick, LaneTrigger.SCHEDULE),                 # the first window
             (first + period + tick, LaneTrigger.SCHEDULE),        # one more session
