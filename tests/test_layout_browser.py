@@ -57,6 +57,10 @@ def site(transactional_db, settings, tmp_path):
     row = ExecutionFactory(client_order_id="c-42")
     outage = LeanOutage.objects.create(reason="lean_submit_timeout", failures=4,
                                        started_at=now - timedelta(hours=3), ended_at=now - timedelta(hours=2))
+    ReconciliationRun.objects.create(  # its worker died: the next run closed it
+        trigger="schedule", started_at=now - timedelta(minutes=3), finished_at=now - timedelta(minutes=2),
+        checked=12, interrupted=True,
+        errors=["interrupted: its process stopped before the run finished; run 3 took over"])
     recon = ReconciliationRun.objects.create(trigger="schedule", checked=31, updated=1, discrepancy_count=1)
     ReconciliationDiscrepancy.objects.create(run=recon, execution=row, kind="not_found_at_broker",
                                              client_order_id="c-42",

@@ -270,3 +270,13 @@ def test_an_order_lean_held_and_reconciliation_rejected_is_affected_and_says_bot
     assert rows_of(html) == ["held-1"]
     assert "rejected at LEAN: lean_submit_timeout (now: not_found_at_broker)" in html
     assert "1 h 00 min" in html  # how long it lasted
+
+
+def test_the_runs_list_says_which_run_was_interrupted(browser):
+    closed = ReconciliationRun.objects.create(trigger="schedule", finished_at=datetime.now(UTC), interrupted=True,
+                                              errors=["interrupted: its process stopped before the run finished"])
+    finished = ReconciliationRun.objects.create(trigger="schedule", finished_at=datetime.now(UTC))
+    rows = {r.split("</td>")[0]: r for r in browser.get("/executions/reconciliation/").content.decode()
+            .split('<tr><td><a href="/executions/reconciliation/')[1:]}
+    assert "badge warning" in rows[f'{closed.pk}/">{closed.pk}</a>']
+    assert "badge warning" not in rows[f'{finished.pk}/">{finished.pk}</a>']
