@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import socketserver
 import tempfile
 import threading
@@ -157,7 +158,33 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address, handler, fake: FakeBrokerServer):
         self.fake = fake
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
         super().__init__(address, handler)
+
+    # Connections are kept alive between requests: a stopped broker closes the ones still open, so a
+    # client's pooled connection never reaches a broker that was shut down (or restarted on its port).
+    def process_request(self, request, client_address) -> None:
+        # An answer is written as it is ready: no Nagle delay on a kept-alive connection (its second
+        # small write would otherwise wait ~40 ms for the client's delayed ACK).
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the client
 
     def server_bind(self) -> None:
         # Skip HTTPServer.server_bind's socket.getfqdn() (reverse DNS can be slow).
@@ -174,7 +201,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
-    protocol_version = "HTTP/1.0"
+    # keep-alive, as a broker's API is: the adapters pool their connections (a fault answer closes it)
+    protocol_version = "HTTP/1.1"
     server_version = "FakeBroker/1.0"
     sys_version = ""
 
@@ -286,6 +314,7 @@ class FakeBrokerServer:
             self._thread.join(timeout=5)
             self._thread = None
         self._httpd.server_close()
+        self._httpd.close_connections()
         if self._saver is not None:
             self._changed.set()
             self._saver.join(timeout=5)
@@ -434,7 +463,7 @@ class FakeBrokerServer:
             self._drop(handler)
             return
         if mode == FAULT_ERROR:
-            self._send(handler, ApiResponse(500, self.error_payload))
+            self._send(handler, ApiResponse(500, self.error_payload), close=True)
             return
         if mode == FAULT_MALFORMED:
             self._send(
@@ -444,6 +473,7 @@ class FakeBrokerServer:
                     b"<html><body>upstream proxy says hi</body></html>",
                     {"Content-Type": "text/html"},
                 ),
+                close=True,
             )
             return
 
@@ -461,7 +491,7 @@ class FakeBrokerServer:
             headers={k.lower(): v for k, v in handler.headers.items()},
         )
         if mode == FAULT_REJECT and self.is_submit(method, path):
-            self._send(handler, self.reject_response(req))
+            self._send(handler, self.reject_response(req), close=True)
             return
         try:
             response = self.handle_api(req)
@@ -547,7 +577,9 @@ class FakeBrokerServer:
         handler.close_connection = True
 
     @staticmethod
-    def _send(handler: _Handler, response: ApiResponse) -> None:
+    def _send(handler: _Handler, response: ApiResponse, *, close: bool = False) -> None:
+        """Answer; the connection stays open for the client's next request unless ``close``
+        (the answers of injected faults) or the client asked to close it."""
         if isinstance(response.payload, bytes):
             body = response.payload
             content_type = "application/octet-stream"
@@ -563,10 +595,10 @@ class FakeBrokerServer:
             for key, value in headers.items():
                 handler.send_header(key, value)
             handler.send_header("Content-Length", str(len(body)))
-            handler.send_header("Connection", "close")
-            handler.end_headers()
+            if close:
+                handler.send_header("Connection", "close")
+            handler.end_headers()  # (send_header set close_connection when it sent "close")
             if body:
                 handler.wfile.write(body)
         except OSError:
-            pass  # client went away (e.g. it timed out first)
-        handler.close_connection = True
+            handler.close_connection = True  # client went away (e.g. it timed out first)

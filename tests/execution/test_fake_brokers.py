@@ -1,5 +1,6 @@
 """The fake LEAN runner and fake Alpaca over real loopback HTTP, incl. every fault mode."""
 
+import socket
 import threading
 import time
 from decimal import Decimal
@@ -443,3 +444,37 @@ def test_serve_forever_both_prints_urls_and_stops():
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+# ------------------------------------------------------------------ kept-alive connections
+def test_connections_are_kept_alive_and_answers_are_not_held_back(broker):
+    """The adapters pool their connections: a broker that closed each one made every order pay for a new
+    connection (and a server thread). A kept connection must also send each answer at once: with Nagle's
+    algorithm on, an answer's body waited ~40 ms behind the client's delayed ACK of its head."""
+    fake, submit, _lookup = broker
+    with requests.Session() as session:
+        for i in range(5):
+            response = session.get(f"{fake.url}/_fault", timeout=3)
+            assert response.status_code == 200
+            assert response.headers.get("Connection", "").lower() != "close"
+        connections = list(fake._httpd._connections)
+    assert len(connections) == 1  # five answers, one connection
+    assert connections[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_a_fault_answer_closes_its_connection(broker):
+    fake, submit, _lookup = broker
+    fake.set_fault("error")
+    assert submit(fake.url).headers["Connection"].lower() == "close"
+
+
+def test_shutdown_closes_kept_connections():
+    """A stopped broker leaves no kept connection behind that would still answer (from its old book)
+    a client that keeps it in its pool, e.g. after a restart on the same port."""
+    fake = FakeLeanRunner().start()
+    with requests.Session() as session:
+        assert session.get(f"{fake.url}/healthz", timeout=3).status_code == 200
+        assert len(fake._httpd._connections) == 1
+        fake.shutdown()
+        with pytest.raises(requests.ConnectionError):
+            session.get(f"{fake.url}/healthz", timeout=1)
