@@ -21,7 +21,7 @@ from __future__ import annotations
 import json as jsonlib
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 
@@ -61,14 +61,22 @@ class LeanAdapter:
         self.base_url = base_url.rstrip("/")
         self.timeout_seconds = float(timeout_seconds)
         self.headers = {"Accept": "application/json", **(headers or {})}
-        # The runner is addressed directly: no proxy look-ups, no retries (a retried submit could
-        # place an order twice; the router decides what happens after a failure), connections kept alive.
-        self.pool = urllib3.PoolManager(
-            num_pools=4,
-            maxsize=max_connections,
-            retries=False,
-            timeout=urllib3.Timeout(connect=self.timeout_seconds, read=self.timeout_seconds),
-        )
+        self.max_connections = max_connections
+        self._pool: urllib3.HTTPConnectionPool | None = None  # made at the first request (a bad URL fails there)
+        self._path_prefix = urlsplit(self.base_url).path
+
+    def _connection_pool(self) -> urllib3.HTTPConnectionPool:
+        """The runner's one pool. It is addressed directly: no proxy look-ups, no retries (a retried submit
+        could place an order twice; the router decides what happens after a failure), connections kept
+        alive; one host, so no pool manager to pick a pool by URL on every request."""
+        if self._pool is None:
+            self._pool = urllib3.connection_from_url(
+                self.base_url,
+                maxsize=self.max_connections,
+                retries=False,
+                timeout=urllib3.Timeout(connect=self.timeout_seconds, read=self.timeout_seconds),
+            )
+        return self._pool
 
     # ----------------------------------------------------------------- protocol
     def submit(self, order: OrderRequest) -> BrokerOrder:
@@ -159,7 +167,7 @@ class LeanAdapter:
         params: dict[str, Any] | None = None,
         none_on_404: bool = False,
     ) -> Any:
-        url = self.base_url + path
+        url = self._path_prefix + path
         if params:
             url += "?" + urlencode(params)
         headers = self.headers
@@ -168,7 +176,7 @@ class LeanAdapter:
             body = jsonlib.dumps(json).encode()
             headers = {**headers, "Content-Type": "application/json"}
         try:
-            response = self.pool.request(method, url, body=body, headers=headers, redirect=False)
+            response = self._connection_pool().request(method, url, body=body, headers=headers, redirect=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._error(operation, classify_urllib3_exception(exc), describe(exc),
                               request_sent=urllib3_request_sent(exc)) from exc
