@@ -24,7 +24,7 @@ import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.common import ROOT, bench_database, timed, verdict
+from bench.common import ROOT, bench_database, machine_share, machine_times, timed, verdict
 
 ROWS = 1_000_000
 
@@ -383,6 +383,7 @@ def bench_throughput(seconds: float, clients: int, workers: int) -> None:
 
         trees = {"web": server.pid, "database": _postmaster_pid(), "brokers": fakes.pid}
         cpu_before = {name: _tree_cpu_seconds(pid) for name, pid in trees.items() if pid}
+        machine_before = machine_times()
         started = time.perf_counter()
         wrk = shutil.which("wrk")
         if wrk:
@@ -410,6 +411,7 @@ def bench_throughput(seconds: float, clients: int, workers: int) -> None:
             generator = f"{clients} Python client threads (install wrk for a lighter load generator)"
         elapsed = time.perf_counter() - started
         cpu_used = {name: _tree_cpu_seconds(trees[name]) - before for name, before in cpu_before.items()}
+        share = machine_share(machine_before, machine_times())
         time.sleep(2)  # requests still in flight when the load generator stopped finish before counting
         broker_orders = (requests.get(f"{lean_url}/v1/orders", params={"status": "all"}, timeout=30).json()["orders"]
                          + requests.get(f"{alpaca_url}/v2/orders", params={"status": "all"},
@@ -429,6 +431,10 @@ def bench_throughput(seconds: float, clients: int, workers: int) -> None:
             print("  CPU per created order (all processes of each): " + ", ".join(
                 f"{name} {seconds / counts['201'] * 1000:.2f} ms" for name, seconds in cpu_used.items())
                 + f"; total {sum(cpu_used.values()) / counts['201'] * 1000:.2f} ms", flush=True)
+            total_ms = sum(cpu_used.values()) / counts["201"] * 1000
+            print(f"  {share}; at that CPU per order, {os.cpu_count()} whole cores would carry at most "
+                  f"{os.cpu_count() * 1000 / total_ms:.0f} orders/s (the load generator and the kernel's share aside)",
+                  flush=True)
     finally:
         for proc in procs:
             proc.terminate()

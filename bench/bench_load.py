@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from bench.bench_executions import _gunicorn, _postmaster_pid, _spawn, _trading_strategy, _tree_cpu_seconds
-from bench.common import bench_database
+from bench.common import bench_database, machine_share, machine_times
 
 MIX = (("orders", 40), ("executions", 25), ("status", 15), ("route-stats", 10), ("ingest", 10))
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN")
@@ -338,12 +338,14 @@ def main() -> int:
             trees = {"web": server.pid, "database": _postmaster_pid(), "brokers": fakes.pid}
             cpu_before = {name: _tree_cpu_seconds(pid) for name, pid in trees.items() if pid}
             own_before = resource.getrusage(resource.RUSAGE_SELF)
+            machine_before = machine_times()
             print(f"driving {rate:.0f} requests/s for {seconds:.0f} s (gunicorn {workers} gthread workers x "
                   f"{threads} threads, up to {connections} client connections)…", flush=True)
             tally, start, last_sent = asyncio.run(drive(base, requests, rate=rate, seconds=seconds,
                                                         connections=connections, timeout=timeout, mix=mix))
             own = resource.getrusage(resource.RUSAGE_SELF)
             cpu = {name: _tree_cpu_seconds(trees[name]) - before for name, before in cpu_before.items()}
+            share = machine_share(machine_before, machine_times())
             errors = report(tally, start=start, last_sent=last_sent, rate=rate, seconds=seconds, mix=mix)
             client_cpu = own.ru_utime - own_before.ru_utime + own.ru_stime - own_before.ru_stime
             answered = sum(sum(c.values()) for c in tally.statuses.values())
@@ -352,6 +354,7 @@ def main() -> int:
             print("CPU over the run: " + ", ".join(f"{name} {value:.1f} s" for name, value in cpu.items())
                   + f", load generator {client_cpu:.1f} s; load average now "
                   + " ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
+            print(share, flush=True)
 
             # requests the client gave up on may still be in the server: its graceful stop finishes them
             # (and closes its database sessions) before the books are compared

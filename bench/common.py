@@ -48,3 +48,26 @@ def timed(fn: Callable[[], object], repeat: int = 7, warmup: int = 1) -> tuple[f
 
 def verdict(value: float, target: float) -> str:
     return "OK" if value <= target else "OVER TARGET"
+
+
+def machine_times() -> list[int]:
+    """The machine's CPU time counters (Linux /proc/stat, in ticks: user, nice, system, idle, iowait, irq,
+    softirq, steal); empty elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def machine_share(before: list[int], after: list[int]) -> str:
+    """How the machine's CPU time went between two :func:`machine_times` readings. On a virtual machine
+    ``steal`` is time the host gave to others while this one wanted to run: a run with much of it had
+    fewer than its cores, and its rates are low by about that share (compare CPU per operation instead)."""
+    if len(before) < 8 or len(after) < 8:
+        return "machine CPU: unknown (no /proc/stat)"
+    d = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(d) or 1
+    busy = d[0] + d[1] + d[2] + d[5] + d[6]
+    return (f"machine CPU during the run: busy {100 * busy / total:.0f}%, idle {100 * (d[3] + d[4]) / total:.0f}%, "
+            f"stolen by the host {100 * d[7] / total:.0f}%")
