@@ -428,10 +428,10 @@ def bench_throughput(seconds: float, clients: int, workers: int) -> None:
               f"duplicates {duplicates}, execution rows {rows}")
         if counts["201"] and cpu_used:
             # CPU per order moves far less than the rate when the machine is shared: compare versions by it
+            total_ms = sum(cpu_used.values()) / counts["201"] * 1000
             print("  CPU per created order (all processes of each): " + ", ".join(
                 f"{name} {seconds / counts['201'] * 1000:.2f} ms" for name, seconds in cpu_used.items())
-                + f"; total {sum(cpu_used.values()) / counts['201'] * 1000:.2f} ms", flush=True)
-            total_ms = sum(cpu_used.values()) / counts["201"] * 1000
+                + f"; total {total_ms:.2f} ms", flush=True)
             print(f"  {share}; at that CPU per order, {os.cpu_count()} whole cores would carry at most "
                   f"{os.cpu_count() * 1000 / total_ms:.0f} orders/s (the load generator and the kernel's share aside)",
                   flush=True)

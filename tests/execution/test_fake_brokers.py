@@ -451,9 +451,9 @@ def test_connections_are_kept_alive_and_answers_are_not_held_back(broker):
     """The adapters pool their connections: a broker that closed each one made every order pay for a new
     connection (and a server thread). A kept connection must also send each answer at once: with Nagle's
     algorithm on, an answer's body waited ~40 ms behind the client's delayed ACK of its head."""
-    fake, submit, _lookup = broker
+    fake, _submit, _lookup = broker
     with requests.Session() as session:
-        for i in range(5):
+        for _ in range(5):
             response = session.get(f"{fake.url}/_fault", timeout=3)
             assert response.status_code == 200
             assert response.headers.get("Connection", "").lower() != "close"
@@ -462,9 +462,10 @@ def test_connections_are_kept_alive_and_answers_are_not_held_back(broker):
     assert connections[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
-def test_a_fault_answer_closes_its_connection(broker):
+@pytest.mark.parametrize("mode", ["error", "malformed", "reject"])
+def test_a_fault_answer_closes_its_connection(broker, mode):
     fake, submit, _lookup = broker
-    fake.set_fault("error")
+    fake.set_fault(mode)
     assert submit(fake.url).headers["Connection"].lower() == "close"
 
 
