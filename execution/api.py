@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +23,9 @@ from execution import selectors, services
 from execution.filters import ExecutionFilter, LeanOutageFilter
 from execution.schemas import CancelOut, ExecutionOut, OrderIn
 from execution.serializers import LeanOutageSerializer, RouteStatSerializer
+
+EXECUTION_OUT_COLUMNS = tuple(ExecutionOut.model_fields)
+EXECUTION_OUT_LIST = TypeAdapter(list[ExecutionOut])
 
 
 def _since(request, default: timedelta):
@@ -136,8 +139,10 @@ class ExecutionList(generics.ListAPIView):
     @extend_schema(responses={200: ExecutionOut}, operation_id="trading_executions_list",
                    summary="Executions with their expected and actual routes, newest first")
     def get(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response([ExecutionOut.model_validate(e).model_dump(mode="json") for e in page])
+        # plain rows of the answer's columns: no model instances, and never the raw broker payload
+        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*EXECUTION_OUT_COLUMNS))
+        return self.get_paginated_response(EXECUTION_OUT_LIST.dump_python(EXECUTION_OUT_LIST.validate_python(rows),
+                                                                          mode="json"))
 
 
 class RouteStats(APIView):

@@ -5,6 +5,8 @@ from base64 import b64encode
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from autonomy.services import symbol_mode_set, trading_state_set
 from execution.models import Execution, LeanOutage, OrderRefusal
@@ -167,6 +169,24 @@ def test_execution_list_filters_and_pagination(make_client, django_assert_max_nu
         == [one.id]
     with django_assert_max_num_queries(6):
         assert len(client.get("/api/v1/trading/executions?limit=500").json()["results"]) == 6
+
+
+def test_execution_list_rows_are_the_orders_own_answers(routed, make_client):
+    """A row of the list is exactly what the order's submission answered (the same fields, decimals and
+    timestamps), filled or pending, routed or not; the list reads only the answer's columns."""
+    client = make_client("agent")
+    created = client.post("/api/v1/trading/orders", ORDER, format="json").json()
+    legacy = ExecutionFactory(symbol="MSFT", avg_fill_price=None, broker_order_id=None, status="pending",
+                              execution_actual_adapter=None, legacy=True, raw_order={"big": "x" * 10_000})
+    from execution.schemas import ExecutionOut
+
+    rows = client.get("/api/v1/trading/executions").json()["results"]
+    assert rows == [ExecutionOut.model_validate(legacy).model_dump(mode="json"), created]
+    assert rows[0]["avg_fill_price"] is None and rows[0]["broker_order_id"] is None and rows[0]["legacy"] is True
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/api/v1/trading/executions")
+    listing = [q["sql"] for q in queries.captured_queries if 'FROM "executions"' in q["sql"]]
+    assert listing and all("raw_order" not in sql for sql in listing)
 
 
 def test_route_stats_is_bare_array_per_bucket(make_client, django_assert_num_queries):
