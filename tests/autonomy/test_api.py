@@ -2,16 +2,20 @@
 per strategy), symbols, budgets and positions; hostile input is a 400 naming the field and writes nothing."""
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.utils import timezone
 from knox.models import AuthToken
 
 from access.models import AuditEvent
 from access.services import strategy_grant
-from autonomy import services
-from autonomy.models import ControlEvent, SymbolControl, TradingState
+from autonomy import selectors, services
+from autonomy.models import Alert, ControlEvent, LlmCircuit, SymbolControl, TradingState
+from autonomy.schemas import BudgetOut
 from tests.access.factories import StrategyFactory
+from tests.autonomy.llm_support import allow, force_stage
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +41,44 @@ def test_status_shape(make_client):
     assert all(isinstance(b["limit"], str) and b["used"] == "0" and b["breached"] is False for b in body["budgets"])
     assert body["open_alerts"] == 2  # the LEAN lane off (critical) and alpha REDUCING (warning)
     assert body["strategies"] == [{"strategy": "alpha", "state": "REDUCING", "reason": "drift", "cause": "manual"}]
+
+
+def test_status_agrees_with_each_control_read_on_its_own(make_client):
+    """The status reads everything in one statement; each part equals what the control's own read says,
+    in a state where every part is set: halted, LEAN off, an LLM stage above shadow with an open circuit,
+    symbols in each mode, strategies with states, a stored budget policy and a breached budget."""
+    for symbol, mode in (("TSLA", "disabled"), ("AAPL", "enabled"), ("NVDA", "canary")):
+        services.symbol_mode_set(symbol=symbol, mode=mode, reason=f"{symbol} why", actor="ops")
+    services.lean_lane_set(enabled=False, reason="runner upgrade", actor="ops")
+    for name, state in (("zeta", "HALTED"), ("alpha", "REDUCING")):
+        StrategyFactory(name=name)
+        services.trading_state_set(state=state, reason=f"{name} why", actor="ops", strategy=name)
+    services.budget_policy_set(name="order_count", limit=D("5"), reason="tight", actor="ops")
+    services.budget_use(name="llm_tokens", amount=D("12.5"), actor="worker")
+    services.budget_use(name="order_count", amount=D("6"), actor="worker")  # breaches: trading HALTED
+    force_stage("stage2")
+    allow()
+    services.alert_acknowledge(alert_id=Alert.objects.order_by("id").first().id, actor="ops")  # still unresolved
+    LlmCircuit.objects.update_or_create(id=1, defaults={"open_until": timezone.now() + timedelta(minutes=5),
+                                                        "opened_at": timezone.now()})
+
+    body = make_client("auditor").get("/api/v1/autonomy/status").json()
+    snapshot = selectors.trading_state_get()
+    assert (body["trading_state"], body["reason"]) == (snapshot.trading_state, snapshot.trading_reason)
+    assert body["trading_state"] == "HALTED"
+    assert body["lean"] == {"enabled": False, "disabled_reason": "runner upgrade"}
+    assert body["llm"] == selectors.llm_status_get() == {"stage": "stage2", "effective_mode": "circuit_open"}
+    assert body["symbols"] == [{"symbol": s.symbol, "mode": s.mode, "health_reason": s.health_reason}
+                               for s in selectors.symbol_control_list()]
+    assert [s["symbol"] for s in body["symbols"]] == ["AAPL", "NVDA", "TSLA"]
+    assert body["budgets"] == [BudgetOut.model_validate(b).model_dump(mode="json") for b in selectors.budget_status()]
+    by_name = {b["name"]: b for b in body["budgets"]}
+    assert by_name["order_count"]["limit"] == "5" and by_name["order_count"]["breached"] is True
+    assert by_name["llm_tokens"]["used"] == "12.5" and by_name["llm_tokens"]["breached"] is False
+    assert body["open_alerts"] == selectors.open_alert_count() > 0
+    assert body["strategies"] == [
+        {"strategy": "alpha", "state": "REDUCING", "reason": "alpha why", "cause": "manual"},
+        {"strategy": "zeta", "state": "HALTED", "reason": "zeta why", "cause": "manual"}]
 
 
 def test_operator_halts_and_lifts(make_client):
