@@ -2,7 +2,6 @@
 transaction; pages and the API read them for the status)."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -99,10 +98,15 @@ def lean_default() -> tuple[bool, str]:
 
 def trading_state_get() -> ControlSnapshot:
     """The global trading state and the LEAN lane (before anyone switched the lane: the setting)."""
-    row = TradingState.objects.filter(id=1).first()
+    return control_snapshot(TradingState.objects.filter(id=1)
+                            .values_list("state", "reason", "lean_enabled", "lean_disabled_reason").first())
+
+
+def control_snapshot(row: tuple[str, str, bool, str] | None) -> ControlSnapshot:
+    """The global row's (state, reason, lean_enabled, lean_disabled_reason), or the defaults when it is missing."""
     if row is None:
         return ControlSnapshot(TradingStateChoice.ACTIVE, "", *lean_default())
-    return ControlSnapshot(row.state, row.reason, row.lean_enabled, row.lean_disabled_reason)
+    return ControlSnapshot(*row)
 
 
 @dataclass(frozen=True)
@@ -314,41 +318,31 @@ STATUS_SQL = """SELECT
   (SELECT json_agg(json_build_array(name, "limit"::text, on_breach)) FROM autonomy_budget_policies)"""
 
 
-def _json_list(value) -> list:
-    if value is None:
-        return []
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
 def autonomy_status(*, now: datetime | None = None) -> dict:
     """What ``GET /api/v1/autonomy/status`` answers (plain data), from one statement (:data:`STATUS_SQL`)."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(STATUS_SQL, {"day": budget_today()})
         (state_row, stage, open_until, allowlisted_kinds, open_alerts, symbols, strategies, used,
-         policies) = cursor.fetchone()
-    if state_row is None:
-        state, reason, (lean_enabled, lean_reason) = TradingStateChoice.ACTIVE, "", lean_default()
-    else:
-        state, reason, lean_text, lean_reason = state_row
-        lean_enabled = lean_text == "true"
+         policies) = cursor.fetchone()  # the json_agg columns arrive as lists, NULL when no row
+    if state_row is not None:
+        state_row = (state_row[0], state_row[1], state_row[2] == "true", state_row[3])
+    snapshot = control_snapshot(state_row)
     stage = stage or LlmStage.STAGE0
-    mode = guardrails.effective_mode(stage=stage, circuit_open=open_until is not None and now < open_until,
-                                     allowlisted=set(LlmAllowlistKind.values) <= set(allowlisted_kinds))
     limits = budget_limits_from({name: BudgetLimit(name, Decimal(limit), on_breach)
-                                 for name, limit, on_breach in _json_list(policies)})
-    usage = {name: (Decimal(amount), datetime.fromisoformat(at) if at else None)
-             for name, amount, at in _json_list(used)}
+                                 for name, limit, on_breach in policies or ()})
+    usage = {name: (Decimal(amount), datetime.fromisoformat(at) if at else None) for name, amount, at in used or ()}
     return {
-        "trading_state": state, "reason": reason,
-        "lean": {"enabled": lean_enabled, "disabled_reason": lean_reason},
-        "llm": {"stage": stage, "effective_mode": mode},
-        "symbols": [{"symbol": symbol, "mode": mode_, "health_reason": health}
-                    for symbol, mode_, health in _json_list(symbols)],
+        "trading_state": snapshot.trading_state, "reason": snapshot.trading_reason,
+        "lean": {"enabled": snapshot.lean_enabled, "disabled_reason": snapshot.lean_disabled_reason},
+        "llm": {"stage": stage, "effective_mode": llm_effective_mode(stage=stage, open_until=open_until,
+                                                                     allowlisted_kinds=allowlisted_kinds, now=now)},
+        "symbols": [{"symbol": symbol, "mode": mode, "health_reason": health}
+                    for symbol, mode, health in symbols or ()],
         "budgets": budget_rows(limits, usage),
         "open_alerts": open_alerts,
-        "strategies": [{"strategy": name, "state": state_, "reason": why, "cause": cause}
-                       for name, state_, why, cause in _json_list(strategies)],
+        "strategies": [{"strategy": name, "state": state, "reason": why, "cause": cause}
+                       for name, state, why, cause in strategies or ()],
     }
 
 
@@ -709,9 +703,14 @@ def llm_circuit_get(*, now: datetime | None = None) -> LlmCircuitState:
     """The LLM circuit now: open while its ``open_until`` lies ahead, and the errors in its window."""
     now = now or timezone.now()
     row = LlmCircuit.objects.filter(id=1).first()
-    open_until = row.open_until if row is not None and row.open_until is not None and now < row.open_until else None
+    open_until = row.open_until if row is not None and llm_circuit_open(row.open_until, now) else None
     return LlmCircuitState(open_until is not None, open_until, row.opened_at if open_until else None,
                            len(llm_error_times(now=now)))
+
+
+def llm_circuit_open(open_until: datetime | None, now: datetime) -> bool:
+    """The LLM circuit is open while its ``open_until`` lies ahead."""
+    return open_until is not None and now < open_until
 
 
 def llm_error_times(*, now: datetime, policy: guardrails.LlmPolicy = guardrails.POLICY) -> list[datetime]:
@@ -722,13 +721,19 @@ def llm_error_times(*, now: datetime, policy: guardrails.LlmPolicy = guardrails.
 
 def llm_status_get(*, now: datetime | None = None) -> dict[str, str]:
     """The ``llm`` part of ``GET /api/v1/autonomy/status``: ``{"stage", "effective_mode"}``."""
-    state = llm_governance_get()
-    lists = llm_allowlists()
-    circuit = llm_circuit_get(now=now)
-    mode = guardrails.effective_mode(stage=state.stage, circuit_open=circuit.open,
-                                     allowlisted=bool(lists[LlmAllowlistKind.MODEL]
-                                                      and lists[LlmAllowlistKind.PROMPT_VERSION]))
-    return {"stage": state.stage, "effective_mode": mode}
+    stage = llm_governance_get().stage
+    mode = llm_effective_mode(
+        stage=stage, open_until=LlmCircuit.objects.filter(id=1).values_list("open_until", flat=True).first(),
+        allowlisted_kinds=LlmAllowlistEntry.objects.order_by().values_list("kind", flat=True).distinct(),
+        now=now or timezone.now())
+    return {"stage": stage, "effective_mode": mode}
+
+
+def llm_effective_mode(*, stage: str, open_until: datetime | None, allowlisted_kinds, now: datetime) -> str:
+    """How LLM advice acts now; advice counts as allowlisted only when both allowlists (models and prompt
+    versions) hold an entry."""
+    return guardrails.effective_mode(stage=stage, circuit_open=llm_circuit_open(open_until, now),
+                                     allowlisted=set(LlmAllowlistKind.values) <= set(allowlisted_kinds))
 
 
 #: The review an order's admission follows: its own review (an error retried by a real review gives way to it),

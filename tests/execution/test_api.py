@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from autonomy.services import symbol_mode_set, trading_state_set
 from execution.models import Execution, LeanOutage, OrderRefusal
+from execution.schemas import ExecutionOut
 from tests.execution.factories import ExecutionFactory
 
 pytestmark = pytest.mark.django_db
@@ -178,8 +179,6 @@ def test_execution_list_rows_are_the_orders_own_answers(routed, make_client):
     created = client.post("/api/v1/trading/orders", ORDER, format="json").json()
     legacy = ExecutionFactory(symbol="MSFT", avg_fill_price=None, broker_order_id=None, status="pending",
                               execution_actual_adapter=None, legacy=True, raw_order={"big": "x" * 10_000})
-    from execution.schemas import ExecutionOut
-
     rows = client.get("/api/v1/trading/executions").json()["results"]
     assert rows == [ExecutionOut.model_validate(legacy).model_dump(mode="json"), created]
     assert rows[0]["avg_fill_price"] is None and rows[0]["broker_order_id"] is None and rows[0]["legacy"] is True
