@@ -311,3 +311,76 @@ def test_json_without_order_fields_is_contract_violation(wrong_shape_url):
     with pytest.raises(AdapterError) as exc:
         alpaca.get_by_client_order_id("c-1")
     assert exc.value.reason == "alpaca_get_by_client_order_id_contract_violation"
+
+
+# ------------------------------------------------------------------ base URL with a path prefix
+PREFIX = "/runner/v2"
+
+
+class _PrefixProxy(BaseHTTPRequestHandler):
+    """A runner published under a path prefix (as behind a reverse proxy): requests under PREFIX go to
+    the LEAN fake with the prefix stripped; anything else is 404, so a dropped prefix cannot pass."""
+
+    protocol_version = "HTTP/1.1"
+    target = ""
+    seen: list[str] = []
+
+    def _forward(self):
+        import urllib.error
+        import urllib.request
+
+        self.seen.append(f"{self.command} {self.path}")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+        if not self.path.startswith(PREFIX + "/"):
+            status, data = 404, b'{"error": "not_found"}'
+        else:
+            request = urllib.request.Request(self.target + self.path[len(PREFIX):], data=body, method=self.command,
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    status, data = answer.status, answer.read()
+            except urllib.error.HTTPError as exc:
+                status, data = exc.code, exc.read()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _forward
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def prefixed_lean_url(fakes):
+    handler = type("Proxy", (_PrefixProxy,), {"target": fakes.lean.url.rstrip("/"), "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}{PREFIX}/", handler.seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_lean_base_url_with_a_path_prefix_keeps_the_prefix_on_every_operation(prefixed_lean_url, fakes):
+    url, seen = prefixed_lean_url
+    lean = LeanAdapter(url, timeout_seconds=2)
+    resting = lean.submit(limit("p-1", "100"))
+    assert resting.status == "new"
+    assert lean.get_by_client_order_id("p-1") == resting
+    assert lean.get_order(resting.broker_order_id) == resting
+    assert lean.cancel(resting.broker_order_id) is None
+    assert lean.get_by_client_order_id("p-1").status == "canceled"
+    assert [o.client_order_id for o in lean.list_orders("all")] == ["p-1"]
+    assert lean.health()
+    assert [o["client_order_id"] for o in fakes.lean.orders()] == ["p-1"]
+    assert seen and all(line.split()[1].startswith(PREFIX + "/") for line in seen), seen
+
+    # the same runner without the prefix is not found: the prefix is what reached it
+    bare = LeanAdapter(url.removesuffix(PREFIX + "/"), timeout_seconds=2)
+    with pytest.raises(AdapterError) as exc:
+        bare.submit(market("p-2"))
+    assert exc.value.status_code == 404
+    assert not bare.health()
