@@ -213,11 +213,6 @@ def position_qty(*, strategy_id: int, symbol: str) -> Decimal:
     return row[0] if row else Decimal(0)
 
 
-def symbol_control_list() -> QuerySet[SymbolControl]:
-    """Every symbol with a stored control row, alphabetically."""
-    return SymbolControl.objects.order_by("symbol")
-
-
 def strategy_state_list() -> QuerySet[StrategyTradingState]:
     return StrategyTradingState.objects.select_related("strategy").order_by("strategy__name")
 
@@ -304,13 +299,14 @@ def position_list(*, strategy: str | None = None, symbol: str | None = None) -> 
 
 
 #: Everything ``GET /api/v1/autonomy/status`` shows, read in one round trip (the ORM's ten reads cost several
-#: times more CPU in Python than the database spends on them). Named parameter ``day`` (today, UTC).
+#: times more CPU in Python than the database spends on them). Named parameters: ``day`` (today, UTC) and
+#: ``resolved`` (the alert status that no longer counts as open).
 STATUS_SQL = """SELECT
   (SELECT ARRAY[state, reason, lean_enabled::text, lean_disabled_reason] FROM autonomy_trading_state WHERE id = 1),
   (SELECT stage FROM llm_governance WHERE id = 1),
   (SELECT open_until FROM llm_circuit WHERE id = 1),
   ARRAY(SELECT DISTINCT kind FROM llm_allowlist),
-  (SELECT count(*) FROM autonomy_alerts WHERE status <> 'resolved'),
+  (SELECT count(*) FROM autonomy_alerts WHERE status <> %(resolved)s),
   (SELECT json_agg(json_build_array(symbol, mode, health_reason) ORDER BY symbol) FROM autonomy_symbol_controls),
   (SELECT json_agg(json_build_array(s.name, ss.state, ss.reason, ss.cause) ORDER BY s.name)
      FROM autonomy_strategy_states ss JOIN strategies s ON s.id = ss.strategy_id),
@@ -322,7 +318,7 @@ def autonomy_status(*, now: datetime | None = None) -> dict:
     """What ``GET /api/v1/autonomy/status`` answers (plain data), from one statement (:data:`STATUS_SQL`)."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(STATUS_SQL, {"day": budget_today()})
+        cursor.execute(STATUS_SQL, {"day": budget_today(), "resolved": AlertStatus.RESOLVED})
         (state_row, stage, open_until, allowlisted_kinds, open_alerts, symbols, strategies, used,
          policies) = cursor.fetchone()  # the json_agg columns arrive as lists, NULL when no row
     if state_row is not None:
@@ -344,13 +340,6 @@ def autonomy_status(*, now: datetime | None = None) -> dict:
         "strategies": [{"strategy": name, "state": state, "reason": why, "cause": cause}
                        for name, state, why, cause in strategies or ()],
     }
-
-
-# === core: placeholders other parts of the autonomy app replace =====================================
-
-def open_alert_count() -> int:
-    """Unresolved alerts (open or acknowledged), for the status."""
-    return Alert.objects.exclude(status=AlertStatus.RESOLVED).count()
 
 
 # --- readiness (Phase D) -----------------------------------------------------------------------

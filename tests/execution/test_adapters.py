@@ -3,6 +3,8 @@
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -322,13 +324,10 @@ class _PrefixProxy(BaseHTTPRequestHandler):
     the LEAN fake with the prefix stripped; anything else is 404, so a dropped prefix cannot pass."""
 
     protocol_version = "HTTP/1.1"
-    target = ""
-    seen: list[str] = []
+    target = ""  # the fixture sets both on its own subclass
+    seen: list[str]
 
     def _forward(self):
-        import urllib.error
-        import urllib.request
-
         self.seen.append(f"{self.command} {self.path}")
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
         if not self.path.startswith(PREFIX + "/"):
